@@ -1,0 +1,927 @@
+/*
+ * The hypfs_op dispatcher: one hypercall from validation to answer.
+ *
+ * hypfs_do_op() checks, in Xen's order: the caller's right to use hypfs at
+ * all, get_version's arguments, the path (length, fetch, NUL, leading '/'),
+ * the lookup, the command, and then the command's own rules (see
+ * hypfs/abi.h and SPEC section 1).  Everything a call needs lives in its
+ * struct call on the stack: its own copy of the path, the dynamic
+ * directories it entered, the instances it generated, its render buffer.
+ * Nothing is shared between calls but the tree, under the tree lock.
+ *
+ * Guest memory is reached only through the caller's accessor.  The path is
+ * fetched once into the call's buffer; written data is fetched once into a
+ * private buffer, checked there and only then applied, so a failed write
+ * changes nothing and no guest byte is read twice.
+ *
+ * A directory is read in two passes over the same view of its children:
+ * the first sums the record sizes (content_len), the second writes the
+ * records.  Views of dynamic directories are materialised once per call,
+ * so both passes see the same children even if the embedder's list
+ * changes meanwhile.  Children the caller may not read are skipped in both.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core-internal.h"
+
+#define MAX_DYN_DEPTH   16u
+#define STAGE_SIZE      4096u
+#define ID_NAME_MAX     11u    /* "4294967295" and its NUL */
+
+/* An instance of a dynamic directory, generated for one call. */
+struct dyninst {
+    struct hypfs_entry_dir dir;
+    const struct hypfs_dyndir *dd;
+    void *data;
+    uint32_t id;
+    char name[ID_NAME_MAX];
+};
+
+struct call {
+    struct hypfs *fs;
+    const struct hypfs_caller *caller;
+    bool control;
+    const struct hypfs_dyndir *entered[MAX_DYN_DEPTH];
+    unsigned int nentered;
+    struct dyninst inst[MAX_DYN_DEPTH];
+    unsigned int ninst;
+    struct hypfs_buf render;
+};
+
+static CORE_TLS struct call *current;
+
+void *hypfs_get_dyndata(void)
+{
+    struct call *c = current;
+
+    return c && c->ninst ? c->inst[c->ninst - 1].data : NULL;
+}
+
+unsigned int hypfs_get_dynid(void)
+{
+    struct call *c = current;
+
+    return c && c->ninst ? c->inst[c->ninst - 1].id : UINT32_MAX;
+}
+
+/* ---- Rights ---- */
+
+struct owner {
+    bool set;
+    uint32_t domid;
+};
+
+static bool may(const struct call *c, unsigned int right, struct owner o)
+{
+    if ( c->control )
+        return true;
+    switch ( right )
+    {
+    case HYPFS_RIGHT_ANY:
+        return true;
+    case HYPFS_RIGHT_OWNER:
+        return o.set && o.domid == c->caller->domid;
+    default:
+        return false;
+    }
+}
+
+/* The owner of @e when its parent's owner is @inherited. */
+static struct owner owner_of(const struct hypfs_entry *e, struct owner inherited)
+{
+    if ( e->type == XEN_HYPFS_TYPE_DIR && (e->flags & EF_HAS_OWNER) )
+    {
+        struct owner o = { true, ((const struct hypfs_entry_dir *)e)->owner };
+
+        return o;
+    }
+    return inherited;
+}
+
+static unsigned int max_write_len(const struct call *c,
+                                  const struct hypfs_entry *e, struct owner o)
+{
+    if ( e->type == XEN_HYPFS_TYPE_DIR || !may(c, RIGHT_WRITE(e->access), o) )
+        return 0;
+    return e->max_size;
+}
+
+/* ---- Dynamic directories ---- */
+
+static int enter_dyndir(struct call *c, const struct hypfs_dyndir *dd)
+{
+    int ret;
+
+    if ( c->nentered == MAX_DYN_DEPTH )
+        return -ELOOP;
+    if ( dd->ops->enter )
+    {
+        ret = dd->ops->enter(dd);
+        if ( ret )
+            return ret < 0 ? ret : -EIO;
+    }
+    c->entered[c->nentered++] = dd;
+    return 0;
+}
+
+static void exit_dyndir(struct call *c)
+{
+    const struct hypfs_dyndir *dd = c->entered[--c->nentered];
+
+    if ( dd->ops->exit )
+        dd->ops->exit(dd);
+}
+
+static bool entered(const struct call *c, const struct hypfs_dyndir *dd)
+{
+    unsigned int i;
+
+    for ( i = 0; i < c->nentered; i++ )
+        if ( c->entered[i] == dd )
+            return true;
+    return false;
+}
+
+/* Strict decimal: what "%u" prints, nothing else. */
+static bool parse_id(const char *s, size_t len, uint32_t *id)
+{
+    uint64_t v = 0;
+    size_t i;
+
+    if ( !len || len > ID_NAME_MAX - 1 || (len > 1 && s[0] == '0') )
+        return false;
+    for ( i = 0; i < len; i++ )
+    {
+        if ( s[i] < '0' || s[i] > '9' )
+            return false;
+        v = v * 10 + (uint64_t)(s[i] - '0');
+    }
+    if ( v > UINT32_MAX )
+        return false;
+    *id = (uint32_t)v;
+    return true;
+}
+
+static size_t format_id(char *buf, uint32_t id)
+{
+    char tmp[ID_NAME_MAX];
+    size_t n = 0, i;
+
+    do {
+        tmp[n++] = (char)('0' + id % 10);
+        id /= 10;
+    } while ( id );
+    for ( i = 0; i < n; i++ )
+        buf[i] = tmp[n - 1 - i];
+    buf[n] = '\0';
+    return n;
+}
+
+/* Generate the instance @id of @dd for this call. */
+static int make_instance(struct call *c, const struct hypfs_dyndir *dd,
+                         uint32_t id, void *data, struct owner parent,
+                         struct hypfs_entry **out)
+{
+    struct dyninst *in;
+
+    if ( c->ninst == MAX_DYN_DEPTH )
+        return -ELOOP;
+    in = &c->inst[c->ninst++];
+    memset(&in->dir, 0, sizeof(in->dir));
+    format_id(in->name, id);
+    in->dd = dd;
+    in->data = data;
+    in->id = id;
+    in->dir.e.type = XEN_HYPFS_TYPE_DIR;
+    in->dir.e.encoding = XEN_HYPFS_ENC_PLAIN;
+    in->dir.e.access = dd->template->e.access;
+    in->dir.e.flags = EF_INSTANCE;
+    in->dir.e.name = in->name;
+    in->dir.fs = c->fs;
+    if ( dd->flags & HYPFS_DYNDIR_OWNER_IS_ID )
+        hypfs_dir_set_owner(&in->dir, id);
+    else if ( parent.set )
+        hypfs_dir_set_owner(&in->dir, parent.domid);
+    *out = &in->dir.e;
+    return 0;
+}
+
+/* The directory whose index holds @dir's children. */
+static struct hypfs_entry_dir *index_dir(struct hypfs_entry_dir *dir)
+{
+    if ( dir->e.flags & EF_INSTANCE )
+        return ((struct dyninst *)dir)->dd->template;
+    return dir;
+}
+
+/* ---- Lookup ---- */
+
+struct resolved {
+    struct hypfs_entry *entry;
+    struct owner owner;
+};
+
+static int find_child(struct call *c, struct hypfs_entry_dir *dir,
+                      struct owner dir_owner, const char *name, size_t len,
+                      struct hypfs_entry **child)
+{
+    if ( dir->e.flags & EF_DYNDIR )
+    {
+        const struct hypfs_dyndir *dd = (const struct hypfs_dyndir *)dir;
+        void *data = NULL;
+        uint32_t id;
+        int ret;
+
+        if ( !parse_id(name, len, &id) )
+            return -ENOENT;
+        if ( !entered(c, dd) )
+        {
+            ret = enter_dyndir(c, dd);
+            if ( ret )
+                return ret;
+        }
+        ret = dd->ops->find_id(dd, id, &data);
+        if ( ret )
+            return ret == -ENOENT || ret > 0 ? -ENOENT : ret;
+        return make_instance(c, dd, id, data, dir_owner, child);
+    }
+
+    dir = index_dir(dir);
+    *child = index_find(&dir->idx, name_hash(name, len), name, len);
+    return *child ? 0 : -ENOENT;
+}
+
+/*
+ * Resolve @path (absolute, NUL-terminated) for the caller.  Every component
+ * must exist and be readable by the caller; a trailing '/' requires a
+ * directory; an empty component never matches.
+ */
+static int lookup(struct call *c, const char *path, struct resolved *r)
+{
+    struct hypfs_entry *entry = &c->fs->root.e;
+    struct owner owner = owner_of(entry, (struct owner){ false, 0 });
+    const char *p = path + 1;
+
+    if ( !may(c, RIGHT_READ(entry->access), owner) )
+        return -ENOENT;
+
+    for ( ;; )
+    {
+        struct hypfs_entry *child;
+        const char *end;
+        int ret;
+
+        if ( !*p )
+            break;
+        if ( entry->type != XEN_HYPFS_TYPE_DIR )
+            return -ENOENT;
+        end = strchr(p, '/');
+        if ( !end )
+            end = p + strlen(p);
+        ret = find_child(c, (struct hypfs_entry_dir *)entry, owner, p,
+                         (size_t)(end - p), &child);
+        if ( ret )
+            return ret;
+        owner = owner_of(child, owner);
+        if ( !may(c, RIGHT_READ(child->access), owner) )
+            return -ENOENT;
+        entry = child;
+        if ( !*end )
+            break;
+        p = end + 1;
+        /* "name/" names a directory. */
+        if ( !*p && entry->type != XEN_HYPFS_TYPE_DIR )
+            return -ENOENT;
+    }
+    r->entry = entry;
+    r->owner = owner;
+    return 0;
+}
+
+/* ---- Leaf content ---- */
+
+/* A rendered value must be a valid value of its type. */
+static int check_rendered(const struct hypfs_entry *e, const struct hypfs_buf *b)
+{
+    if ( e->encoding != XEN_HYPFS_ENC_PLAIN )
+        return 0;
+    switch ( e->type )
+    {
+    case XEN_HYPFS_TYPE_STRING:
+        if ( !b->len || b->data[b->len - 1] != '\0' )
+            return -EIO;
+        break;
+    case XEN_HYPFS_TYPE_UINT:
+    case XEN_HYPFS_TYPE_INT:
+        if ( b->len != e->size )
+            return -EIO;
+        break;
+    case XEN_HYPFS_TYPE_BOOL:
+        if ( b->len != 1 || (unsigned char)b->data[0] > 1 )
+            return -EIO;
+        break;
+    }
+    return b->len > UINT32_MAX - sizeof(struct xen_hypfs_direntry) ? -EFBIG : 0;
+}
+
+/* The content of leaf @e: rendered into c->render, or in place. */
+static int leaf_content(struct call *c, const struct hypfs_entry *e,
+                        const void **data, uint32_t *size)
+{
+    int ret;
+
+    if ( !e->funcs || !e->funcs->read )
+    {
+        *data = hypfs_leaf_content((const struct hypfs_entry_leaf *)e);
+        *size = e->size;
+        return 0;
+    }
+    buf_reset(&c->render);
+    ret = e->funcs->read(e, &c->render);
+    if ( ret )
+        return ret < 0 ? ret : -EIO;
+    ret = check_rendered(e, &c->render);
+    if ( ret )
+        return ret;
+    *data = c->render.data;
+    *size = (uint32_t)c->render.len;
+    return 0;
+}
+
+/* ---- Directory views ---- */
+
+struct idname {
+    uint32_t id;
+    uint8_t len;
+    char name[ID_NAME_MAX];
+};
+
+struct idlist {
+    struct idname *v;
+    size_t n, cap;
+};
+
+static int collect_id(void *arg, unsigned int id)
+{
+    struct idlist *l = arg;
+
+    if ( l->n == l->cap )
+    {
+        size_t cap = l->cap ? l->cap * 2 : 16;
+        struct idname *v;
+
+        if ( cap > SIZE_MAX / sizeof(*v) )
+            return -ENOMEM;
+        v = core_realloc(l->v, cap * sizeof(*v));
+        if ( !v )
+            return -ENOMEM;
+        l->v = v;
+        l->cap = cap;
+    }
+    l->v[l->n].id = id;
+    l->v[l->n].len = (uint8_t)format_id(l->v[l->n].name, id);
+    l->n++;
+    return 0;
+}
+
+static int idname_cmp(const void *a, const void *b)
+{
+    return name_cmp(((const struct idname *)a)->name,
+                    ((const struct idname *)b)->name);
+}
+
+/* The children of one directory as seen by one caller. */
+struct view {
+    struct hypfs_entry_dir *dir;      /* as looked up (maybe an instance) */
+    struct owner owner;               /* of dir: inherited by children */
+    const struct hypfs_dyndir *dd;    /* dynamic: ids; else order */
+    struct idlist ids;
+    struct hypfs_entry **order;
+    uint32_t nr;
+};
+
+/* One child of a view, static or instance. */
+struct child {
+    const struct hypfs_entry *entry;  /* NULL: an instance */
+    const char *name;
+    size_t len;
+    uint8_t access;
+    struct owner owner;
+};
+
+/* Open a view; the caller has entered @dir if it is dynamic. */
+static int view_open(struct call *c, struct hypfs_entry_dir *dir,
+                     struct owner owner, struct view *v)
+{
+    int ret;
+
+    memset(v, 0, sizeof(*v));
+    v->dir = dir;
+    v->owner = owner;
+    if ( dir->e.flags & EF_DYNDIR )
+    {
+        v->dd = (const struct hypfs_dyndir *)dir;
+        ret = v->dd->ops->foreach_id(v->dd, collect_id, &v->ids);
+        if ( ret )
+        {
+            core_free(v->ids.v);
+            v->ids.v = NULL;
+            return ret < 0 ? ret : -EIO;
+        }
+        qsort(v->ids.v, v->ids.n, sizeof(*v->ids.v), idname_cmp);
+        return 0;
+    }
+    return index_sorted(c->fs, &index_dir(dir)->idx, &v->order, &v->nr);
+}
+
+static void view_close(struct view *v)
+{
+    core_free(v->ids.v);
+    v->ids.v = NULL;
+}
+
+/* Child @i of the view; false past the end.  Skips duplicate ids. */
+static bool view_child(const struct view *v, size_t *i, struct child *ch)
+{
+    if ( v->dd )
+    {
+        const struct idname *in;
+
+        while ( *i < v->ids.n && *i &&
+                v->ids.v[*i].id == v->ids.v[*i - 1].id )
+            (*i)++;
+        if ( *i >= v->ids.n )
+            return false;
+        in = &v->ids.v[*i];
+        ch->entry = NULL;
+        ch->name = in->name;
+        ch->len = in->len;
+        ch->access = v->dd->template->e.access;
+        ch->owner = v->dd->flags & HYPFS_DYNDIR_OWNER_IS_ID ?
+                    (struct owner){ true, in->id } : v->owner;
+        return true;
+    }
+    if ( *i >= v->nr )
+        return false;
+    ch->entry = v->order[*i];
+    ch->name = ch->entry->name;
+    ch->len = strlen(ch->name);
+    ch->access = ch->entry->access;
+    ch->owner = owner_of(ch->entry, v->owner);
+    return true;
+}
+
+/*
+ * Sum of the records of the children visible to the caller, and how many
+ * they are.
+ */
+static int view_size(struct call *c, const struct view *v, uint32_t *size,
+                     size_t *count)
+{
+    struct child ch;
+    uint64_t sum = 0;
+    size_t i, n = 0;
+
+    /* The control domain sees every child: the tree keeps that sum. */
+    if ( c->control && !v->dd )
+    {
+        *size = index_dir(v->dir)->e.size;
+        *count = v->nr;
+        return 0;
+    }
+    for ( i = 0; view_child(v, &i, &ch); i++ )
+        if ( may(c, RIGHT_READ(ch.access), ch.owner) )
+        {
+            sum += XEN_HYPFS_DIRENTRY_SIZE(ch.len);
+            n++;
+        }
+    if ( sum > UINT32_MAX - sizeof(struct xen_hypfs_direntry) )
+        return -E2BIG;
+    *size = (uint32_t)sum;
+    *count = n;
+    return 0;
+}
+
+/* content_len of directory @dir (owner @o) for the caller. */
+static int dir_size(struct call *c, struct hypfs_entry_dir *dir, struct owner o,
+                    uint32_t *size)
+{
+    const struct hypfs_dyndir *dd = NULL;
+    struct view v;
+    size_t count;
+    int ret;
+
+    if ( (dir->e.flags & EF_DYNDIR) &&
+         !entered(c, (const struct hypfs_dyndir *)dir) )
+    {
+        dd = (const struct hypfs_dyndir *)dir;
+        ret = enter_dyndir(c, dd);
+        if ( ret )
+            return ret;
+    }
+    ret = view_open(c, dir, o, &v);
+    if ( !ret )
+        ret = view_size(c, &v, size, &count);
+    view_close(&v);
+    if ( dd )
+        exit_dyndir(c);
+    return ret;
+}
+
+/* The direntry part of @ch's record. */
+static int child_direntry(struct call *c, const struct view *v,
+                          const struct child *ch,
+                          struct xen_hypfs_direntry *d)
+{
+    const struct hypfs_entry *e = ch->entry;
+    const void *data;
+    int ret = 0;
+
+    memset(d, 0, sizeof(*d));
+    if ( !e )
+    {
+        /* An instance: shaped like the template, owned as the view says. */
+        struct hypfs_entry_dir *tmpl = v->dd->template;
+        struct view tv;
+        size_t count;
+
+        d->type = XEN_HYPFS_TYPE_DIR;
+        d->encoding = XEN_HYPFS_ENC_PLAIN;
+        ret = view_open(c, tmpl, ch->owner, &tv);
+        if ( !ret )
+            ret = view_size(c, &tv, &d->content_len, &count);
+        view_close(&tv);
+        return ret;
+    }
+
+    d->type = e->type;
+    d->encoding = e->encoding;
+    d->max_write_len = max_write_len(c, e, ch->owner);
+    if ( e->type == XEN_HYPFS_TYPE_DIR )
+        return dir_size(c, (struct hypfs_entry_dir *)e, ch->owner,
+                        &d->content_len);
+    return leaf_content(c, e, &data, &d->content_len);
+}
+
+/* Where the records go: a staging buffer flushed to the guest. */
+struct stage {
+    struct call *c;
+    uint64_t addr;          /* guest address of the next flush */
+    size_t used;
+    /* Records end with up to 3 bytes of padding written as 4: slack. */
+    unsigned char buf[STAGE_SIZE + 4];
+};
+
+static int stage_flush(struct stage *s)
+{
+    const struct hypfs_caller *caller = s->c->caller;
+
+    if ( !s->used )
+        return 0;
+    if ( caller->mem->copy_to(caller->mem_ctx, s->addr, s->buf, s->used) )
+        return -EFAULT;
+    s->addr += s->used;
+    s->used = 0;
+    return 0;
+}
+
+/*
+ * Room for @len bytes (at most STAGE_SIZE) in the stage, flushing it first
+ * if needed.  NULL after a fault.
+ */
+static unsigned char *stage_reserve(struct stage *s, size_t len)
+{
+    unsigned char *p;
+
+    if ( len > STAGE_SIZE - s->used && stage_flush(s) )
+        return NULL;
+    p = s->buf + s->used;
+    s->used += len;
+    return p;
+}
+
+/*
+ * How far ahead a listing prefetches entries: far enough to cover a memory
+ * access with the work of the entries in between, so that a directory much
+ * larger than the caches lists at close to memory bandwidth.
+ */
+#define PREFETCH_AHEAD  24u
+
+/*
+ * Always inlined: as a function of its own GCC finds it has no side
+ * effects and deletes every call to it.
+ */
+static inline __attribute__((always_inline))
+void prefetch_entry(const struct view *v, size_t i)
+{
+    const char *e;
+
+    if ( v->dd || i >= v->nr )
+        return;
+    e = (const char *)v->order[i];
+    /* The struct, and the line where an inline name usually continues. */
+    __builtin_prefetch(e);
+    __builtin_prefetch(e + 48);
+}
+
+/*
+ * Write the listing of @v (@count visible children, @size bytes) after the
+ * direntry in @s.  Records are built in place in the stage.
+ */
+static int emit_listing(struct call *c, const struct view *v, uint32_t size,
+                        size_t count, struct stage *s)
+{
+    struct child ch;
+    size_t i, k, emitted = 0, written = 0;
+    int ret;
+
+    for ( k = 0; k < PREFETCH_AHEAD; k++ )
+        prefetch_entry(v, k);
+    for ( i = 0; view_child(v, &i, &ch); i++ )
+    {
+        struct xen_hypfs_direntry d;
+        size_t reclen = XEN_HYPFS_DIRENTRY_SIZE(ch.len);
+        uint16_t off_next;
+        unsigned char *rec;
+
+        prefetch_entry(v, i + PREFETCH_AHEAD);
+        if ( !may(c, RIGHT_READ(ch.access), ch.owner) )
+            continue;
+        if ( emitted == count )
+            return -EIO;    /* more than the first pass saw: a core bug */
+
+        ret = child_direntry(c, v, &ch, &d);
+        if ( ret )
+            return ret;
+        rec = stage_reserve(s, reclen);
+        if ( !rec )
+            return -EFAULT;
+        off_next = ++emitted < count ? (uint16_t)reclen : 0;
+        memcpy(rec, &d, sizeof(d));
+        memcpy(rec + offsetof(struct xen_hypfs_dirlistentry, off_next),
+               &off_next, sizeof(off_next));
+        /* The name, then its NUL and the padding: at most 4 bytes. */
+        memcpy(rec + XEN_HYPFS_DIRENTRY_NAME_OFF, ch.name, ch.len);
+        memset(rec + XEN_HYPFS_DIRENTRY_NAME_OFF + ch.len, 0, 4);
+        written += reclen;
+    }
+    /* The two passes saw the same children: anything else is a core bug. */
+    return written == size && emitted == count ? 0 : -EIO;
+}
+
+/* ---- Commands ---- */
+
+/* A leaf whose direntry and content fit here goes out in one copy. */
+#define LEAF_STACK_BUF  256u
+
+static long read_leaf(struct call *c, const struct resolved *r, uint64_t addr,
+                      uint64_t len)
+{
+    const struct hypfs_caller *caller = c->caller;
+    const struct hypfs_entry *e = r->entry;
+    struct xen_hypfs_direntry d;
+    unsigned char out[LEAF_STACK_BUF];
+    const void *data;
+    uint32_t size;
+    int ret;
+
+    ret = leaf_content(c, e, &data, &size);
+    if ( ret )
+        return ret;
+
+    memset(&d, 0, sizeof(d));
+    d.type = e->type;
+    d.encoding = e->encoding;
+    d.content_len = size;
+    d.max_write_len = max_write_len(c, e, r->owner);
+
+    if ( len < sizeof(d) + (uint64_t)size || sizeof(d) + size > sizeof(out) )
+    {
+        /* The direntry goes first, whatever follows. */
+        if ( caller->mem->copy_to(caller->mem_ctx, addr, &d, sizeof(d)) )
+            return -EFAULT;
+        if ( len < sizeof(d) + (uint64_t)size )
+            return -ENOBUFS;
+        return caller->mem->copy_to(caller->mem_ctx, addr + sizeof(d), data,
+                                    size) ? -EFAULT : 0;
+    }
+    memcpy(out, &d, sizeof(d));
+    memcpy(out + sizeof(d), data, size);
+    return caller->mem->copy_to(caller->mem_ctx, addr, out, sizeof(d) + size)
+           ? -EFAULT : 0;
+}
+
+static long read_dir(struct call *c, const struct resolved *r, uint64_t addr,
+                     uint64_t len)
+{
+    const struct hypfs_caller *caller = c->caller;
+    struct hypfs_entry_dir *dir = (struct hypfs_entry_dir *)r->entry;
+    struct xen_hypfs_direntry d;
+    struct stage s;
+    struct view v;
+    uint32_t size;
+    size_t count;
+    long ret;
+
+    if ( (dir->e.flags & EF_DYNDIR) &&
+         !entered(c, (const struct hypfs_dyndir *)dir) )
+    {
+        ret = enter_dyndir(c, (const struct hypfs_dyndir *)dir);
+        if ( ret )
+            return ret;
+    }
+    ret = view_open(c, dir, r->owner, &v);
+    if ( ret )
+        return ret;
+    ret = view_size(c, &v, &size, &count);
+    if ( ret )
+        goto out;
+
+    memset(&d, 0, sizeof(d));
+    d.type = XEN_HYPFS_TYPE_DIR;
+    d.encoding = XEN_HYPFS_ENC_PLAIN;
+    d.content_len = size;
+
+    if ( len < sizeof(d) + (uint64_t)size )
+    {
+        ret = caller->mem->copy_to(caller->mem_ctx, addr, &d, sizeof(d))
+              ? -EFAULT : -ENOBUFS;
+        goto out;
+    }
+    s.c = c;
+    s.addr = addr;
+    s.used = sizeof(d);
+    memcpy(s.buf, &d, sizeof(d));
+    ret = emit_listing(c, &v, size, count, &s);
+    if ( !ret )
+        ret = stage_flush(&s);
+
+ out:
+    view_close(&v);
+    return ret;
+}
+
+static long do_read(struct call *c, const struct resolved *r, uint64_t addr,
+                    uint64_t len)
+{
+    if ( len < sizeof(struct xen_hypfs_direntry) )
+        return -EINVAL;
+    if ( r->entry->type == XEN_HYPFS_TYPE_DIR )
+        return read_dir(c, r, addr, len);
+    return read_leaf(c, r, addr, len);
+}
+
+/* Small values are fetched onto the stack; larger ones into the heap. */
+#define WRITE_STACK_BUF 256u
+
+static long do_write(struct call *c, const struct resolved *r, uint64_t addr,
+                     uint64_t len)
+{
+    const struct hypfs_caller *caller = c->caller;
+    struct hypfs_entry *e = r->entry;
+    struct hypfs_entry_leaf *leaf = (struct hypfs_entry_leaf *)e;
+    bool custom = e->funcs && e->funcs->write;
+    unsigned char stackbuf[WRITE_STACK_BUF];
+    unsigned char *buf = stackbuf;
+    long ret;
+
+    if ( e->type == XEN_HYPFS_TYPE_DIR || !e->max_size ||
+         !may(c, RIGHT_WRITE(e->access), r->owner) )
+        return -EACCES;
+
+    /* Size rules first: they need no guest access. */
+    if ( e->type == XEN_HYPFS_TYPE_BOOL )
+    {
+        if ( len != 1 )
+            return -EDOM;
+    }
+    else
+    {
+        if ( len > e->max_size )
+            return -ENOSPC;
+        if ( (e->type == XEN_HYPFS_TYPE_UINT || e->type == XEN_HYPFS_TYPE_INT) &&
+             len != e->size )
+            return -EDOM;
+    }
+
+    /* Fetch once into a private copy. */
+    if ( len > sizeof(stackbuf) )
+    {
+        buf = core_malloc((size_t)len);
+        if ( !buf )
+            return -ENOMEM;
+    }
+    if ( len && caller->mem->copy_from(caller->mem_ctx, buf, addr, (size_t)len) )
+    {
+        ret = -EFAULT;
+        goto out;
+    }
+
+    /* Content rules, on the private copy. */
+    switch ( e->type )
+    {
+    case XEN_HYPFS_TYPE_STRING:
+        if ( !len || memchr(buf, 0, (size_t)len) != buf + len - 1 )
+        {
+            /* Xen's handlers (runtime parameters) say -EDOM here. */
+            ret = custom ? -EDOM : -EINVAL;
+            goto out;
+        }
+        break;
+    case XEN_HYPFS_TYPE_BOOL:
+        if ( buf[0] > 1 )
+        {
+            ret = -EINVAL;
+            goto out;
+        }
+        break;
+    }
+
+    if ( custom )
+    {
+        ret = e->funcs->write(leaf, buf, (unsigned int)len);
+        if ( ret > 0 )
+            ret = -EIO;
+        goto out;
+    }
+
+    memcpy(e->flags & EF_INLINE ? (void *)&leaf->u.val : leaf->u.write_ptr,
+           buf, (size_t)len);
+    e->size = (unsigned int)len;
+    ret = 0;
+
+ out:
+    if ( buf != stackbuf )
+        core_free(buf);
+    return ret;
+}
+
+long hypfs_do_op(struct hypfs *fs, const struct hypfs_caller *caller,
+                 unsigned int cmd, uint64_t arg1, uint64_t arg2,
+                 uint64_t arg3, uint64_t arg4)
+{
+    char path[XEN_HYPFS_MAX_PATHLEN];
+    struct resolved r;
+    struct call c;
+    long ret;
+
+    if ( !fs || !caller || !(caller->flags & HYPFS_CALLER_HYPFS) )
+        return -EPERM;
+
+    if ( cmd == XEN_HYPFS_OP_get_version )
+        return arg1 || arg2 || arg3 || arg4 ? -EINVAL : XEN_HYPFS_VERSION;
+
+    if ( arg2 > XEN_HYPFS_MAX_PATHLEN )
+        return -EINVAL;
+    if ( arg2 && caller->mem->copy_from(caller->mem_ctx, path, arg1,
+                                        (size_t)arg2) )
+        return -EFAULT;
+    if ( !arg2 || memchr(path, 0, (size_t)arg2) != path + arg2 - 1 )
+        return -EINVAL;
+    if ( path[0] != '/' )
+        return -EINVAL;
+
+    /* A callback calling back in would deadlock on the tree lock. */
+    if ( core_lock_state != UNLOCKED )
+        return -EDEADLK;
+
+    c.fs = fs;
+    c.caller = caller;
+    c.control = caller->flags & HYPFS_CALLER_CONTROL;
+    c.nentered = 0;
+    c.ninst = 0;
+    buf_init(&c.render);
+
+    if ( cmd == XEN_HYPFS_OP_write_contents )
+        tree_write_lock(fs);
+    else
+        tree_read_lock(fs);
+    current = &c;
+
+    ret = lookup(&c, path, &r);
+    if ( ret )
+        goto out;
+
+    switch ( cmd )
+    {
+    case XEN_HYPFS_OP_read:
+        ret = do_read(&c, &r, arg3, arg4);
+        break;
+    case XEN_HYPFS_OP_write_contents:
+        ret = do_write(&c, &r, arg3, arg4);
+        break;
+    default:
+        ret = -EOPNOTSUPP;
+        break;
+    }
+
+ out:
+    while ( c.nentered )
+        exit_dyndir(&c);
+    current = NULL;
+    tree_unlock(fs);
+    buf_fini(&c.render);
+    return ret;
+}

@@ -1,0 +1,679 @@
+/*
+ * Trees: creating and freeing them, adding and removing entries, and the
+ * checks that keep every entry in a tree valid, so that the dispatcher
+ * (dispatch.c) can trust what it finds.
+ *
+ * An entry is either the embedder's (static, HYPFS_*_INIT) or the core's
+ * (hypfs_*_new(), EF_CORE_OWNED).  Core-owned entries are one allocation:
+ * the struct followed by the name, and for uint/int/bool the value sits in
+ * the leaf itself (EF_INLINE).  Inside a tree they come from the tree's
+ * slab; built detached (a template), from core_malloc().
+ *
+ * Every change to a tree happens under its writer lock; a detached
+ * directory (fs == NULL) belongs to whoever is building it and needs none.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include "core-internal.h"
+
+CORE_TLS enum lock_state core_lock_state;
+
+void tree_read_lock(struct hypfs *fs)
+{
+    pthread_rwlock_rdlock(&fs->lock);
+    core_lock_state = READ_LOCKED;
+}
+
+void tree_write_lock(struct hypfs *fs)
+{
+    pthread_rwlock_wrlock(&fs->lock);
+    core_lock_state = WRITE_LOCKED;
+}
+
+void tree_unlock(struct hypfs *fs)
+{
+    core_lock_state = UNLOCKED;
+    pthread_rwlock_unlock(&fs->lock);
+}
+
+void hypfs_write_lock(struct hypfs *fs)
+{
+    tree_write_lock(fs);
+}
+
+void hypfs_write_unlock(struct hypfs *fs)
+{
+    tree_unlock(fs);
+}
+
+static uint32_t hash_seed;
+static pthread_once_t hash_seed_once = PTHREAD_ONCE_INIT;
+
+static void hash_seed_init(void)
+{
+    /*
+     * One secret seed per process keeps lookups O(1) whatever names an
+     * embedder uses, and lets detached directories be hashed before they
+     * know their tree.
+     */
+    if ( getrandom(&hash_seed, sizeof(hash_seed), GRND_NONBLOCK) !=
+         sizeof(hash_seed) )
+        hash_seed = (uint32_t)time(NULL) ^ (uint32_t)(uintptr_t)&hash_seed;
+}
+
+uint32_t name_hash(const char *name, size_t len)
+{
+    uint32_t seed;
+
+    uint32_t h;
+    size_t i;
+
+    pthread_once(&hash_seed_once, hash_seed_init);
+    seed = hash_seed;
+    /* FNV-1a, seeded, then murmur3's finaliser for good high bits. */
+    h = 2166136261u ^ seed;
+
+    for ( i = 0; i < len; i++ )
+    {
+        h ^= (unsigned char)name[i];
+        h *= 16777619u;
+    }
+    h ^= h >> 16;
+    h *= 0x85ebca6bu;
+    h ^= h >> 13;
+    h *= 0xc2b2ae35u;
+    h ^= h >> 16;
+    return h;
+}
+
+size_t entry_record_size(const struct hypfs_entry *entry)
+{
+    return XEN_HYPFS_DIRENTRY_SIZE(strlen(entry->name));
+}
+
+static int check_name(const char *name)
+{
+    size_t len;
+
+    if ( !name )
+        return -EINVAL;
+    len = strnlen(name, HYPFS_NAME_MAX + 1);
+    if ( !len || len > HYPFS_NAME_MAX )
+        return -EINVAL;
+    if ( !strcmp(name, ".") || !strcmp(name, "..") )
+        return -EINVAL;
+    for ( ; *name; name++ )
+        if ( *name == '/' || (unsigned char)*name < 0x20 || *name == 0x7f )
+            return -EINVAL;
+    return 0;
+}
+
+static bool fixed_size_type(unsigned int type)
+{
+    return type == XEN_HYPFS_TYPE_UINT || type == XEN_HYPFS_TYPE_INT ||
+           type == XEN_HYPFS_TYPE_BOOL;
+}
+
+static bool valid_fixed_size(unsigned int type, unsigned int size)
+{
+    if ( type == XEN_HYPFS_TYPE_BOOL )
+        return size == 1;
+    return size == 1 || size == 2 || size == 4 || size == 8;
+}
+
+static bool valid_access(uint8_t access)
+{
+    return RIGHT_READ(access) <= HYPFS_RIGHT_OWNER &&
+           RIGHT_WRITE(access) <= HYPFS_RIGHT_OWNER && !(access >> 4);
+}
+
+/* The checks that make a leaf safe for the dispatcher to serve. */
+static int check_leaf(const struct hypfs_entry_leaf *leaf)
+{
+    const struct hypfs_entry *e = &leaf->e;
+    bool custom_read = e->funcs && e->funcs->read;
+    bool custom_write = e->funcs && e->funcs->write;
+    const void *content = hypfs_leaf_content(leaf);
+
+    if ( e->type == XEN_HYPFS_TYPE_DIR || e->type > XEN_HYPFS_TYPE_BOOL )
+        return -EINVAL;
+    if ( e->encoding != XEN_HYPFS_ENC_PLAIN &&
+         e->encoding != XEN_HYPFS_ENC_GZIP )
+        return -EINVAL;
+    if ( e->size > HYPFS_CONTENT_MAX || e->max_size > HYPFS_CONTENT_MAX )
+        return -EINVAL;
+    /*
+     * Compressed content is never written (a writer would send plain) and
+     * only strings and blobs are compressed.
+     */
+    if ( e->encoding == XEN_HYPFS_ENC_GZIP &&
+         (e->max_size || (e->type != XEN_HYPFS_TYPE_STRING &&
+                          e->type != XEN_HYPFS_TYPE_BLOB)) )
+        return -EINVAL;
+
+    if ( fixed_size_type(e->type) && e->encoding == XEN_HYPFS_ENC_PLAIN )
+    {
+        if ( !valid_fixed_size(e->type, e->size) )
+            return -EINVAL;
+        if ( e->max_size && e->max_size != e->size )
+            return -EINVAL;
+    }
+
+    if ( !custom_read )
+    {
+        if ( e->size && !content )
+            return -EINVAL;
+        if ( e->type == XEN_HYPFS_TYPE_STRING &&
+             e->encoding == XEN_HYPFS_ENC_PLAIN &&
+             (!e->size || ((const char *)content)[e->size - 1] != '\0') )
+            return -EINVAL;
+        if ( e->type == XEN_HYPFS_TYPE_BOOL &&
+             e->encoding == XEN_HYPFS_ENC_PLAIN &&
+             *(const uint8_t *)content > 1 )
+            return -EINVAL;
+    }
+
+    if ( e->max_size )
+    {
+        bool has_storage = (e->flags & EF_INLINE) || leaf->u.write_ptr;
+
+        /* Plain writes copy into the content; it must have the room. */
+        if ( !custom_write && (custom_read || !has_storage) )
+            return -EINVAL;
+        if ( !custom_write && !fixed_size_type(e->type) && e->size > e->max_size )
+            return -EINVAL;
+    }
+    else if ( custom_write )
+        return -EINVAL;
+
+    return 0;
+}
+
+static int check_entry(const struct hypfs_entry *e)
+{
+    int ret = check_name(e->name);
+
+    if ( ret )
+        return ret;
+    if ( !valid_access(e->access) )
+        return -EINVAL;
+    if ( e->type != XEN_HYPFS_TYPE_DIR )
+        return check_leaf((const struct hypfs_entry_leaf *)e);
+    if ( e->encoding != XEN_HYPFS_ENC_PLAIN || e->max_size || e->funcs )
+        return -EINVAL;
+    return 0;
+}
+
+/* Attach the subtree below @dir to @fs (NULL: detach it). */
+static void set_tree(struct hypfs_entry_dir *dir, struct hypfs *fs)
+{
+    uint32_t i;
+
+    dir->fs = fs;
+    if ( dir->e.flags & EF_DYNDIR )
+        set_tree(((struct hypfs_dyndir *)dir)->template, fs);
+    for ( i = 0; i < dir->idx.nr; i++ )
+        if ( dir->idx.order[i]->type == XEN_HYPFS_TYPE_DIR )
+            set_tree((struct hypfs_entry_dir *)dir->idx.order[i], fs);
+}
+
+/* Add @entry (already checked) to @parent; caller holds the lock if any. */
+static int add_entry_locked(struct hypfs_entry_dir *parent,
+                            struct hypfs_entry *entry)
+{
+    size_t len = strlen(entry->name);
+    uint32_t hash;
+    uint64_t size;
+    int ret;
+
+    if ( entry->flags & EF_LINKED )
+        return -EBUSY;
+    if ( (parent->e.flags & (EF_DYNDIR | EF_INSTANCE)) ||
+         entry == &parent->e )
+        return -EINVAL;
+    hash = name_hash(entry->name, len);
+    if ( index_find(&parent->idx, hash, entry->name, len) )
+        return -EEXIST;
+    size = (uint64_t)parent->e.size + XEN_HYPFS_DIRENTRY_SIZE(len);
+    if ( size > UINT32_MAX - sizeof(struct xen_hypfs_direntry) )
+        return -E2BIG;
+
+    entry->hash = hash;
+    ret = index_insert(&parent->idx, entry);
+    if ( ret )
+        return ret;
+    parent->e.size = (unsigned int)size;
+    entry->flags |= EF_LINKED;
+    return 0;
+}
+
+static int lock_for_change(struct hypfs_entry_dir *parent)
+{
+    if ( !parent->fs )
+        return 0;
+    if ( core_lock_state != UNLOCKED )
+        return -EDEADLK;
+    tree_write_lock(parent->fs);
+    return 0;
+}
+
+static void unlock_after_change(struct hypfs_entry_dir *parent)
+{
+    if ( parent->fs )
+        tree_unlock(parent->fs);
+}
+
+static int nofault_check(int ret, bool nofault, const char *what,
+                         const char *name)
+{
+    if ( ret && nofault )
+    {
+        /* A static setup that cannot fail did: nothing sane to go on with. */
+        fprintf(stderr, "hypfs: adding %s \"%s\" failed: %s\n", what,
+                name ? name : "(null)", strerror(-ret));
+        abort();
+    }
+    return ret;
+}
+
+static int add_dir_common(struct hypfs_entry_dir *parent,
+                          struct hypfs_entry_dir *dir, bool dyn)
+{
+    struct hypfs_dyndir *dd = (struct hypfs_dyndir *)dir;
+    int ret;
+
+    if ( !parent || !dir )
+        return -EINVAL;
+    ret = check_entry(&dir->e);
+    if ( ret )
+        return ret;
+    if ( dyn && (!dd->template || !dd->ops || !dd->ops->foreach_id ||
+                 !dd->ops->find_id) )
+        return -EINVAL;
+
+    ret = lock_for_change(parent);
+    if ( ret )
+        return ret;
+    if ( dir->e.flags & EF_LINKED )
+        ret = -EBUSY;
+    else if ( dyn && (dd->template->e.type != XEN_HYPFS_TYPE_DIR ||
+                      (dd->template->e.flags & (EF_LINKED | EF_DYNDIR)) ||
+                      !valid_access(dd->template->e.access)) )
+        ret = -EINVAL;
+    if ( !ret )
+        ret = add_entry_locked(parent, &dir->e);
+    if ( !ret )
+    {
+        if ( dyn )
+        {
+            dir->e.flags |= EF_DYNDIR;
+            dd->template->e.flags |= EF_LINKED;
+        }
+        set_tree(dir, parent->fs);
+    }
+    unlock_after_change(parent);
+    return ret;
+}
+
+int hypfs_add_dir(struct hypfs_entry_dir *parent, struct hypfs_entry_dir *dir,
+                  bool nofault)
+{
+    int ret = add_dir_common(parent, dir, false);
+
+    return nofault_check(ret, nofault, "directory", dir ? dir->e.name : NULL);
+}
+
+int hypfs_add_dyndir(struct hypfs_entry_dir *parent, struct hypfs_dyndir *dd,
+                     bool nofault)
+{
+    int ret = add_dir_common(parent, dd ? &dd->dir : NULL, true);
+
+    return nofault_check(ret, nofault, "dynamic directory",
+                         dd ? dd->dir.e.name : NULL);
+}
+
+int hypfs_add_leaf(struct hypfs_entry_dir *parent,
+                   struct hypfs_entry_leaf *leaf, bool nofault)
+{
+    int ret = -EINVAL;
+
+    if ( parent && leaf )
+    {
+        ret = check_entry(&leaf->e);
+        if ( !ret && leaf->e.type == XEN_HYPFS_TYPE_DIR )
+            ret = -EINVAL;
+        if ( !ret )
+            ret = lock_for_change(parent);
+        if ( !ret )
+        {
+            ret = add_entry_locked(parent, &leaf->e);
+            unlock_after_change(parent);
+        }
+    }
+    return nofault_check(ret, nofault, "leaf", leaf ? leaf->e.name : NULL);
+}
+
+/* ---- Core-owned entries ---- */
+
+static size_t core_entry_size(const struct hypfs_entry *e)
+{
+    size_t base = e->type == XEN_HYPFS_TYPE_DIR ?
+                  sizeof(struct hypfs_entry_dir) : sizeof(struct hypfs_entry_leaf);
+
+    return base + strlen(e->name) + 1;
+}
+
+static void *core_entry_alloc(struct hypfs *fs, size_t size, uint8_t *flags)
+{
+    void *p;
+
+    if ( fs && size <= SLAB_MAX_OBJECT )
+    {
+        p = slab_alloc(&fs->slab, size);
+        *flags = EF_CORE_OWNED | EF_SLAB;
+    }
+    else
+    {
+        p = core_malloc(size);
+        *flags = EF_CORE_OWNED;
+    }
+    if ( p )
+        memset(p, 0, size);
+    return p;
+}
+
+static void release_entry(struct hypfs *fs, struct hypfs_entry *e);
+
+static void release_dir_children(struct hypfs *fs, struct hypfs_entry_dir *dir)
+{
+    uint32_t i;
+
+    for ( i = 0; i < dir->idx.nr; i++ )
+        release_entry(fs, dir->idx.order[i]);
+    index_destroy(&dir->idx);
+    dir->e.size = 0;
+}
+
+/* Detach @e and everything below; free what the core owns. */
+static void release_entry(struct hypfs *fs, struct hypfs_entry *e)
+{
+    uint8_t flags = e->flags;
+
+    if ( e->type == XEN_HYPFS_TYPE_DIR )
+    {
+        struct hypfs_entry_dir *dir = (struct hypfs_entry_dir *)e;
+
+        if ( flags & EF_DYNDIR )
+        {
+            struct hypfs_entry_dir *tmpl = ((struct hypfs_dyndir *)e)->template;
+
+            tmpl->e.flags &= (uint8_t)~EF_LINKED;
+            release_entry(fs, &tmpl->e);
+        }
+        release_dir_children(fs, dir);
+        dir->fs = NULL;
+    }
+    else if ( flags & EF_OWNED_DATA )
+        core_free(((struct hypfs_entry_leaf *)e)->u.write_ptr);
+
+    e->flags &= (uint8_t)~(EF_LINKED | EF_DYNDIR);
+    if ( !(flags & EF_CORE_OWNED) )
+        return;
+    if ( flags & EF_SLAB )
+        slab_release(&fs->slab, e, core_entry_size(e));
+    else
+        core_free(e);
+}
+
+int hypfs_remove(struct hypfs_entry_dir *parent, struct hypfs_entry *entry)
+{
+    size_t len;
+    int ret;
+
+    if ( !parent || !entry || !entry->name )
+        return -ENOENT;
+    ret = lock_for_change(parent);
+    if ( ret )
+        return ret;
+    len = strlen(entry->name);
+    if ( index_find(&parent->idx, entry->hash, entry->name, len) != entry )
+        ret = -ENOENT;
+    else
+    {
+        index_remove(&parent->idx, entry);
+        parent->e.size -= (unsigned int)XEN_HYPFS_DIRENTRY_SIZE(len);
+        release_entry(parent->fs, entry);
+    }
+    unlock_after_change(parent);
+    return ret;
+}
+
+int hypfs_dir_new(struct hypfs_entry_dir *parent, const char *name,
+                  struct hypfs_entry_dir **out)
+{
+    struct hypfs *fs = parent ? parent->fs : NULL;
+    struct hypfs_entry_dir *dir;
+    uint8_t flags;
+    size_t len;
+    int ret = check_name(name);
+
+    if ( ret )
+        return ret;
+    len = strlen(name);
+    ret = parent ? lock_for_change(parent) : 0;
+    if ( ret )
+        return ret;
+    dir = core_entry_alloc(fs, sizeof(*dir) + len + 1, &flags);
+    if ( !dir )
+        ret = -ENOMEM;
+    else
+    {
+        memcpy(dir + 1, name, len + 1);
+        dir->e.type = XEN_HYPFS_TYPE_DIR;
+        dir->e.name = (const char *)(dir + 1);
+        dir->e.flags = flags;
+        dir->fs = fs;
+        if ( parent )
+            ret = add_entry_locked(parent, &dir->e);
+        if ( ret )
+        {
+            if ( flags & EF_SLAB )
+                slab_release(&fs->slab, dir, sizeof(*dir) + len + 1);
+            else
+                core_free(dir);
+        }
+        else if ( out )
+            *out = dir;
+    }
+    if ( parent )
+        unlock_after_change(parent);
+    return ret;
+}
+
+/* Shared by hypfs_leaf_new() and hypfs_leaf_new_gzip(). */
+static int leaf_new(struct hypfs_entry_dir *parent, const char *name,
+                    unsigned int type, unsigned int encoding,
+                    const void *content, unsigned int size,
+                    unsigned int max_size, struct hypfs_entry_leaf **out)
+{
+    struct hypfs *fs = parent ? parent->fs : NULL;
+    struct hypfs_entry_leaf *leaf;
+    void *data = NULL;
+    uint8_t flags;
+    size_t len, cap;
+    int ret = check_name(name);
+
+    if ( ret )
+        return ret;
+    if ( !parent || type == XEN_HYPFS_TYPE_DIR || type > XEN_HYPFS_TYPE_BOOL ||
+         (size && !content) || size > HYPFS_CONTENT_MAX ||
+         max_size > HYPFS_CONTENT_MAX )
+        return -EINVAL;
+    len = strlen(name);
+
+    ret = lock_for_change(parent);
+    if ( ret )
+        return ret;
+    leaf = core_entry_alloc(fs, sizeof(*leaf) + len + 1, &flags);
+    if ( !leaf )
+    {
+        ret = -ENOMEM;
+        goto out;
+    }
+    memcpy(leaf + 1, name, len + 1);
+    leaf->e.type = (uint8_t)type;
+    leaf->e.encoding = (uint8_t)encoding;
+    leaf->e.name = (const char *)(leaf + 1);
+    leaf->e.size = size;
+    leaf->e.max_size = max_size;
+
+    if ( fixed_size_type(type) && encoding == XEN_HYPFS_ENC_PLAIN &&
+         size <= sizeof(leaf->u.val) )
+    {
+        flags |= EF_INLINE;
+        if ( size )
+            memcpy(&leaf->u.val, content, size);
+    }
+    else
+    {
+        cap = size > max_size ? size : max_size;
+        data = core_malloc(cap);
+        if ( !data )
+        {
+            ret = -ENOMEM;
+            goto out_free;
+        }
+        if ( size )
+            memcpy(data, content, size);
+        leaf->u.write_ptr = data;
+        flags |= EF_OWNED_DATA;
+    }
+    leaf->e.flags = flags;
+
+    ret = check_entry(&leaf->e);
+    if ( !ret )
+        ret = add_entry_locked(parent, &leaf->e);
+    if ( !ret )
+    {
+        if ( out )
+            *out = leaf;
+        goto out;
+    }
+
+ out_free:
+    core_free(data);
+    if ( flags & EF_SLAB )
+        slab_release(&fs->slab, leaf, sizeof(*leaf) + len + 1);
+    else
+        core_free(leaf);
+ out:
+    unlock_after_change(parent);
+    return ret;
+}
+
+int hypfs_leaf_new(struct hypfs_entry_dir *parent, const char *name,
+                   unsigned int type, const void *content, unsigned int size,
+                   unsigned int max_size, struct hypfs_entry_leaf **leaf)
+{
+    return leaf_new(parent, name, type, XEN_HYPFS_ENC_PLAIN, content, size,
+                    max_size, leaf);
+}
+
+int hypfs_leaf_new_gzip(struct hypfs_entry_dir *parent, const char *name,
+                        unsigned int type, const void *data, size_t len,
+                        struct hypfs_entry_leaf **leaf)
+{
+    void *z;
+    size_t zlen;
+    int ret;
+
+    if ( type != XEN_HYPFS_TYPE_STRING && type != XEN_HYPFS_TYPE_BLOB )
+        return -EINVAL;
+    if ( type == XEN_HYPFS_TYPE_STRING &&
+         (!len || ((const char *)data)[len - 1] != '\0') )
+        return -EINVAL;
+    ret = hypfs_gzip(data, len, &z, &zlen);
+    if ( ret )
+        return ret;
+    if ( zlen > HYPFS_CONTENT_MAX )
+        ret = -E2BIG;
+    else
+        ret = leaf_new(parent, name, type, XEN_HYPFS_ENC_GZIP, z,
+                       (unsigned int)zlen, 0, leaf);
+    free(z);
+    return ret;
+}
+
+const void *hypfs_leaf_content(const struct hypfs_entry_leaf *leaf)
+{
+    return leaf->e.flags & EF_INLINE ? (const void *)&leaf->u.val
+                                     : leaf->u.content;
+}
+
+int hypfs_set_access(struct hypfs_entry *entry, unsigned int read_right,
+                     unsigned int write_right)
+{
+    if ( read_right > HYPFS_RIGHT_OWNER || write_right > HYPFS_RIGHT_OWNER )
+        return -EINVAL;
+    entry->access = (uint8_t)(read_right | (write_right << 2));
+    return 0;
+}
+
+void hypfs_dir_set_owner(struct hypfs_entry_dir *dir, uint32_t domid)
+{
+    dir->owner = domid;
+    dir->e.flags |= EF_HAS_OWNER;
+}
+
+/* ---- Trees ---- */
+
+int hypfs_new(struct hypfs **out)
+{
+    struct hypfs *fs = core_malloc(sizeof(*fs));
+    pthread_rwlockattr_t attr;
+
+    if ( !fs )
+        return -ENOMEM;
+    memset(fs, 0, sizeof(*fs));
+    pthread_rwlockattr_init(&attr);
+#ifdef __GLIBC__
+    /*
+     * Readers never take the lock recursively, so writers can be preferred:
+     * a stream of readers must not starve a write.  (glibc's default
+     * prefers readers, and the constant is an enum, not a macro.)
+     */
+    pthread_rwlockattr_setkind_np(&attr,
+                                  PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+#endif
+    pthread_rwlock_init(&fs->lock, &attr);
+    pthread_rwlockattr_destroy(&attr);
+    pthread_mutex_init(&fs->sort_lock, NULL);
+
+    fs->root.e.type = XEN_HYPFS_TYPE_DIR;
+    fs->root.e.name = "";
+    fs->root.e.flags = EF_LINKED;
+    fs->root.fs = fs;
+    *out = fs;
+    return 0;
+}
+
+struct hypfs_entry_dir *hypfs_root(struct hypfs *fs)
+{
+    return &fs->root;
+}
+
+void hypfs_free(struct hypfs *fs)
+{
+    if ( !fs )
+        return;
+    release_dir_children(fs, &fs->root);
+    slab_destroy(&fs->slab);
+    pthread_mutex_destroy(&fs->sort_lock);
+    pthread_rwlock_destroy(&fs->lock);
+    core_free(fs);
+}
