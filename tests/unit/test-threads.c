@@ -1,0 +1,238 @@
+/*
+ * Concurrency: 8 threads read different paths while writers change values
+ * and the shape of the tree.  Each reader must get its own path's answer
+ * (a shared path buffer, as in Xen's dispatcher, would mix them up), and no
+ * reader may see a half-written value or an inconsistent listing.  Built
+ * also with ThreadSanitizer in CI.
+ */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+
+#include "harness.h"
+
+#define READERS     8
+#define ITERATIONS  20000
+#define BLOB_SIZE   256
+
+static struct hypfs *fs;
+static struct hypfs_entry_dir *churn;
+static atomic_int stop;
+/* Writes done so far: readers keep going until writers had their turn. */
+static atomic_uint value_writes, shape_changes;
+#define MIN_WRITES  2000u
+static int failures;
+static pthread_mutex_t fail_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void fail_once(const char *what, int reader)
+{
+    pthread_mutex_lock(&fail_lock);
+    if ( !failures++ )
+        fprintf(stderr, "reader %d: %s\n", reader, what);
+    pthread_mutex_unlock(&fail_lock);
+}
+
+/* Every byte of a value equal: anything else is a torn read. */
+static bool uniform(const unsigned char *p, size_t n)
+{
+    size_t i;
+
+    for ( i = 1; i < n; i++ )
+        if ( p[i] != p[0] )
+            return false;
+    return true;
+}
+
+static bool listing_consistent(const unsigned char *buf)
+{
+    struct xen_hypfs_direntry d;
+    size_t off = 0, sum = 0;
+
+    memcpy(&d, buf, sizeof(d));
+    if ( !d.content_len )
+        return true;
+    for ( ;; )
+    {
+        struct xen_hypfs_dirlistentry rec;
+        const char *name = (const char *)buf + 12 + off + 14;
+
+        memcpy(&rec, buf + 12 + off, 14);
+        sum += XEN_HYPFS_DIRENTRY_SIZE(strlen(name));
+        if ( !rec.off_next )
+            break;
+        if ( rec.off_next != XEN_HYPFS_DIRENTRY_SIZE(strlen(name)) )
+            return false;
+        off += rec.off_next;
+        if ( off >= d.content_len )
+            return false;
+    }
+    return sum == d.content_len;
+}
+
+static void *reader(void *arg)
+{
+    int id = (int)(intptr_t)arg;
+    char own[32];
+    unsigned char *buf = malloc(64 * 1024);
+    struct guest g;
+    struct hypfs_caller c;
+    int i;
+
+    snprintf(own, sizeof(own), "/r/%d", id);
+    for ( i = 0; buf && (i < ITERATIONS || value_writes < MIN_WRITES ||
+                         shape_changes < MIN_WRITES); i++ )
+    {
+        struct xen_hypfs_direntry d;
+        uint32_t v;
+        long ret;
+
+        guest_reset(&g);
+        c = caller_control(&g);
+        switch ( i % 4 )
+        {
+        case 0:     /* my own leaf: value 1000 + my id */
+        case 2:
+            ret = op_read(fs, &c, own, buf, 64);
+            memcpy(&v, buf + 12, 4);
+            if ( ret || v != 1000u + (unsigned int)id )
+                fail_once("wrong answer for own path", id);
+            break;
+        case 1:     /* a blob being rewritten */
+            ret = op_read(fs, &c, "/w/blob", buf, 64 * 1024);
+            memcpy(&d, buf, sizeof(d));
+            if ( ret || d.content_len != BLOB_SIZE ||
+                 !uniform(buf + 12, BLOB_SIZE) )
+                fail_once("torn blob", id);
+            ret = op_read(fs, &c, "/w/str", buf, 64 * 1024);
+            memcpy(&d, buf, sizeof(d));
+            if ( ret || !d.content_len || buf[12 + d.content_len - 1] ||
+                 !uniform(buf + 12, d.content_len - 1) )
+                fail_once("torn string", id);
+            break;
+        case 3:     /* a directory whose entries come and go */
+            ret = op_read(fs, &c, "/churn", buf, 64 * 1024);
+            if ( ret || !listing_consistent(buf) )
+                fail_once("inconsistent listing", id);
+            break;
+        }
+    }
+    free(buf);
+    return NULL;
+}
+
+static void *value_writer(void *arg)
+{
+    unsigned char blob[BLOB_SIZE];
+    char str[200];
+    struct guest g;
+    struct hypfs_caller c;
+    unsigned int n = 0;
+
+    (void)arg;
+    while ( !stop )
+    {
+        size_t len = 1 + n % 150;
+
+        memset(blob, n & 1 ? 0xaa : 0x55, sizeof(blob));
+        memset(str, 'a' + (int)(n % 26), len);
+        str[len] = '\0';
+        guest_reset(&g);
+        c = caller_control(&g);
+        if ( op_write(fs, &c, "/w/blob", blob, sizeof(blob)) ||
+             op_write_str(fs, &c, "/w/str", str) )
+            fail_once("write failed", -1);
+        n++;
+        value_writes++;
+    }
+    return NULL;
+}
+
+static void *shape_writer(void *arg)
+{
+    unsigned int n = 0;
+
+    (void)arg;
+    while ( !stop )
+    {
+        char name[32];
+        struct hypfs_entry_leaf *l;
+        uint8_t v = 1;
+
+        snprintf(name, sizeof(name), "e%u", n % 97);
+        if ( !hypfs_leaf_new(churn, name, XEN_HYPFS_TYPE_UINT, &v, 1, 0, &l) )
+        {
+            if ( n % 3 )
+                hypfs_remove(churn, &l->e);
+        }
+        else
+        {
+            /* Exists already: remove whatever has that name. */
+            unsigned int i;
+
+            hypfs_write_lock(fs);
+            for ( i = 0; i < churn->idx.nr; i++ )
+                if ( !strcmp(churn->idx.order[i]->name, name) )
+                    break;
+            l = i < churn->idx.nr ? (struct hypfs_entry_leaf *)churn->idx.order[i]
+                                  : NULL;
+            hypfs_write_unlock(fs);
+            if ( l )
+                hypfs_remove(churn, &l->e);
+        }
+        n++;
+        shape_changes++;
+    }
+    return NULL;
+}
+
+static void test_readers_and_writers(void **state)
+{
+    pthread_t r[READERS], w[2];
+    struct hypfs_entry_dir *rd, *wd;
+    unsigned char blob[BLOB_SIZE];
+    int i;
+
+    (void)state;
+    assert_int_equal(hypfs_new(&fs), 0);
+    assert_int_equal(hypfs_dir_new(hypfs_root(fs), "r", &rd), 0);
+    for ( i = 0; i < READERS; i++ )
+    {
+        char name[8];
+        uint32_t v = 1000u + (unsigned int)i;
+
+        snprintf(name, sizeof(name), "%d", i);
+        assert_int_equal(hypfs_leaf_new(rd, name, XEN_HYPFS_TYPE_UINT, &v, 4, 0,
+                                        NULL), 0);
+    }
+    memset(blob, 0x55, sizeof(blob));
+    assert_int_equal(hypfs_dir_new(hypfs_root(fs), "w", &wd), 0);
+    assert_int_equal(hypfs_leaf_new(wd, "blob", XEN_HYPFS_TYPE_BLOB, blob,
+                                    BLOB_SIZE, BLOB_SIZE, NULL), 0);
+    assert_int_equal(hypfs_leaf_new(wd, "str", XEN_HYPFS_TYPE_STRING, "a", 2,
+                                    200, NULL), 0);
+    assert_int_equal(hypfs_dir_new(hypfs_root(fs), "churn", &churn), 0);
+
+    assert_int_equal(pthread_create(&w[0], NULL, value_writer, NULL), 0);
+    assert_int_equal(pthread_create(&w[1], NULL, shape_writer, NULL), 0);
+    for ( i = 0; i < READERS; i++ )
+        assert_int_equal(pthread_create(&r[i], NULL, reader,
+                                        (void *)(intptr_t)i), 0);
+    for ( i = 0; i < READERS; i++ )
+        pthread_join(r[i], NULL);
+    stop = 1;
+    pthread_join(w[0], NULL);
+    pthread_join(w[1], NULL);
+    assert_int_equal(failures, 0);
+    assert_true(value_writes >= MIN_WRITES);
+    assert_true(shape_changes >= MIN_WRITES);
+    hypfs_free(fs);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_readers_and_writers),
+    };
+
+    return cmocka_run_group_tests_name("threads", tests, NULL, NULL);
+}

@@ -1,0 +1,370 @@
+/*
+ * Building trees: name and entry validation, duplicates, removal of static
+ * and core-owned entries, detached directories attached later, large
+ * directories in any insertion order, and calls from inside callbacks.
+ */
+#include <stdlib.h>
+
+#include "harness.h"
+
+static struct hypfs *fs;
+
+static int setup(void **state)
+{
+    (void)state;
+    return hypfs_new(&fs);
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    hypfs_free(fs);
+    return 0;
+}
+
+static void test_names(void **state)
+{
+    char long_name[HYPFS_NAME_MAX + 2];
+    static const struct {
+        const char *name;
+        int ret;
+    } cases[] = {
+        { "", -EINVAL },
+        { ".", -EINVAL },
+        { "..", -EINVAL },
+        { "a/b", -EINVAL },
+        { "/", -EINVAL },
+        { "tab\there", -EINVAL },
+        { "nl\n", -EINVAL },
+        { "del\x7f", -EINVAL },
+        { "...", 0 },
+        { ".hidden", 0 },
+        { "with space", 0 },
+        { "sched-gran", 0 },
+        { "UTF-8 \xc3\xa9", 0 },
+    };
+    size_t i;
+    uint8_t v = 1;
+
+    (void)state;
+    for ( i = 0; i < sizeof(cases) / sizeof(cases[0]); i++ )
+        if ( hypfs_leaf_new(hypfs_root(fs), cases[i].name, XEN_HYPFS_TYPE_UINT,
+                            &v, 1, 0, NULL) != cases[i].ret )
+            fail_msg("name \"%s\"", cases[i].name);
+    assert_int_equal(hypfs_leaf_new(hypfs_root(fs), NULL, XEN_HYPFS_TYPE_UINT,
+                                    &v, 1, 0, NULL), -EINVAL);
+
+    memset(long_name, 'n', sizeof(long_name));
+    long_name[HYPFS_NAME_MAX] = '\0';
+    assert_int_equal(hypfs_dir_new(hypfs_root(fs), long_name, NULL), 0);
+    long_name[HYPFS_NAME_MAX] = 'n';
+    long_name[HYPFS_NAME_MAX + 1] = '\0';
+    assert_int_equal(hypfs_dir_new(hypfs_root(fs), long_name, NULL), -EINVAL);
+}
+
+static void test_duplicates_and_reuse(void **state)
+{
+    static uint32_t var = 3;
+    static HYPFS_UINT_INIT(stat, "stat", var);
+    struct hypfs_entry_dir *a, *b;
+    uint32_t v = 0;
+
+    (void)state;
+    assert_int_equal(hypfs_dir_new(hypfs_root(fs), "dup", &a), 0);
+    assert_int_equal(hypfs_dir_new(hypfs_root(fs), "dup", NULL), -EEXIST);
+    assert_int_equal(hypfs_dir_new(hypfs_root(fs), "dup2", &b), 0);
+    assert_int_equal(hypfs_add_leaf(a, &stat, false), 0);
+    /* A linked entry cannot be linked twice. */
+    assert_int_equal(hypfs_add_leaf(b, &stat, false), -EBUSY);
+    assert_int_equal(hypfs_add_leaf(a, &stat, false), -EBUSY);
+    /* Removing from the wrong parent fails; from the right one works. */
+    assert_int_equal(hypfs_remove(b, &stat.e), -ENOENT);
+    assert_int_equal(hypfs_remove(a, &stat.e), 0);
+    assert_int_equal(read_content(fs, "/dup/stat", &v, 4), -ENOENT);
+    /* A removed static entry can be added again, elsewhere. */
+    assert_int_equal(hypfs_add_leaf(b, &stat, false), 0);
+    assert_int_equal(read_content(fs, "/dup2/stat", &v, 4), 4);
+    assert_int_equal(v, 3);
+    /* Removing a directory takes what is below it along. */
+    assert_int_equal(hypfs_remove(hypfs_root(fs), &b->e), 0);
+    assert_int_equal(read_content(fs, "/dup2/stat", &v, 4), -ENOENT);
+    assert_int_equal(hypfs_add_leaf(a, &stat, false), 0);
+    assert_int_equal(hypfs_remove(hypfs_root(fs), &a->e), 0);
+}
+
+static void test_invalid_entries(void **state)
+{
+    static uint8_t u8;
+    static uint16_t u16;
+    static char buf[4] = "abc";
+    static char nonul[3] = { 'a', 'b', 'c' };
+    static HYPFS_FIXEDSIZE_INIT(bool2, XEN_HYPFS_TYPE_BOOL, "bool2", u16, NULL, 0);
+    static HYPFS_FIXEDSIZE_INIT(badtype, 9, "badtype", u8, NULL, 0);
+    static struct hypfs_entry_leaf u3 = {
+        .e = { .type = XEN_HYPFS_TYPE_UINT, .name = "u3", .size = 3 },
+        .u.content = buf,
+    };
+    static struct hypfs_entry_leaf str_nonul = {
+        .e = { .type = XEN_HYPFS_TYPE_STRING, .name = "s", .size = 3 },
+        .u.content = nonul,
+    };
+    static struct hypfs_entry_leaf wr_nostorage = {
+        .e = { .type = XEN_HYPFS_TYPE_STRING, .name = "w", .size = 0,
+               .max_size = 8 },
+    };
+    static struct hypfs_entry_leaf gzip_rw = {
+        .e = { .type = XEN_HYPFS_TYPE_STRING, .encoding = XEN_HYPFS_ENC_GZIP,
+               .name = "g", .size = 4, .max_size = 4 },
+        .u.content = buf,
+    };
+    static struct hypfs_entry_leaf gzip_uint = {
+        .e = { .type = XEN_HYPFS_TYPE_UINT, .encoding = XEN_HYPFS_ENC_GZIP,
+               .name = "gu", .size = 1 },
+        .u.content = buf,
+    };
+    static struct hypfs_entry_leaf fixed_maxsize = {
+        .e = { .type = XEN_HYPFS_TYPE_UINT, .name = "m", .size = 1,
+               .max_size = 2 },
+        .u.content = buf,
+    };
+    static struct hypfs_entry_leaf bad_enc = {
+        .e = { .type = XEN_HYPFS_TYPE_BLOB, .encoding = 2, .name = "e",
+               .size = 1 },
+        .u.content = buf,
+    };
+    static struct hypfs_entry_leaf bad_bool = {
+        .e = { .type = XEN_HYPFS_TYPE_BOOL, .name = "b", .size = 1 },
+        .u.content = "\x02",
+    };
+    static struct hypfs_entry_leaf bad_rights = {
+        .e = { .type = XEN_HYPFS_TYPE_BLOB, .name = "r", .size = 0,
+               .access = 3 },
+    };
+    static HYPFS_DIR_INIT(leafy_dir, "leafy");
+    struct hypfs_entry_leaf *const bad[] = {
+        &bool2, &badtype, &u3, &str_nonul, &wr_nostorage, &gzip_rw, &gzip_uint,
+        &fixed_maxsize, &bad_enc, &bad_bool, &bad_rights,
+    };
+    size_t i;
+    uint8_t v = 0;
+
+    (void)state;
+    for ( i = 0; i < sizeof(bad) / sizeof(bad[0]); i++ )
+        if ( hypfs_add_leaf(hypfs_root(fs), bad[i], false) != -EINVAL )
+            fail_msg("entry \"%s\" accepted", bad[i]->e.name);
+    /* A directory is not a leaf, and a leaf not a directory. */
+    assert_int_equal(hypfs_add_leaf(hypfs_root(fs),
+                                    (struct hypfs_entry_leaf *)&leafy_dir,
+                                    false), -EINVAL);
+    assert_int_equal(hypfs_add_dir(hypfs_root(fs),
+                                   (struct hypfs_entry_dir *)&bad_bool,
+                                   false), -EINVAL);
+    assert_int_equal(hypfs_set_access(&bad_bool.e, 3, 0), -EINVAL);
+    /* Writable fixed-size leaves need max_size == size. */
+    assert_int_equal(hypfs_leaf_new(hypfs_root(fs), "x", XEN_HYPFS_TYPE_UINT,
+                                    &v, 1, 4, NULL), -EINVAL);
+    assert_int_equal(hypfs_leaf_new(hypfs_root(fs), "x", XEN_HYPFS_TYPE_DIR,
+                                    &v, 1, 0, NULL), -EINVAL);
+    assert_int_equal(hypfs_leaf_new(hypfs_root(fs), "x", XEN_HYPFS_TYPE_UINT,
+                                    NULL, 1, 0, NULL), -EINVAL);
+    assert_int_equal(hypfs_leaf_new_gzip(hypfs_root(fs), "x",
+                                         XEN_HYPFS_TYPE_UINT, &v, 1, NULL),
+                     -EINVAL);
+    assert_int_equal(hypfs_leaf_new_gzip(hypfs_root(fs), "x",
+                                         XEN_HYPFS_TYPE_STRING, "ab", 2, NULL),
+                     -EINVAL);
+    /* Nothing of the above is in the tree. */
+    assert_int_equal(hypfs_root(fs)->idx.nr, 0);
+}
+
+/* A detached directory (a template, a subtree built before use). */
+static void test_detached(void **state)
+{
+    struct hypfs_entry_dir *d, *sub;
+    uint8_t v = 9, out = 0;
+    static HYPFS_DIR_INIT(stat_dir, "static-dir");
+
+    (void)state;
+    assert_int_equal(hypfs_dir_new(NULL, "built", &d), 0);
+    assert_int_equal(hypfs_dir_new(d, "sub", &sub), 0);
+    assert_int_equal(hypfs_leaf_new(sub, "v", XEN_HYPFS_TYPE_UINT, &v, 1, 0,
+                                    NULL), 0);
+    assert_int_equal(hypfs_add_dir(&stat_dir, d, false), 0);
+    assert_int_equal(hypfs_add_dir(hypfs_root(fs), &stat_dir, false), 0);
+    assert_int_equal(read_content(fs, "/static-dir/built/sub/v", &out, 1), 1);
+    assert_int_equal(out, 9);
+    /* Core-owned entries made while attached come from the tree. */
+    assert_int_equal(hypfs_leaf_new(sub, "w", XEN_HYPFS_TYPE_UINT, &v, 1, 0,
+                                    NULL), 0);
+    assert_int_equal(read_content(fs, "/static-dir/built/sub/w", &out, 1), 1);
+    /* Removing the static directory frees the core-owned ones below it. */
+    assert_int_equal(hypfs_remove(hypfs_root(fs), &stat_dir.e), 0);
+    assert_int_equal(read_content(fs, "/static-dir/built/sub/v", &out, 1),
+                     -ENOENT);
+    assert_int_equal(stat_dir.idx.nr, 0);
+    assert_null(stat_dir.fs);
+}
+
+/* Thousands of entries in scrambled order: lookups, order, removal. */
+static void test_large_dir(void **state)
+{
+    enum { N = 20000 };
+    struct hypfs_entry_dir *big;
+    struct hypfs_entry_leaf **leaves;
+    struct guest g;
+    struct hypfs_caller c;
+    unsigned char *buf;
+    size_t bufsize = N * 32 + 12;
+    unsigned int i, k;
+    uint32_t expect_len = 0;
+
+    (void)state;
+    leaves = calloc(N, sizeof(*leaves));
+    buf = malloc(bufsize);
+    assert_non_null(leaves);
+    assert_non_null(buf);
+    assert_int_equal(hypfs_dir_new(hypfs_root(fs), "big", &big), 0);
+    for ( i = 0, k = 0; i < N; i++, k = (k + 7919) % N )
+    {
+        char name[24];
+
+        snprintf(name, sizeof(name), "n%u", k);
+        assert_int_equal(hypfs_leaf_new(big, name, XEN_HYPFS_TYPE_UINT, &k, 4,
+                                        0, &leaves[k]), 0);
+    }
+    /* Remove every third entry, then look everything up. */
+    for ( i = 0; i < N; i += 3 )
+    {
+        assert_int_equal(hypfs_remove(big, &leaves[i]->e), 0);
+        leaves[i] = NULL;
+    }
+    for ( i = 0; i < N; i++ )
+    {
+        char path[32];
+        uint32_t v = 0;
+
+        snprintf(path, sizeof(path), "/big/n%u", i);
+        if ( leaves[i] )
+        {
+            assert_int_equal(read_content(fs, path, &v, 4), 4);
+            assert_int_equal(v, i);
+            expect_len += (uint32_t)XEN_HYPFS_DIRENTRY_SIZE(strlen(path) - 5);
+        }
+        else
+            assert_int_equal(read_content(fs, path, &v, 4), -ENOENT);
+    }
+    /* The listing is complete and in order. */
+    guest_reset(&g);
+    c = caller_control(&g);
+    assert_int_equal(op_read(fs, &c, "/big", buf, bufsize), 0);
+    {
+        struct xen_hypfs_direntry d;
+        size_t off = 12, n = 0;
+        const char *prev = "";
+
+        memcpy(&d, buf, sizeof(d));
+        assert_int_equal(d.content_len, expect_len);
+        for ( ;; )
+        {
+            struct xen_hypfs_dirlistentry rec;
+            const char *name = (const char *)buf + off + 14;
+
+            memcpy(&rec, buf + off, 14);
+            assert_true(strcmp(prev, name) < 0);
+            prev = name;
+            n++;
+            if ( !rec.off_next )
+                break;
+            off += rec.off_next;
+        }
+        assert_int_equal(n, N - (N + 2) / 3);
+    }
+    /* Add more after a listing (the sorted prefix grows again). */
+    for ( i = 0; i < N; i += 3 )
+    {
+        char name[24];
+
+        snprintf(name, sizeof(name), "n%u", i);
+        assert_int_equal(hypfs_leaf_new(big, name, XEN_HYPFS_TYPE_UINT, &i, 4,
+                                        0, NULL), 0);
+    }
+    assert_int_equal(big->idx.nr, N);
+    assert_int_equal(hypfs_remove(hypfs_root(fs), &big->e), 0);
+    free(leaves);
+    free(buf);
+}
+
+/* Callbacks may not change the tree: that would deadlock on its lock. */
+static int reentrant_result;
+
+static int reentrant_read(const struct hypfs_entry *e, struct hypfs_buf *b)
+{
+    struct guest g;
+    struct hypfs_caller c;
+    char buf[64];
+
+    (void)e;
+    guest_reset(&g);
+    c = caller_control(&g);
+    reentrant_result = hypfs_dir_new(hypfs_root(fs), "from-callback", NULL);
+    assert_int_equal(op_read(fs, &c, "/", buf, sizeof(buf)), -EDEADLK);
+    return hypfs_buf_put_string(b, "x");
+}
+
+static void test_no_reentry(void **state)
+{
+    static const struct hypfs_funcs funcs = { .read = reentrant_read };
+    static HYPFS_VARSIZE_INIT(re, XEN_HYPFS_TYPE_STRING, "re", 0, &funcs);
+    char out[4];
+
+    (void)state;
+    assert_int_equal(hypfs_add_leaf(hypfs_root(fs), &re, false), 0);
+    assert_int_equal(read_content(fs, "/re", out, sizeof(out)), 2);
+    assert_int_equal(reentrant_result, -EDEADLK);
+    /* And under the embedder's write lock. */
+    hypfs_write_lock(fs);
+    assert_int_equal(hypfs_dir_new(hypfs_root(fs), "locked", NULL), -EDEADLK);
+    hypfs_write_unlock(fs);
+    assert_int_equal(hypfs_remove(hypfs_root(fs), &re.e), 0);
+}
+
+/* A read callback that breaks its type's rules is reported, not served. */
+static int bad_render(const struct hypfs_entry *e, struct hypfs_buf *b)
+{
+    (void)e;
+    return hypfs_buf_put(b, "no NUL", 6);
+}
+
+static void test_bad_render(void **state)
+{
+    static const struct hypfs_funcs funcs = { .read = bad_render };
+    static HYPFS_VARSIZE_INIT(br, XEN_HYPFS_TYPE_STRING, "br", 0, &funcs);
+    static struct hypfs_entry_leaf bu = {
+        .e = { .type = XEN_HYPFS_TYPE_UINT, .name = "bu", .size = 4,
+               .funcs = &funcs },
+    };
+    char out[16];
+
+    (void)state;
+    assert_int_equal(hypfs_add_leaf(hypfs_root(fs), &br, false), 0);
+    assert_int_equal(hypfs_add_leaf(hypfs_root(fs), &bu, false), 0);
+    assert_int_equal(read_content(fs, "/br", out, sizeof(out)), -EIO);
+    assert_int_equal(read_content(fs, "/bu", out, sizeof(out)), -EIO);
+    assert_int_equal(hypfs_remove(hypfs_root(fs), &br.e), 0);
+    assert_int_equal(hypfs_remove(hypfs_root(fs), &bu.e), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_names, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_duplicates_and_reuse, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_invalid_entries, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_detached, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_large_dir, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_no_reentry, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bad_render, setup, teardown),
+    };
+
+    return cmocka_run_group_tests_name("tree", tests, NULL, NULL);
+}
