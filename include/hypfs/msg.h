@@ -1,0 +1,87 @@
+/*
+ * The hypfsd wire protocol: how local callers reach the reference
+ * hypervisor over its Unix socket.  docs/protocol.md describes it in full.
+ *
+ * A connection carries frames: a struct hypfs_msg_hdr and `len` bytes of
+ * payload.  The client sends requests, the daemon answers each with one
+ * reply frame carrying the same `seq`, in order.  Integers are in the
+ * machine's byte order (the socket is local).
+ *
+ * HYPFS_MSG_OP carries exactly one hypfs_op hypercall: the command and
+ * its four arguments as the caller passed them, the bytes of the path the
+ * caller could supply (at most the path length, at most 1024), and for
+ * writes the bytes of the data.  The daemon runs the hypercall as if those
+ * bytes were the caller's memory at arg1 and arg3: reading past what was
+ * sent is a fault (-EFAULT), exactly as unreadable guest memory would be.
+ * The reply carries the return value and every byte the hypervisor wrote
+ * into the caller's buffer (on -ENOBUFS: the direntry).
+ */
+#ifndef HYPFS_MSG_H
+#define HYPFS_MSG_H
+
+#include <stdint.h>
+
+#include <hypfs/abi.h>
+
+#define HYPFS_MSG_MAGIC         0x46505948u   /* "HYPF" */
+#define HYPFS_MSG_VERSION       1
+
+/* Frame types. */
+#define HYPFS_MSG_OP            1   /* client: a hypercall */
+#define HYPFS_MSG_OP_REPLY      2   /* daemon: its result */
+#define HYPFS_MSG_CTL           3   /* client: a control command */
+#define HYPFS_MSG_CTL_REPLY     4   /* daemon: its result */
+
+/* Bounds: a frame above them ends the connection. */
+#define HYPFS_MSG_DATA_MAX      (1u << 20)    /* written data per request */
+#define HYPFS_MSG_CTL_MAX       4096u         /* control request payload */
+#define HYPFS_MSG_REQ_MAX       (sizeof(struct hypfs_msg_op) + \
+                                 XEN_HYPFS_MAX_PATHLEN + HYPFS_MSG_DATA_MAX)
+
+/* Where clients look for the daemon, unless HYPFS_SOCKET says otherwise. */
+#define HYPFS_DEFAULT_SOCKET    "/run/hypfs/hypfsd.sock"
+#define HYPFS_SOCKET_ENV        "HYPFS_SOCKET"
+
+struct hypfs_msg_hdr {
+    uint32_t magic;
+    uint16_t version;
+    uint16_t type;          /* HYPFS_MSG_* */
+    uint32_t len;           /* payload bytes after the header */
+    uint32_t seq;           /* chosen by the client, echoed in the reply */
+};
+
+/* Payload of HYPFS_MSG_OP; followed by path_len + data_len bytes. */
+struct hypfs_msg_op {
+    uint32_t cmd;           /* XEN_HYPFS_OP_* (any value: unknown ones too) */
+    uint32_t path_len;      /* path bytes sent: <= min(arg2, 1024) */
+    uint64_t arg1;          /* the caller's path address (opaque) */
+    uint64_t arg2;          /* the caller's path length, NUL included */
+    uint64_t arg3;          /* the caller's buffer address (opaque) */
+    uint64_t arg4;          /* the caller's buffer length */
+    uint32_t data_len;      /* data bytes sent: <= min(arg4, DATA_MAX) */
+    uint32_t flags;         /* 0 */
+};
+
+/* Payload of HYPFS_MSG_OP_REPLY; followed by out_len bytes. */
+struct hypfs_msg_op_reply {
+    int64_t ret;            /* the hypercall's return value */
+    uint32_t out_len;       /* bytes written to the caller's buffer */
+    uint32_t pad;           /* 0 */
+};
+
+/*
+ * Payload of HYPFS_MSG_CTL: the command's words, each NUL-terminated
+ * ("domain-create\0web\0--vcpus\0" "2\0").  The reply payload is a
+ * struct hypfs_msg_ctl_reply and its text (output or error message).
+ */
+struct hypfs_msg_ctl_reply {
+    int32_t ret;            /* 0 or a negative errno */
+    uint32_t text_len;      /* bytes of text that follow, no NUL */
+};
+
+_Static_assert(sizeof(struct hypfs_msg_hdr) == 16, "hdr size");
+_Static_assert(sizeof(struct hypfs_msg_op) == 48, "op size");
+_Static_assert(sizeof(struct hypfs_msg_op_reply) == 16, "op reply size");
+_Static_assert(sizeof(struct hypfs_msg_ctl_reply) == 8, "ctl reply size");
+
+#endif /* HYPFS_MSG_H */
