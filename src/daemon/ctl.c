@@ -1,0 +1,593 @@
+/*
+ * Control commands: what Xen's toolstack does with domctl and sysctl,
+ * reduced to what makes the filesystem's dynamic entries come and go.
+ *
+ * A command is a verb and key=value words (hypfsctl builds them from its
+ * command line); every word is checked and unknown or repeated keys are
+ * refused, so a command either does exactly what it says or nothing.
+ * Only the control domain may run them (server.c checks).  Each runs under
+ * the writer side of model.lock.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "hypfsd.h"
+
+#define DOMID_MAX   32751u      /* Xen's DOMID_FIRST_RESERVED - 1 */
+#define VCPUS_MAX   512u
+#define MEMORY_MAX  (1u << 24)  /* MiB */
+
+struct args {
+    int argc;
+    const char **argv;
+    unsigned int used;          /* bit i: argv[i] consumed */
+};
+
+static void fail(struct ctl_result *res, int err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void fail(struct ctl_result *res, int err, const char *fmt, ...)
+{
+    va_list ap;
+
+    free(res->text);
+    res->status = err;
+    va_start(ap, fmt);
+    if (vasprintf(&res->text, fmt, ap) < 0)
+        res->text = NULL;
+    va_end(ap);
+    res->len = res->text ? strlen(res->text) : 0;
+}
+
+static void output(struct ctl_result *res, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void output(struct ctl_result *res, const char *fmt, ...)
+{
+    va_list ap;
+
+    free(res->text);
+    res->status = 0;
+    va_start(ap, fmt);
+    if (vasprintf(&res->text, fmt, ap) < 0) {
+        res->text = NULL;
+        res->status = -ENOMEM;
+    }
+    va_end(ap);
+    res->len = res->text ? strlen(res->text) : 0;
+}
+
+/* The value of key=..., or NULL; -EINVAL in *err if given twice. */
+static const char *arg(struct args *a, const char *key, int *err)
+{
+    size_t klen = strlen(key);
+    const char *val = NULL;
+    int i;
+
+    for (i = 1; i < a->argc; i++)
+        if (!strncmp(a->argv[i], key, klen) && a->argv[i][klen] == '=') {
+            if (val)
+                *err = -EINVAL;
+            val = a->argv[i] + klen + 1;
+            a->used |= 1u << i;
+        }
+    return val;
+}
+
+/* Every word was a known key?  Otherwise name the first stray one. */
+static const char *stray(const struct args *a)
+{
+    int i;
+
+    for (i = 1; i < a->argc; i++)
+        if (!(a->used & (1u << i)))
+            return a->argv[i];
+    return NULL;
+}
+
+static int parse_u32(const char *s, uint32_t max, uint32_t *out)
+{
+    unsigned long long v = 0;
+
+    if (!s || !*s || strlen(s) > 10)
+        return -EINVAL;
+    for (; *s; s++) {
+        if (*s < '0' || *s > '9')
+            return -EINVAL;
+        v = v * 10 + (unsigned int)(*s - '0');
+    }
+    if (v > max)
+        return -ERANGE;
+    *out = (uint32_t)v;
+    return 0;
+}
+
+static bool valid_name(const char *s)
+{
+    size_t n = strlen(s), i;
+
+    if (!n || n > NAME_MAX_LEN)
+        return false;
+    for (i = 0; i < n; i++)
+        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
+              (s[i] >= '0' && s[i] <= '9') || s[i] == '-' || s[i] == '_' ||
+              s[i] == '.'))
+            return false;
+    return true;
+}
+
+static int parse_uuid(const char *s, uint8_t u[16])
+{
+    int i, j = 0;
+
+    if (strlen(s) != 36)
+        return -EINVAL;
+    for (i = 0; i < 36; i++) {
+        int hi, lo;
+
+        if (i == 8 || i == 13 || i == 18 || i == 23) {
+            if (s[i] != '-')
+                return -EINVAL;
+            continue;
+        }
+        hi = s[i] >= '0' && s[i] <= '9' ? s[i] - '0' :
+             s[i] >= 'a' && s[i] <= 'f' ? s[i] - 'a' + 10 :
+             s[i] >= 'A' && s[i] <= 'F' ? s[i] - 'A' + 10 : -1;
+        i++;
+        lo = s[i] >= '0' && s[i] <= '9' ? s[i] - '0' :
+             s[i] >= 'a' && s[i] <= 'f' ? s[i] - 'a' + 10 :
+             s[i] >= 'A' && s[i] <= 'F' ? s[i] - 'A' + 10 : -1;
+        if (hi < 0 || lo < 0)
+            return -EINVAL;
+        u[j++] = (uint8_t)(hi << 4 | lo);
+    }
+    return 0;
+}
+
+/* Insert @p into the sorted array @arr of @n pointers with ids. */
+#define SORTED_INSERT(arr, n, p) do {                                       \
+        size_t i_ = (n);                                                    \
+        while (i_ && (arr)[i_ - 1]->id > (p)->id) {                         \
+            (arr)[i_] = (arr)[i_ - 1];                                      \
+            i_--;                                                           \
+        }                                                                   \
+        (arr)[i_] = (p);                                                    \
+        (n)++;                                                              \
+    } while (0)
+
+#define SORTED_REMOVE(arr, n, p) do {                                       \
+        size_t i_;                                                          \
+        for (i_ = 0; i_ < (n) && (arr)[i_] != (p); i_++)                    \
+            ;                                                               \
+        memmove(&(arr)[i_], &(arr)[i_ + 1], ((n) - i_ - 1) * sizeof(*(arr))); \
+        (n)--;                                                              \
+    } while (0)
+
+static void domain_create(struct args *a, struct ctl_result *res)
+{
+    int err = 0;
+    const char *name = arg(a, "name", &err), *s_vcpus = arg(a, "vcpus", &err);
+    const char *s_mem = arg(a, "memory", &err), *s_pool = arg(a, "pool", &err);
+    const char *s_uuid = arg(a, "uuid", &err), *bad = stray(a);
+    uint32_t vcpus = 1, mem = 256, pool = 0, id;
+    struct domain *d, **arr;
+    struct cpupool *p;
+    size_t i;
+
+    if (err || bad) {
+        fail(res, -EINVAL, bad ? "unknown option '%s'" : "option given twice",
+             bad);
+        return;
+    }
+    if (!name || !valid_name(name)) {
+        fail(res, -EINVAL, "a name of 1-%d letters, digits, '-', '_' or '.' "
+             "is needed", NAME_MAX_LEN);
+        return;
+    }
+    if (s_vcpus && parse_u32(s_vcpus, VCPUS_MAX, &vcpus)) {
+        fail(res, -EINVAL, "vcpus: a number from 1 to %u is needed", VCPUS_MAX);
+        return;
+    }
+    if (s_mem && parse_u32(s_mem, MEMORY_MAX, &mem)) {
+        fail(res, -EINVAL, "memory: a number of MiB from 1 to %u is needed",
+             MEMORY_MAX);
+        return;
+    }
+    if (!vcpus || !mem) {
+        fail(res, -EINVAL, "vcpus and memory must be at least 1");
+        return;
+    }
+    if (s_pool && parse_u32(s_pool, UINT32_MAX, &pool)) {
+        fail(res, -EINVAL, "pool: a cpupool id is needed");
+        return;
+    }
+    d = calloc(1, sizeof(*d));
+    if (!d) {
+        fail(res, -ENOMEM, "out of memory");
+        return;
+    }
+    if (s_uuid) {
+        if (parse_uuid(s_uuid, d->uuid)) {
+            free(d);
+            fail(res, -EINVAL, "uuid: xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx "
+                 "is needed");
+            return;
+        }
+    } else {
+        if (getrandom(d->uuid, sizeof(d->uuid), 0) != sizeof(d->uuid))
+            memset(d->uuid, 0x5a, sizeof(d->uuid));
+        d->uuid[6] = (uint8_t)((d->uuid[6] & 0x0f) | 0x40);    /* version 4 */
+        d->uuid[8] = (uint8_t)((d->uuid[8] & 0x3f) | 0x80);
+    }
+
+    pthread_rwlock_wrlock(&model.lock);
+    p = model_find_pool(pool);
+    if (!p) {
+        fail(res, -ENOENT, "cpupool %u does not exist", pool);
+        goto out_free;
+    }
+    for (i = 0; i < model.ndomains; i++)
+        if (!strcmp(model.domains[i]->name, name)) {
+            fail(res, -EEXIST, "a domain named '%s' exists (id %u)", name,
+                 model.domains[i]->id);
+            goto out_free;
+        }
+    /* Like Xen, hand out increasing ids and wrap round past the last. */
+    for (id = model.next_domid, i = 0; i <= DOMID_MAX; i++, id = id >= DOMID_MAX ? 1 : id + 1)
+        if (!model_find_domain(id))
+            break;
+    if (i > DOMID_MAX) {
+        fail(res, -ENOSPC, "no free domain id");
+        goto out_free;
+    }
+    arr = realloc(model.domains, (model.ndomains + 1) * sizeof(*arr));
+    if (!arr) {
+        fail(res, -ENOMEM, "out of memory");
+        goto out_free;
+    }
+    model.domains = arr;
+    d->id = id;
+    strcpy(d->name, name);
+    d->vcpus = vcpus;
+    d->memory_kib = (uint64_t)mem * 1024;
+    d->pool = pool;
+    d->state = DOM_RUNNING;
+    SORTED_INSERT(model.domains, model.ndomains, d);
+    p->ndomains++;
+    model.next_domid = id >= DOMID_MAX ? 1 : id + 1;
+    pthread_rwlock_unlock(&model.lock);
+    log_info("domain %u (%s) created in cpupool %u", id, name, pool);
+    output(res, "%u\n", id);
+    return;
+
+ out_free:
+    pthread_rwlock_unlock(&model.lock);
+    free(d);
+}
+
+/* Look up the domain named by id=, with the writer lock held on success. */
+static struct domain *domain_arg(struct args *a, struct ctl_result *res)
+{
+    int err = 0;
+    const char *s = arg(a, "id", &err), *bad = stray(a);
+    struct domain *d;
+    uint32_t id;
+
+    if (err || bad || !s || parse_u32(s, UINT32_MAX, &id)) {
+        fail(res, -EINVAL, "a domain id is needed (id=N)");
+        return NULL;
+    }
+    pthread_rwlock_wrlock(&model.lock);
+    d = model_find_domain(id);
+    if (!d) {
+        pthread_rwlock_unlock(&model.lock);
+        fail(res, -ENOENT, "domain %u does not exist", id);
+    }
+    return d;
+}
+
+static void domain_destroy(struct args *a, struct ctl_result *res)
+{
+    struct domain *d = domain_arg(a, res);
+    struct cpupool *p;
+    uint32_t id;
+
+    if (!d)
+        return;
+    id = d->id;
+    if (!id) {
+        pthread_rwlock_unlock(&model.lock);
+        fail(res, -EPERM, "domain 0 is the control domain: it cannot be "
+             "destroyed");
+        return;
+    }
+    p = model_find_pool(d->pool);
+    if (p)
+        p->ndomains--;
+    SORTED_REMOVE(model.domains, model.ndomains, d);
+    pthread_rwlock_unlock(&model.lock);
+    free(d);
+    log_info("domain %u destroyed", id);
+    output(res, "%s", "");
+}
+
+static void domain_pause(struct args *a, struct ctl_result *res, bool pause)
+{
+    struct domain *d = domain_arg(a, res);
+
+    if (!d)
+        return;
+    if (!d->id && pause) {
+        pthread_rwlock_unlock(&model.lock);
+        fail(res, -EPERM, "the control domain cannot be paused");
+        return;
+    }
+    d->state = pause ? DOM_PAUSED : DOM_RUNNING;
+    pthread_rwlock_unlock(&model.lock);
+    output(res, "%s", "");
+}
+
+static void domain_list(struct args *a, struct ctl_result *res)
+{
+    char *buf = NULL;
+    size_t len = 0, i;
+    FILE *f;
+
+    if (stray(a)) {
+        fail(res, -EINVAL, "unknown option '%s'", stray(a));
+        return;
+    }
+    f = open_memstream(&buf, &len);
+    if (!f) {
+        fail(res, -ENOMEM, "out of memory");
+        return;
+    }
+    fprintf(f, "%-24s %5s %5s %10s %4s %s\n", "Name", "ID", "VCPUs",
+            "Mem(MiB)", "Pool", "State");
+    model_read_lock();
+    for (i = 0; i < model.ndomains; i++) {
+        const struct domain *d = model.domains[i];
+
+        fprintf(f, "%-24s %5u %5u %10llu %4u %s\n", d->name, d->id, d->vcpus,
+                (unsigned long long)(d->memory_kib / 1024), d->pool,
+                d->state == DOM_PAUSED ? "paused" : "running");
+    }
+    model_read_unlock();
+    fclose(f);
+    free(res->text);
+    res->status = 0;
+    res->text = buf;
+    res->len = len;
+}
+
+static void pool_create(struct args *a, struct ctl_result *res)
+{
+    static const char *const scheds[] = {
+        "credit", "credit2", "rtds", "arinc653", "null",
+    };
+    int err = 0, gran = GRAN_CPU;
+    const char *name = arg(a, "name", &err), *sched = arg(a, "sched", &err);
+    const char *s_gran = arg(a, "gran", &err), *bad = stray(a);
+    struct cpupool *p, **arr;
+    size_t i;
+    bool known = false;
+
+    if (err || bad) {
+        fail(res, -EINVAL, bad ? "unknown option '%s'" : "option given twice",
+             bad);
+        return;
+    }
+    if (!name || !valid_name(name)) {
+        fail(res, -EINVAL, "a name of 1-%d letters, digits, '-', '_' or '.' "
+             "is needed", NAME_MAX_LEN);
+        return;
+    }
+    if (!sched)
+        sched = "credit2";
+    for (i = 0; i < sizeof(scheds) / sizeof(scheds[0]); i++)
+        known |= !strcmp(sched, scheds[i]);
+    if (!known) {
+        fail(res, -EINVAL, "sched: one of credit, credit2, rtds, arinc653, "
+             "null is needed");
+        return;
+    }
+    if (s_gran && (gran = gran_parse(s_gran)) < 0) {
+        fail(res, -EINVAL, "gran: one of cpu, core, socket is needed");
+        return;
+    }
+    p = calloc(1, sizeof(*p));
+    if (!p) {
+        fail(res, -ENOMEM, "out of memory");
+        return;
+    }
+    snprintf(p->name, sizeof(p->name), "%s", name);
+    snprintf(p->sched, sizeof(p->sched), "%s", sched);
+    atomic_init(&p->gran, gran);
+
+    pthread_rwlock_wrlock(&model.lock);
+    for (i = 0; i < model.npools; i++)
+        if (!strcmp(model.pools[i]->name, name)) {
+            fail(res, -EEXIST, "a cpupool named '%s' exists (id %u)", name,
+                 model.pools[i]->id);
+            goto out_free;
+        }
+    arr = realloc(model.pools, (model.npools + 1) * sizeof(*arr));
+    if (!arr) {
+        fail(res, -ENOMEM, "out of memory");
+        goto out_free;
+    }
+    model.pools = arr;
+    while (model_find_pool(model.next_poolid))
+        model.next_poolid++;
+    p->id = model.next_poolid++;
+    SORTED_INSERT(model.pools, model.npools, p);
+    pthread_rwlock_unlock(&model.lock);
+    log_info("cpupool %u (%s, %s) created", p->id, name, sched);
+    output(res, "%u\n", p->id);
+    return;
+
+ out_free:
+    pthread_rwlock_unlock(&model.lock);
+    free(p);
+}
+
+static struct cpupool *pool_arg(struct args *a, const char *key,
+                                struct ctl_result *res, uint32_t *id)
+{
+    int err = 0;
+    const char *s = arg(a, key, &err);
+    struct cpupool *p;
+
+    if (err || !s || parse_u32(s, UINT32_MAX, id)) {
+        fail(res, -EINVAL, "a cpupool id is needed (%s=N)", key);
+        return NULL;
+    }
+    p = model_find_pool(*id);
+    if (!p)
+        fail(res, -ENOENT, "cpupool %u does not exist", *id);
+    return p;
+}
+
+static void pool_destroy(struct args *a, struct ctl_result *res)
+{
+    struct cpupool *p;
+    uint32_t id;
+
+    pthread_rwlock_wrlock(&model.lock);
+    p = pool_arg(a, "id", res, &id);
+    if (!p)
+        goto out;
+    if (stray(a)) {
+        fail(res, -EINVAL, "unknown option '%s'", stray(a));
+        goto out;
+    }
+    if (!id) {
+        fail(res, -EPERM, "cpupool 0 cannot be destroyed");
+        goto out;
+    }
+    if (p->ncpus || p->ndomains) {
+        fail(res, -EBUSY, "cpupool %u still has %u cpus and %u domains", id,
+             p->ncpus, p->ndomains);
+        goto out;
+    }
+    SORTED_REMOVE(model.pools, model.npools, p);
+    free(p);
+    output(res, "%s", "");
+    log_info("cpupool %u destroyed", id);
+ out:
+    pthread_rwlock_unlock(&model.lock);
+}
+
+/* cpu-move cpu=N pool=M, or cpu-remove cpu=N (no pool). */
+static void cpu_move(struct args *a, struct ctl_result *res, bool to_pool)
+{
+    int err = 0;
+    const char *s_cpu = arg(a, "cpu", &err);
+    struct cpupool *to = NULL, *from;
+    uint32_t cpu, id = 0;
+
+    pthread_rwlock_wrlock(&model.lock);
+    if (to_pool && !(to = pool_arg(a, "pool", res, &id)))
+        goto out;
+    if (err || stray(a) || !s_cpu || parse_u32(s_cpu, MAX_CPUS - 1, &cpu) ||
+        cpu >= model.host_cpus) {
+        fail(res, -EINVAL, "a cpu number below %u is needed (cpu=N)%s",
+             model.host_cpus, to_pool ? " with pool=M" : "");
+        goto out;
+    }
+    from = model.cpu_pool[cpu] < 0 ? NULL : model_find_pool((uint32_t)model.cpu_pool[cpu]);
+    if (from == to) {
+        output(res, "%s", "");
+        goto out;
+    }
+    if (from && from->ncpus == 1 && (from->ndomains || !from->id)) {
+        fail(res, -EBUSY, "cpu %u is the last of cpupool %u, which has "
+             "domains", cpu, from->id);
+        goto out;
+    }
+    if (from) {
+        from->cpus[cpu / 64] &= ~(1ull << (cpu % 64));
+        from->ncpus--;
+    }
+    if (to) {
+        to->cpus[cpu / 64] |= 1ull << (cpu % 64);
+        to->ncpus++;
+    }
+    model.cpu_pool[cpu] = to ? (int)to->id : -1;
+    output(res, "%s", "");
+    log_info("cpu %u moved to %s%u", cpu, to ? "cpupool " : "no pool", to ? id : 0);
+ out:
+    pthread_rwlock_unlock(&model.lock);
+}
+
+static void pool_list(struct args *a, struct ctl_result *res)
+{
+    char *buf = NULL, cpus[512];
+    size_t len = 0, i;
+    FILE *f;
+
+    if (stray(a)) {
+        fail(res, -EINVAL, "unknown option '%s'", stray(a));
+        return;
+    }
+    f = open_memstream(&buf, &len);
+    if (!f) {
+        fail(res, -ENOMEM, "out of memory");
+        return;
+    }
+    fprintf(f, "%-16s %4s %-9s %-6s %7s %s\n", "Name", "ID", "Sched", "Gran",
+            "Domains", "CPUs");
+    model_read_lock();
+    for (i = 0; i < model.npools; i++) {
+        const struct cpupool *p = model.pools[i];
+
+        cpus_format(p->cpus, cpus, sizeof(cpus));
+        fprintf(f, "%-16s %4u %-9s %-6s %7u %s\n", p->name, p->id, p->sched,
+                gran_name(atomic_load_explicit(&p->gran, memory_order_relaxed)),
+                p->ndomains, *cpus ? cpus : "-");
+    }
+    model_read_unlock();
+    fclose(f);
+    free(res->text);
+    res->status = 0;
+    res->text = buf;
+    res->len = len;
+}
+
+void ctl_run(int argc, const char **argv, struct ctl_result *res)
+{
+    struct args a = { argc, argv, 0 };
+    const char *verb = argc ? argv[0] : "";
+
+    memset(res, 0, sizeof(*res));
+    if (argc > 32) {
+        fail(res, -E2BIG, "too many words");
+        return;
+    }
+    if (!strcmp(verb, "domain-create"))
+        domain_create(&a, res);
+    else if (!strcmp(verb, "domain-destroy"))
+        domain_destroy(&a, res);
+    else if (!strcmp(verb, "domain-pause"))
+        domain_pause(&a, res, true);
+    else if (!strcmp(verb, "domain-unpause"))
+        domain_pause(&a, res, false);
+    else if (!strcmp(verb, "domain-list"))
+        domain_list(&a, res);
+    else if (!strcmp(verb, "pool-create"))
+        pool_create(&a, res);
+    else if (!strcmp(verb, "pool-destroy"))
+        pool_destroy(&a, res);
+    else if (!strcmp(verb, "pool-list"))
+        pool_list(&a, res);
+    else if (!strcmp(verb, "cpu-move"))
+        cpu_move(&a, res, true);
+    else if (!strcmp(verb, "cpu-remove"))
+        cpu_move(&a, res, false);
+    else
+        fail(res, -EOPNOTSUPP, "unknown command '%s'", verb);
+}

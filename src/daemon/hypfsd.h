@@ -1,0 +1,136 @@
+/*
+ * hypfsd internals: the hypervisor model, its filesystem, parameters,
+ * caller mapping, control commands and the socket server.
+ *
+ * Locks, outermost first:
+ *   the hypfs tree lock (the core's; per operation);
+ *   model.lock: the lists of domains and cpupools and every field of them,
+ *     except pool->gran, which a hypfs write changes under the tree's
+ *     writer lock and the model's reader lock, and is therefore atomic;
+ *   callers.lock: the uid -> domain mapping (replaced on SIGHUP);
+ *   server.lock: the set of connections.
+ * Parameters live under the tree lock: only hypfs reads and writes touch
+ * them after start-up.
+ */
+#ifndef HYPFSD_H
+#define HYPFSD_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <hypfs/hypfs.h>
+
+/* ---- Logging (log.c) ---- */
+
+enum { L_ERR = 3, L_WARNING = 4, L_NOTICE = 5, L_INFO = 6, L_DEBUG = 7 };
+
+extern int log_threshold;
+void log_msg(int prio, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+#define log_err(...)     log_msg(L_ERR, __VA_ARGS__)
+#define log_warn(...)    log_msg(L_WARNING, __VA_ARGS__)
+#define log_notice(...)  log_msg(L_NOTICE, __VA_ARGS__)
+#define log_info(...)    log_msg(L_INFO, __VA_ARGS__)
+#define log_debug(...)   log_msg(L_DEBUG, __VA_ARGS__)
+
+/* ---- The hypervisor model (model.c) ---- */
+
+#define MAX_CPUS        1024
+#define NAME_MAX_LEN    63
+
+enum gran { GRAN_CPU, GRAN_CORE, GRAN_SOCKET };
+enum dom_state { DOM_RUNNING, DOM_PAUSED };
+
+struct cpupool {
+    uint32_t id;
+    char name[NAME_MAX_LEN + 1];
+    char sched[16];
+    atomic_int gran;                /* enum gran */
+    unsigned int ncpus;
+    unsigned int ndomains;
+    uint64_t cpus[MAX_CPUS / 64];
+};
+
+struct domain {
+    uint32_t id;
+    char name[NAME_MAX_LEN + 1];
+    uint8_t uuid[16];
+    uint32_t vcpus;
+    uint64_t memory_kib;
+    uint32_t pool;
+    enum dom_state state;
+};
+
+struct model {
+    pthread_rwlock_t lock;
+    unsigned int host_cpus;
+    int cpu_pool[MAX_CPUS];         /* pool id of each cpu, -1: none */
+    struct cpupool **pools;         /* sorted by id */
+    size_t npools;
+    struct domain **domains;        /* sorted by id */
+    size_t ndomains;
+    uint32_t next_domid;
+    uint32_t next_poolid;
+};
+
+extern struct model model;
+
+int model_init(void);
+void model_fini(void);
+/* Read-side locking that nests within one thread (dynamic directories). */
+void model_read_lock(void);
+void model_read_unlock(void);
+struct cpupool *model_find_pool(uint32_t id);     /* model.lock held */
+struct domain *model_find_domain(uint32_t id);    /* model.lock held */
+bool model_domain_exists(uint32_t id);            /* takes model.lock */
+const char *gran_name(int gran);
+int gran_parse(const char *s);
+/* Format a cpu set as ranges ("0-3,6"). */
+void cpus_format(const uint64_t *cpus, char *buf, size_t len);
+void uuid_format(const uint8_t uuid[16], char out[37]);
+
+/* ---- Control commands (ctl.c) ---- */
+
+/* Output and status of one command; text is NUL-terminated. */
+struct ctl_result {
+    int status;                     /* 0 or -errno */
+    char *text;                     /* owned, may be NULL */
+    size_t len;
+};
+
+void ctl_run(int argc, const char **argv, struct ctl_result *res);
+
+/* ---- Parameters (params.c) ---- */
+
+/* Apply a Xen-style command line.  0, or -1 with *err set (static). */
+int params_cmdline(const char *cmdline, char *err, size_t errlen);
+void params_add(struct hypfs_entry_dir *dir);
+
+/* ---- The filesystem (fstree.c) ---- */
+
+int fstree_build(struct hypfs *fs);
+
+/* ---- Callers (callers.c) ---- */
+
+/* Load the mapping from @path (NULL: defaults only).  0 or -1 (logged). */
+int callers_load(const char *path);
+/* The caller for a peer's uid: flags 0 if it has no hypfs right. */
+void callers_identify(uid_t uid, uint32_t *domid, unsigned int *flags);
+unsigned int callers_limit_per_uid(void);
+void callers_free(void);
+
+/* ---- Server (server.c) ---- */
+
+struct server_opts {
+    const char *socket_path;
+    unsigned int max_clients;
+};
+
+/* 0 after a clean stop, -1 if it could not start, 1 if threads remain. */
+int server_run(struct hypfs *fs, const struct server_opts *opts,
+               const char *config_path);
+
+#endif /* HYPFSD_H */

@@ -1,0 +1,142 @@
+/*
+ * hypfsd: the reference hypervisor.  It owns a hypfs tree and the state
+ * the tree reports, and serves the hypfs_op hypercall to local callers
+ * over a Unix socket (see hypfsd(8), docs/protocol.md, docs/paths.md).
+ *
+ * Start-up order: options, the model (CPUs, pool 0, domain 0), the boot
+ * command line (a bad value stops here), the caller mapping, the tree,
+ * then the socket.  It needs no configuration and runs in the foreground.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "buildinfo.h"
+#include "changeset.h"
+#include "hypfsd.h"
+#include "proto.h"
+
+#define DEFAULT_CONFIG  "/etc/hypfs/hypfsd.conf"
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+"usage: hypfsd [options]\n"
+"\n"
+"The reference hypervisor: serves the hypervisor filesystem (hypfs) to local\n"
+"callers over a Unix socket.  Runs in the foreground; SIGTERM or SIGINT stop\n"
+"it, SIGHUP reloads the configuration.\n"
+"\n"
+"  -s, --socket PATH       socket to serve (default %s,\n"
+"                          or $%s)\n"
+"  -c, --config FILE       caller mapping (default %s if present)\n"
+"  -C, --cmdline STRING    boot parameters, Xen-style:\n"
+"                          \"loglvl=all gnttab_max_frames=64 no-sync_console\"\n"
+"  -m, --max-clients N     connections served at once (default 256)\n"
+"  -v, --verbose           log every connection (debug)\n"
+"  -q, --quiet             log warnings and errors only\n"
+"  -V, --version           print the version and exit\n"
+"  -h, --help              print this help and exit\n",
+            HYPFS_DEFAULT_SOCKET, HYPFS_SOCKET_ENV, DEFAULT_CONFIG);
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        { "socket", required_argument, NULL, 's' },
+        { "config", required_argument, NULL, 'c' },
+        { "cmdline", required_argument, NULL, 'C' },
+        { "max-clients", required_argument, NULL, 'm' },
+        { "verbose", no_argument, NULL, 'v' },
+        { "quiet", no_argument, NULL, 'q' },
+        { "version", no_argument, NULL, 'V' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    struct server_opts opts = { NULL, 256 };
+    const char *config = NULL, *cmdline = NULL;
+    struct hypfs *fs;
+    char err[256];
+    int opt, ret;
+
+    while ((opt = getopt_long(argc, argv, "s:c:C:m:vqVh", longopts, NULL)) != -1) {
+        char *end;
+        unsigned long n;
+
+        switch (opt) {
+        case 's':
+            opts.socket_path = optarg;
+            break;
+        case 'c':
+            config = optarg;
+            break;
+        case 'C':
+            cmdline = optarg;
+            break;
+        case 'm':
+            n = strtoul(optarg, &end, 10);
+            if (*end || !n || n > 65536) {
+                fprintf(stderr, "hypfsd: --max-clients needs a number from 1 "
+                        "to 65536\n");
+                return 1;
+            }
+            opts.max_clients = (unsigned int)n;
+            break;
+        case 'v':
+            log_threshold = L_DEBUG;
+            break;
+        case 'q':
+            log_threshold = L_WARNING;
+            break;
+        case 'V':
+            printf("hypfsd %s (%s)\n", HYPFS_VERSION_STRING, HYPFS_CHANGESET);
+            return 0;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 1;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "hypfsd: unexpected argument '%s'\n", argv[optind]);
+        usage(stderr);
+        return 1;
+    }
+    opts.socket_path = msg_socket_path(opts.socket_path);
+    if (!config && !access(DEFAULT_CONFIG, F_OK))
+        config = DEFAULT_CONFIG;
+
+    if (model_init()) {
+        log_err("out of memory");
+        return 1;
+    }
+    if (cmdline && params_cmdline(cmdline, err, sizeof(err))) {
+        log_err("bad boot parameter: %s", err);
+        model_fini();
+        return 1;
+    }
+    if (callers_load(config)) {
+        model_fini();
+        return 1;
+    }
+    if (hypfs_new(&fs) || fstree_build(fs)) {
+        log_err("cannot build the filesystem: out of memory");
+        model_fini();
+        return 1;
+    }
+
+    ret = server_run(fs, &opts, config);
+    if (ret > 0) {
+        /* Threads still hold the tree: leave it to the process exit. */
+        return 1;
+    }
+    hypfs_free(fs);
+    model_fini();
+    callers_free();
+    return ret ? 1 : 0;
+}

@@ -1,0 +1,203 @@
+/*
+ * The hypervisor hypfsd plays: the machine's CPUs, cpupools and domains.
+ *
+ * At start the machine's online CPUs form cpupool 0 ("Pool-0", credit2)
+ * and domain 0 ("Domain-0") is the control domain, as after a Xen boot.
+ * Control commands (ctl.c) change the lists under the writer side of
+ * model.lock; the filesystem reads them under the reader side, taken in
+ * the enter hook of /cpupool/ and /domain/ for a whole operation.
+ *
+ * The reader side nests within one thread (a listing of "/" sizes both
+ * dynamic directories) through a per-thread depth, so that the lock can
+ * prefer writers without a nested read deadlocking behind a waiting one.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/sysinfo.h>
+#include <unistd.h>
+
+#include "hypfsd.h"
+
+struct model model;
+
+static _Thread_local unsigned int read_depth;
+
+void model_read_lock(void)
+{
+    if (!read_depth++)
+        pthread_rwlock_rdlock(&model.lock);
+}
+
+void model_read_unlock(void)
+{
+    if (!--read_depth)
+        pthread_rwlock_unlock(&model.lock);
+}
+
+static const char *const gran_names[] = { "cpu", "core", "socket" };
+
+const char *gran_name(int gran)
+{
+    return gran >= 0 && gran <= GRAN_SOCKET ? gran_names[gran] : "cpu";
+}
+
+int gran_parse(const char *s)
+{
+    int i;
+
+    for (i = 0; i <= GRAN_SOCKET; i++)
+        if (!strcmp(s, gran_names[i]))
+            return i;
+    return -EINVAL;
+}
+
+void cpus_format(const uint64_t *cpus, char *buf, size_t len)
+{
+    size_t off = 0;
+    int cpu = 0, first = 1;
+
+    buf[0] = '\0';
+    while (cpu < MAX_CPUS) {
+        int end;
+
+        if (!(cpus[cpu / 64] & (1ull << (cpu % 64)))) {
+            cpu++;
+            continue;
+        }
+        for (end = cpu; end + 1 < MAX_CPUS &&
+             (cpus[(end + 1) / 64] & (1ull << ((end + 1) % 64))); end++)
+            ;
+        if (off < len)
+            off += (size_t)snprintf(buf + off, len - off, end > cpu ?
+                                    "%s%d-%d" : "%s%d", first ? "" : ",",
+                                    cpu, end);
+        first = 0;
+        cpu = end + 1;
+    }
+}
+
+void uuid_format(const uint8_t u[16], char out[37])
+{
+    snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-"
+             "%02x%02x%02x%02x%02x%02x", u[0], u[1], u[2], u[3], u[4], u[5],
+             u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13], u[14], u[15]);
+}
+
+struct cpupool *model_find_pool(uint32_t id)
+{
+    size_t lo = 0, hi = model.npools;
+
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+
+        if (model.pools[mid]->id == id)
+            return model.pools[mid];
+        if (model.pools[mid]->id < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
+}
+
+struct domain *model_find_domain(uint32_t id)
+{
+    size_t lo = 0, hi = model.ndomains;
+
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+
+        if (model.domains[mid]->id == id)
+            return model.domains[mid];
+        if (model.domains[mid]->id < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
+}
+
+bool model_domain_exists(uint32_t id)
+{
+    bool ret;
+
+    model_read_lock();
+    ret = model_find_domain(id) != NULL;
+    model_read_unlock();
+    return ret;
+}
+
+int model_init(void)
+{
+    pthread_rwlockattr_t attr;
+    struct cpupool *pool;
+    struct domain *dom;
+    struct sysinfo si;
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    unsigned int cpu;
+
+    pthread_rwlockattr_init(&attr);
+#ifdef __GLIBC__
+    /* Control commands must not wait behind an endless stream of reads. */
+    pthread_rwlockattr_setkind_np(&attr,
+                                  PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+#endif
+    pthread_rwlock_init(&model.lock, &attr);
+    pthread_rwlockattr_destroy(&attr);
+
+    model.host_cpus = n < 1 ? 1 : n > MAX_CPUS ? MAX_CPUS : (unsigned int)n;
+    pool = calloc(1, sizeof(*pool));
+    dom = calloc(1, sizeof(*dom));
+    model.pools = malloc(sizeof(*model.pools));
+    model.domains = malloc(sizeof(*model.domains));
+    if (!pool || !dom || !model.pools || !model.domains) {
+        free(pool);
+        free(dom);
+        return -ENOMEM;
+    }
+
+    pool->id = 0;
+    strcpy(pool->name, "Pool-0");
+    strcpy(pool->sched, "credit2");
+    atomic_init(&pool->gran, GRAN_CPU);
+    for (cpu = 0; cpu < MAX_CPUS; cpu++)
+        model.cpu_pool[cpu] = -1;
+    for (cpu = 0; cpu < model.host_cpus; cpu++) {
+        pool->cpus[cpu / 64] |= 1ull << (cpu % 64);
+        model.cpu_pool[cpu] = 0;
+    }
+    pool->ncpus = model.host_cpus;
+    pool->ndomains = 1;
+
+    dom->id = 0;
+    strcpy(dom->name, "Domain-0");
+    dom->vcpus = model.host_cpus;
+    dom->memory_kib = sysinfo(&si) ? 0 :
+                      (uint64_t)si.totalram * si.mem_unit / 1024;
+    dom->pool = 0;
+    dom->state = DOM_RUNNING;
+
+    model.pools[0] = pool;
+    model.npools = 1;
+    model.domains[0] = dom;
+    model.ndomains = 1;
+    model.next_domid = 1;
+    model.next_poolid = 1;
+    return 0;
+}
+
+void model_fini(void)
+{
+    size_t i;
+
+    for (i = 0; i < model.npools; i++)
+        free(model.pools[i]);
+    for (i = 0; i < model.ndomains; i++)
+        free(model.domains[i]);
+    free(model.pools);
+    free(model.domains);
+    pthread_rwlock_destroy(&model.lock);
+    memset(&model, 0, sizeof(model));
+}
