@@ -1,0 +1,205 @@
+/*
+ * hypfsctl: the control command of the reference hypervisor, as Xen's xl
+ * is for Xen.  Creates and destroys domains and cpupools and moves CPUs
+ * between pools while hypfsd runs, so that /domain/<id>/ and
+ * /cpupool/<id>/ appear and vanish.  See hypfsctl(8).
+ *
+ * It turns its command line into the canonical words of a control request
+ * (verb, then key=value) and prints what the daemon answers.  Exit status:
+ * 0 success, 1 usage, 2 cannot reach hypfsd, 3 the command failed.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proto.h"
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+"usage: hypfsctl [-s SOCKET] COMMAND [ARGS]\n"
+"\n"
+"Domains:\n"
+"  domain-create NAME [--vcpus N] [--memory MIB] [--pool ID] [--uuid UUID]\n"
+"                               create a domain; prints its id\n"
+"  domain-destroy ID            destroy a domain\n"
+"  domain-pause ID              pause a domain\n"
+"  domain-unpause ID            let a paused domain run again\n"
+"  domain-list                  list the domains\n"
+"Cpupools:\n"
+"  pool-create NAME [--sched SCHED] [--gran cpu|core|socket]\n"
+"                               create an empty cpupool; prints its id\n"
+"  pool-destroy ID              destroy an empty cpupool\n"
+"  pool-list                    list the cpupools\n"
+"  cpu-move CPU POOL            move a cpu into a cpupool\n"
+"  cpu-remove CPU               take a cpu out of its cpupool\n"
+"\n"
+"  -s, --socket PATH            hypfsd's socket (default $%s or %s)\n"
+"  -h, --help                   this help\n",
+            HYPFS_SOCKET_ENV, HYPFS_DEFAULT_SOCKET);
+}
+
+/* The words of one request, with their storage. */
+struct words {
+    const char *argv[32];
+    char *owned[32];
+    int argc, nowned;
+};
+
+static int add(struct words *w, const char *word)
+{
+    if (w->argc == 32)
+        return -1;
+    w->argv[w->argc++] = word;
+    return 0;
+}
+
+static int add_kv(struct words *w, const char *key, const char *val)
+{
+    char *s;
+
+    if (w->nowned == 32 || asprintf(&s, "%s=%s", key, val) < 0)
+        return -1;
+    w->owned[w->nowned++] = s;
+    return add(w, s);
+}
+
+/*
+ * Options after the command: --key VALUE (or --key=VALUE) for those in
+ * @keys, positional arguments for @pos in order.  -1 on a usage error.
+ */
+static int build(struct words *w, int argc, char **argv, const char *const *pos,
+                 int npos, const char *const *keys)
+{
+    int i, p = 0;
+
+    for (i = 0; i < argc; i++) {
+        const char *a = argv[i];
+
+        if (!strncmp(a, "--", 2)) {
+            const char *eq = strchr(a, '=');
+            size_t klen = eq ? (size_t)(eq - a - 2) : strlen(a + 2);
+            const char *val = eq ? eq + 1 : (i + 1 < argc ? argv[++i] : NULL);
+            char key[32];
+            int k, known = 0;
+
+            if (!val || klen >= sizeof(key)) {
+                fprintf(stderr, "hypfsctl: %s needs a value\n", a);
+                return -1;
+            }
+            memcpy(key, a + 2, klen);
+            key[klen] = '\0';
+            for (k = 0; keys && keys[k]; k++)
+                known |= !strcmp(keys[k], key);
+            if (!known) {
+                fprintf(stderr, "hypfsctl: unknown option %s\n", a);
+                return -1;
+            }
+            if (add_kv(w, key, val))
+                return -1;
+        } else if (p < npos) {
+            if (add_kv(w, pos[p++], a))
+                return -1;
+        } else {
+            fprintf(stderr, "hypfsctl: unexpected argument '%s'\n", a);
+            return -1;
+        }
+    }
+    if (p < npos) {
+        fprintf(stderr, "hypfsctl: missing %s\n", pos[p]);
+        return -1;
+    }
+    return 0;
+}
+
+static const struct command {
+    const char *name;
+    const char *pos[2];
+    int npos;
+    const char *keys[5];
+} commands[] = {
+    { "domain-create", { "name" }, 1, { "vcpus", "memory", "pool", "uuid" } },
+    { "domain-destroy", { "id" }, 1, { NULL } },
+    { "domain-pause", { "id" }, 1, { NULL } },
+    { "domain-unpause", { "id" }, 1, { NULL } },
+    { "domain-list", { NULL }, 0, { NULL } },
+    { "pool-create", { "name" }, 1, { "sched", "gran" } },
+    { "pool-destroy", { "id" }, 1, { NULL } },
+    { "pool-list", { NULL }, 0, { NULL } },
+    { "cpu-move", { "cpu", "pool" }, 2, { NULL } },
+    { "cpu-remove", { "cpu" }, 1, { NULL } },
+};
+
+int main(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        { "socket", required_argument, NULL, 's' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    const char *socket_path = NULL, *text;
+    const struct command *cmd = NULL;
+    struct hypfs_client c;
+    struct words w = { .argc = 0 };
+    uint32_t text_len;
+    size_t i;
+    int opt, status, err, ret = 0;
+
+    /* Options before the command only: the command's own follow it. */
+    while ((opt = getopt_long(argc, argv, "+s:h", longopts, NULL)) != -1) {
+        switch (opt) {
+        case 's':
+            socket_path = optarg;
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 1;
+        }
+    }
+    if (optind >= argc) {
+        usage(stderr);
+        return 1;
+    }
+    for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+        if (!strcmp(argv[optind], commands[i].name))
+            cmd = &commands[i];
+    if (!cmd) {
+        fprintf(stderr, "hypfsctl: unknown command '%s'\n", argv[optind]);
+        usage(stderr);
+        return 1;
+    }
+    add(&w, cmd->name);
+    if (build(&w, argc - optind - 1, argv + optind + 1, cmd->pos, cmd->npos,
+              cmd->keys)) {
+        ret = 1;
+        goto out;
+    }
+
+    err = client_open(&c, socket_path);
+    if (err) {
+        fprintf(stderr, "hypfsctl: cannot reach hypfsd at %s: %s\n",
+                msg_socket_path(socket_path), strerror(-err));
+        ret = 2;
+        goto out;
+    }
+    err = client_ctl(&c, w.argc, w.argv, &status, &text, &text_len);
+    if (err) {
+        fprintf(stderr, "hypfsctl: %s: %s\n", cmd->name, strerror(-err));
+        ret = 2;
+    } else if (status) {
+        fprintf(stderr, "hypfsctl: %s: %.*s (%s)\n", cmd->name, (int)text_len,
+                text, strerror(-status));
+        ret = 3;
+    } else
+        fwrite(text, 1, text_len, stdout);
+    client_close(&c);
+ out:
+    for (i = 0; i < (size_t)w.nowned; i++)
+        free(w.owned[i]);
+    return ret;
+}
