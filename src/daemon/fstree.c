@@ -332,3 +332,83 @@ int fstree_build(struct hypfs *fs)
     hypfs_add_dyndir(root, &domain_dir, true);
     return 0;
 }
+
+/* ---- /test/ (with --test-tree): every kind of entry, for tool tests ---- */
+
+static char test_text[64] = "hello, hypfs";
+static unsigned char test_blob_buf[64] = { 0x00, 0x01, 0x7f, 0x80, 0xff };
+
+int fstree_add_test(struct hypfs *fs)
+{
+    static const char odd[] = "tab\tnl\ncr\rbell\a esc\x1b hi\x80\xff\xe9 end";
+    static const char gz_text[] =
+        "This string is stored gzip-encoded, as /buildinfo/config is.\n";
+    struct hypfs_entry_dir *t, *types, *deep, *d;
+    struct hypfs_entry_leaf *leaf;
+    const uint8_t u8 = 200, b = 1;
+    const uint16_t u16 = 65000;
+    const uint32_t u32 = 4000000000u;
+    const uint64_t u64 = 18000000000000000000ull;
+    const int8_t i8 = -100;
+    const int16_t i16 = -30000;
+    const int32_t i32 = -2000000000;
+    const int64_t i64 = -9000000000000000000ll;
+    int ret, i;
+
+    if ((ret = hypfs_dir_new(hypfs_root(fs), "test", &t)) ||
+        (ret = hypfs_dir_new(t, "types", &types)) ||
+        (ret = hypfs_leaf_new(types, "u8", XEN_HYPFS_TYPE_UINT, &u8, 1, 1, NULL)) ||
+        (ret = hypfs_leaf_new(types, "u16", XEN_HYPFS_TYPE_UINT, &u16, 2, 2, NULL)) ||
+        (ret = hypfs_leaf_new(types, "u32", XEN_HYPFS_TYPE_UINT, &u32, 4, 4, NULL)) ||
+        (ret = hypfs_leaf_new(types, "u64", XEN_HYPFS_TYPE_UINT, &u64, 8, 8, NULL)) ||
+        (ret = hypfs_leaf_new(types, "i8", XEN_HYPFS_TYPE_INT, &i8, 1, 1, NULL)) ||
+        (ret = hypfs_leaf_new(types, "i16", XEN_HYPFS_TYPE_INT, &i16, 2, 2, NULL)) ||
+        (ret = hypfs_leaf_new(types, "i32", XEN_HYPFS_TYPE_INT, &i32, 4, 4, NULL)) ||
+        (ret = hypfs_leaf_new(types, "i64", XEN_HYPFS_TYPE_INT, &i64, 8, 8, NULL)) ||
+        (ret = hypfs_leaf_new(types, "bool", XEN_HYPFS_TYPE_BOOL, &b, 1, 1, NULL)) ||
+        (ret = hypfs_leaf_new(types, "bool_ro", XEN_HYPFS_TYPE_BOOL, &b, 1, 0, NULL)) ||
+        (ret = hypfs_leaf_new(types, "u32_ro", XEN_HYPFS_TYPE_UINT, &u32, 4, 0, NULL)) ||
+        (ret = hypfs_leaf_new(types, "string", XEN_HYPFS_TYPE_STRING, test_text,
+                              (unsigned int)strlen(test_text) + 1,
+                              sizeof(test_text), NULL)) ||
+        (ret = hypfs_leaf_new(types, "string_ro", XEN_HYPFS_TYPE_STRING,
+                              "read only", 10, 0, NULL)) ||
+        (ret = hypfs_leaf_new(types, "string_odd", XEN_HYPFS_TYPE_STRING, odd,
+                              sizeof(odd), 0, NULL)) ||
+        (ret = hypfs_leaf_new(types, "empty_string", XEN_HYPFS_TYPE_STRING, "",
+                              1, 0, NULL)) ||
+        (ret = hypfs_leaf_new(types, "blob", XEN_HYPFS_TYPE_BLOB, test_blob_buf,
+                              5, sizeof(test_blob_buf), NULL)) ||
+        (ret = hypfs_leaf_new(types, "empty_blob", XEN_HYPFS_TYPE_BLOB, NULL, 0,
+                              0, NULL)) ||
+        (ret = hypfs_leaf_new_gzip(types, "gzip_string", XEN_HYPFS_TYPE_STRING,
+                                   gz_text, sizeof(gz_text), NULL)) ||
+        (ret = hypfs_leaf_new_gzip(types, "gzip_blob", XEN_HYPFS_TYPE_BLOB,
+                                   test_blob_buf, 5, NULL)) ||
+        (ret = hypfs_dir_new(t, "empty", NULL)) ||
+        (ret = hypfs_dir_new(t, "deep", &deep)))
+        return ret;
+    /* Five levels, each with a leaf, for recursive listings. */
+    for (i = 0, d = deep; i < 5; i++) {
+        char name[8];
+        uint32_t level = (uint32_t)i;
+
+        snprintf(name, sizeof(name), "l%d", i);
+        if ((ret = hypfs_dir_new(d, name, &d)) ||
+            (ret = hypfs_leaf_new(d, "level", XEN_HYPFS_TYPE_UINT, &level, 4,
+                                  0, &leaf)))
+            return ret;
+    }
+    /* Names that sort differently than they were added. */
+    for (i = 0; i < 12; i++) {
+        static const char *const names[] = {
+            "b", "a", "B", "10", "9", "_", "a.b", "a-b", "zz", "Zz", "0", "~",
+        };
+        uint8_t v = (uint8_t)i;
+
+        if ((ret = hypfs_leaf_new(t, names[i], XEN_HYPFS_TYPE_UINT, &v, 1, 0,
+                                  NULL)))
+            return ret;
+    }
+    return 0;
+}

@@ -112,6 +112,8 @@ void params_add(struct hypfs_entry_dir *dir);
 /* ---- The filesystem (fstree.c) ---- */
 
 int fstree_build(struct hypfs *fs);
+/* /test/: every kind of entry, for testing tools (--test-tree). */
+int fstree_add_test(struct hypfs *fs);
 
 /* ---- Callers (callers.c) ---- */
 

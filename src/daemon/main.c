@@ -36,6 +36,8 @@ static void usage(FILE *f)
 "  -C, --cmdline STRING    boot parameters, Xen-style:\n"
 "                          \"loglvl=all gnttab_max_frames=64 no-sync_console\"\n"
 "  -m, --max-clients N     connections served at once (default 256)\n"
+"  -T, --test-tree         add /test/: every type and encoding, writable\n"
+"                          entries, odd names (for testing tools)\n"
 "  -v, --verbose           log every connection (debug)\n"
 "  -q, --quiet             log warnings and errors only\n"
 "  -V, --version           print the version and exit\n"
@@ -50,6 +52,7 @@ int main(int argc, char **argv)
         { "config", required_argument, NULL, 'c' },
         { "cmdline", required_argument, NULL, 'C' },
         { "max-clients", required_argument, NULL, 'm' },
+        { "test-tree", no_argument, NULL, 'T' },
         { "verbose", no_argument, NULL, 'v' },
         { "quiet", no_argument, NULL, 'q' },
         { "version", no_argument, NULL, 'V' },
@@ -58,11 +61,12 @@ int main(int argc, char **argv)
     };
     struct server_opts opts = { NULL, 256 };
     const char *config = NULL, *cmdline = NULL;
+    bool test_tree = false;
     struct hypfs *fs;
     char err[256];
     int opt, ret;
 
-    while ((opt = getopt_long(argc, argv, "s:c:C:m:vqVh", longopts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, "s:c:C:m:TvqVh", longopts, NULL)) != -1) {
         char *end;
         unsigned long n;
 
@@ -84,6 +88,9 @@ int main(int argc, char **argv)
                 return 1;
             }
             opts.max_clients = (unsigned int)n;
+            break;
+        case 'T':
+            test_tree = true;
             break;
         case 'v':
             log_threshold = L_DEBUG;
@@ -124,7 +131,7 @@ int main(int argc, char **argv)
         model_fini();
         return 1;
     }
-    if (hypfs_new(&fs) || fstree_build(fs)) {
+    if (hypfs_new(&fs) || fstree_build(fs) || (test_tree && fstree_add_test(fs))) {
         log_err("cannot build the filesystem: out of memory");
         model_fini();
         return 1;
