@@ -1,0 +1,103 @@
+# Shared by the integration cases: a private hypfsd per case, and a few
+# assertions.  Source it first; it cleans up on exit, whatever happens.
+#
+#   start_hypfsd [ARGS]     start hypfsd on a socket in $tmp (exported as
+#                           HYPFS_SOCKET); extra ARGS go to hypfsd
+#   stop_hypfsd             SIGTERM; checks exit 0 and the socket removed
+#   check NAME EXP GOT      compare two strings
+#   run_ok / run_fails N    run a command, expect status 0 / N; output in
+#                           $out (stdout) and $err (stderr)
+#   skip REASON             exit 77
+set -eu
+
+: "${HYPFSD:?set by meson}" "${XENHYPFS:?}" "${HYPFSCTL:?}"
+: "${SOURCE_ROOT:?}" "${LIBXENHYPFS_DIR:?}"
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/hypfs-case-XXXXXX")
+chmod 755 "$tmp"
+hypfsd_pid=
+failures=0
+
+cleanup() {
+    if [ -n "$hypfsd_pid" ] && kill -0 "$hypfsd_pid" 2>/dev/null; then
+        kill -KILL "$hypfsd_pid" 2>/dev/null || true
+        wait "$hypfsd_pid" 2>/dev/null || true
+    fi
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+fail() {
+    printf 'FAIL: %s\n' "$*" >&2
+    failures=$((failures + 1))
+}
+
+skip() {
+    printf 'SKIP: %s\n' "$*"
+    exit 77
+}
+
+wait_socket() {
+    local i
+    for i in $(seq 500); do
+        if [ -S "$1" ] && "$XENHYPFS" --help >/dev/null 2>&1 &&
+           HYPFS_SOCKET=$1 "$XENHYPFS" ls / >/dev/null 2>&1; then
+            return 0
+        fi
+        kill -0 "$hypfsd_pid" 2>/dev/null || return 1
+        sleep 0.01
+    done
+    return 1
+}
+
+start_hypfsd() {
+    export HYPFS_SOCKET=$tmp/hypfsd.sock
+    "$HYPFSD" --socket "$HYPFS_SOCKET" "$@" 2>"$tmp/hypfsd.log" &
+    hypfsd_pid=$!
+    if ! wait_socket "$HYPFS_SOCKET"; then
+        cat "$tmp/hypfsd.log" >&2
+        echo "hypfsd did not start" >&2
+        exit 1
+    fi
+}
+
+stop_hypfsd() {
+    local status=0
+    kill -TERM "$hypfsd_pid"
+    wait "$hypfsd_pid" || status=$?
+    hypfsd_pid=
+    check "hypfsd exit status after SIGTERM" 0 "$status"
+    [ ! -e "$HYPFS_SOCKET" ] || fail "socket left behind after SIGTERM"
+}
+
+check() {
+    if [ "$2" != "$3" ]; then
+        fail "$1"
+        printf -- '--- expected\n%s\n--- got\n%s\n' "$2" "$3" >&2
+    fi
+}
+
+# run_status N CMD...: run, capture, compare the exit status.
+run_status() {
+    local want=$1 status=0
+    shift
+    "$@" >"$tmp/out" 2>"$tmp/err" || status=$?
+    out=$(cat "$tmp/out")
+    err=$(cat "$tmp/err")
+    if [ "$status" != "$want" ]; then
+        fail "'$*': exit status $status, expected $want"
+        printf 'stdout: %s\nstderr: %s\n' "$out" "$err" >&2
+    fi
+}
+
+run_ok() { run_status 0 "$@"; }
+run_fails() { local n=$1; shift; run_status "$n" "$@"; }
+
+# finish: the case's verdict.
+finish() {
+    if [ "$failures" -ne 0 ]; then
+        echo "$failures check(s) failed"
+        exit 1
+    fi
+    echo "all checks passed"
+}
