@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# Callers as the kernel reports them: a client running as an unprivileged
+# uid mapped to a domain sees only what that domain may see; an unmapped
+# uid, or one mapped to a domain that does not exist, has no hypfs right
+# at all (EPERM, so the library cannot open); control commands are the
+# control domain's; SIGHUP reloads the mapping.  Needs root to switch uids.
+. "$(dirname "$0")/lib.sh"
+
+[ "$(id -u)" = 0 ] || skip "needs root to run clients as other users"
+command -v setpriv >/dev/null || skip "needs setpriv (util-linux)"
+
+MAPPED=65534 UNMAPPED=65533 GHOST=65532
+# The programs, where any user can run them.
+mkdir -p "$tmp/bin"
+cp "$XENHYPFS" "$HYPFSCTL" "$tmp/bin/"
+for f in "$LIBXENHYPFS_DIR"/libxenhypfs.so*; do [ -d "$f" ] || cp -P "$f" "$tmp/bin/"; done
+chmod -R a+rX "$tmp/bin"
+as() {
+    local uid=$1
+    shift
+    setpriv --reuid="$uid" --regid="$uid" --clear-groups \
+        env LD_LIBRARY_PATH="$tmp/bin" HYPFS_SOCKET="$HYPFS_SOCKET" "$@"
+}
+x="$tmp/bin/xenhypfs"
+
+cat > "$tmp/map.conf" <<CONF
+# test mapping
+map $MAPPED 1
+map $GHOST 7
+CONF
+start_hypfsd --config "$tmp/map.conf"
+"$HYPFSCTL" domain-create guest >/dev/null
+
+# The mapped user is domain 1.
+run_ok as $MAPPED "$x" ls /
+check "domain 1's root" "<dir>    r- buildinfo
+<dir>    r- domain" "$out"
+run_ok as $MAPPED "$x" ls /domain
+check "domain 1 sees only itself" "<dir>    r- 1" "$out"
+run_ok as $MAPPED "$x" cat /domain/1/name
+check "its own name" guest "$out"
+run_ok as $MAPPED "$x" cat /buildinfo/version/major
+run_fails 3 as $MAPPED "$x" cat /domain/0/name
+check "another domain's entry" "could not read: No such file or directory" "$err"
+run_fails 3 as $MAPPED "$x" cat /params/loglvl
+check "a control-only entry" "could not read: No such file or directory" "$err"
+run_fails 3 as $MAPPED "$x" ls /cpupool
+run_fails 3 as $MAPPED "$x" write /domain/1/name other
+check "readable but not writable" "could not write: Permission denied" "$err"
+run_fails 3 as $MAPPED "$x" write /params/loglvl all
+check "write to an invisible entry" "could not write: No such file or directory" "$err"
+run_ok "$XENHYPFS" cat /params/loglvl
+check "loglvl untouched" warning "$out"
+run_ok as $MAPPED "$x" tree
+check "domain 1's whole tree" "/
+  buildinfo/
+    changeset
+    compileinfo/
+      compile_by
+      compile_date
+      compile_domain
+      compiler
+    config
+    version/
+      extra
+      major
+      minor
+  domain/
+    1/
+      cpupool
+      memory
+      name
+      state
+      uuid
+      vcpus" "$out"
+run_fails 3 as $MAPPED "$tmp/bin/hypfsctl" domain-list
+case "$err" in *"control commands are for the control domain only"*) ;;
+    *) fail "hypfsctl as a domain: $err" ;; esac
+
+# Unmapped, and mapped to a domain that does not exist: no right at all.
+run_fails 2 as $UNMAPPED "$x" ls /
+check "unmapped user" "Could not open libxenhypfs" "$err"
+run_fails 2 as $GHOST "$x" ls /
+check "user of a missing domain" "Could not open libxenhypfs" "$err"
+run_fails 3 as $UNMAPPED "$tmp/bin/hypfsctl" domain-list
+
+# SIGHUP: the new mapping takes effect for the next request.
+echo "map $UNMAPPED 1" >> "$tmp/map.conf"
+kill -HUP "$hypfsd_pid"
+for i in $(seq 100); do
+    as $UNMAPPED "$x" ls /domain >/dev/null 2>&1 && break
+    sleep 0.05
+done
+run_ok as $UNMAPPED "$x" ls /domain
+check "remapped user" "<dir>    r- 1" "$out"
+# A broken file keeps the old mapping.
+echo "map nosuchuser 3" >> "$tmp/map.conf"
+kill -HUP "$hypfsd_pid"
+sleep 0.2
+run_ok as $UNMAPPED "$x" ls /domain
+grep -q "unknown user 'nosuchuser'" "$tmp/hypfsd.log" || fail "bad config not reported"
+
+# A domain that is destroyed loses its rights with it.
+"$HYPFSCTL" domain-destroy 1
+run_fails 2 as $MAPPED "$x" ls /
+check "user of a destroyed domain" "Could not open libxenhypfs" "$err"
+
+stop_hypfsd
+finish

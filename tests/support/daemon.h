@@ -1,0 +1,37 @@
+/*
+ * Tests' own hypfsd: started in a fresh temporary directory with its own
+ * socket (and configuration), stopped with SIGTERM, and checked to have
+ * stopped cleanly and removed its socket.
+ */
+#ifndef HYPFS_TEST_DAEMON_H
+#define HYPFS_TEST_DAEMON_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <sys/types.h>
+
+struct daemon {
+    pid_t pid;
+    char dir[PATH_MAX];
+    char socket[PATH_MAX];
+    char config[PATH_MAX];
+};
+
+/*
+ * Start hypfsd ($HYPFSD, else the build tree's) with @config_text as its
+ * configuration (NULL: none) and @args (NULL-terminated, may be NULL).
+ * Waits until it accepts connections.  0, or -1 with a message on stderr.
+ */
+int daemon_start(struct daemon *d, const char *config_text,
+                 const char *const *args);
+
+/*
+ * Stop it with SIGTERM.  Returns its exit status (0 when clean), or -1 if
+ * it had to be killed or left its socket behind.  Removes the directory.
+ */
+int daemon_stop(struct daemon *d);
+
+/* Path of a built program: $NAME if set, else @fallback. */
+const char *program_path(const char *env, const char *fallback);
+
+#endif
