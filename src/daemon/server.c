@@ -81,7 +81,6 @@ static int fill(struct conn *c, size_t n, int64_t deadline)
 {
     while (c->rend - c->rstart < n) {
         struct pollfd pfd = { .fd = c->fd, .events = POLLIN };
-        int timeout = -1;
         ssize_t got;
 
         if (c->rcap - c->rstart < n) {
@@ -98,7 +97,17 @@ static int fill(struct conn *c, size_t n, int64_t deadline)
                 c->rcap = n;
             }
         }
-        if (deadline >= 0) {
+        /*
+         * Between frames a blocking read is all it takes (shutdown() at
+         * stop ends it).  Within a frame, read what is there and poll only
+         * when nothing is: the usual frame arrives whole, at no extra cost.
+         */
+        got = recv(c->fd, c->rbuf + c->rend, c->rcap - c->rend,
+                   deadline >= 0 ? MSG_DONTWAIT : 0);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) &&
+            deadline >= 0) {
             int64_t left = deadline - now_ms();
 
             if (left <= 0) {
@@ -106,18 +115,10 @@ static int fill(struct conn *c, size_t n, int64_t deadline)
                           "in time", (unsigned int)c->uid, (int)c->pid);
                 return -1;
             }
-            timeout = (int)left;
-        }
-        if (poll(&pfd, 1, timeout) < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        if (!pfd.revents)
-            continue;   /* the deadline check above ends it */
-        got = read(c->fd, c->rbuf + c->rend, c->rcap - c->rend);
-        if (got < 0 && errno == EINTR)
+            if (poll(&pfd, 1, (int)left) < 0 && errno != EINTR)
+                return -1;
             continue;
+        }
         if (got <= 0)
             return -1;
         c->rend += (size_t)got;
