@@ -24,28 +24,9 @@
 
 #include <hypfs/hypfs.h>
 
+#include "bench-util.h"
+
 #define ROUNDS 5
-
-static double now_ns(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-
-    return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof(*v), cmp_double);
-    return v[n / 2];
-}
 
 /* xorshift64*: a fast, reproducible random source. */
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull;

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "daemon.h"
+#include "proto.h"
 
 const char *program_path(const char *env, const char *fallback)
 {
@@ -149,5 +150,31 @@ int daemon_stop(struct daemon *d)
     if (d->dir[0])
         remove_dir(d->dir);
     memset(d, 0, sizeof(*d));
+    return ret;
+}
+
+int create_domains(const char *socket, const char *prefix, unsigned int n)
+{
+    struct hypfs_client c;
+    unsigned int i;
+    int ret = 0;
+
+    if (client_open(&c, socket))
+        return -1;
+    for (i = 0; i < n && !ret; i++) {
+        char name[96];
+        const char *argv[2] = { "domain-create", name };
+        const char *text;
+        uint32_t len;
+        int status;
+
+        snprintf(name, sizeof(name), "name=%s%u", prefix, i);
+        if (client_ctl(&c, 2, argv, &status, &text, &len) || status) {
+            fprintf(stderr, "domain-create %s: %.*s\n", name,
+                    status ? (int)len : 0, status ? text : "");
+            ret = -1;
+        }
+    }
+    client_close(&c);
     return ret;
 }

@@ -34,4 +34,10 @@ int daemon_stop(struct daemon *d);
 /* Path of a built program: $NAME if set, else @fallback. */
 const char *program_path(const char *env, const char *fallback);
 
+/*
+ * Create @n domains named @prefix<i> through hypfsd at @socket over one
+ * control connection (much faster than n hypfsctl runs).  0 or -1.
+ */
+int create_domains(const char *socket, const char *prefix, unsigned int n);
+
 #endif
