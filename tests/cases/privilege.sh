@@ -77,6 +77,23 @@ run_fails 3 as $MAPPED "$tmp/bin/hypfsctl" domain-list
 case "$err" in *"control commands are for the control domain only"*) ;;
     *) fail "hypfsctl as a domain: $err" ;; esac
 
+# Xen's own tool and libraries through the privcmd emulation, as this user
+# and with no lockable memory at all (libxencall locks its buffers).
+. "$SOURCE_ROOT/tests/support/xen-debs.sh"
+if [ "${SANITIZE:-none}" = none ] && xen_debs; then
+    cp -P "$PRIVCMD_LIB" "$tmp/bin/"
+    xl=$(dirname "$(find "$XEN_ROOT" -name 'libxencall.so.1' | head -1)")
+    cp -a "$xl" "$tmp/xenlib"
+    cp "$XEN_ROOT/usr/sbin/xenhypfs" "$tmp/bin/xen-xenhypfs"
+    chmod -R a+rX "$tmp/xenlib" "$tmp/bin"
+    run_ok as $MAPPED sh -c "ulimit -l 0 && LD_PRELOAD=$tmp/bin/$(basename "$PRIVCMD_LIB") \
+        LD_LIBRARY_PATH=$tmp/xenlib $tmp/bin/xen-xenhypfs ls /domain"
+    check "Xen's xenhypfs as domain 1, no lockable memory" "<dir>    r- 1" "$out"
+else
+    echo "note: Xen's packages unavailable (or a sanitizer build): the"
+    echo "      privcmd emulation as an unprivileged user is not checked here"
+fi
+
 # Unmapped, and mapped to a domain that does not exist: no right at all.
 run_fails 2 as $UNMAPPED "$x" ls /
 check "unmapped user" "Could not open libxenhypfs" "$err"
