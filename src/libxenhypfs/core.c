@@ -28,19 +28,16 @@
 #define READ_ATTEMPTS   8       /* a directory may grow between attempts */
 #define INFLATE_MAX     (256u << 20)
 
-xenhypfs_handle *xenhypfs_open(struct xentoollog_logger *logger,
-                               unsigned int open_flags)
+static xenhypfs_handle *open_common(int sock)
 {
     xenhypfs_handle *h = calloc(1, sizeof(*h));
     long ret;
     int err;
 
-    (void)logger;
-    (void)open_flags;
     if (!h)
         return NULL;
     pthread_mutex_init(&h->lock, NULL);
-    err = transport_open(h);
+    err = transport_open(h, sock);
     if (err) {
         ret = err;
         goto fail;
@@ -57,6 +54,19 @@ xenhypfs_handle *xenhypfs_open(struct xentoollog_logger *logger,
     free(h);
     errno = (int)-ret;
     return NULL;
+}
+
+xenhypfs_handle *xenhypfs_open(struct xentoollog_logger *logger,
+                               unsigned int open_flags)
+{
+    (void)logger;
+    (void)open_flags;
+    return open_common(-1);
+}
+
+xenhypfs_handle *xenhypfs_open_socket(int sock)
+{
+    return open_common(sock);
 }
 
 int xenhypfs_close(xenhypfs_handle *h)
@@ -113,10 +123,12 @@ static void set_attrs(const struct xen_hypfs_direntry *e,
 /*
  * Read @path: the direntry into *e and the content into a new buffer of
  * e->content_len bytes (plus a NUL, so that strings end even if the peer
- * forgot).  NULL with errno on error.
+ * forgot).  With @dir_head, a directory's listing is not fetched: its
+ * content comes back empty (e->content_len still says its size).  NULL with
+ * errno on error.
  */
 static void *read_entry(xenhypfs_handle *h, const char *path, size_t plen,
-                        struct xen_hypfs_direntry *e)
+                        struct xen_hypfs_direntry *e, bool dir_head)
 {
     size_t size = FIRST_READ;
     unsigned char *buf = NULL, *content;
@@ -134,6 +146,13 @@ static void *read_entry(xenhypfs_handle *h, const char *path, size_t plen,
         if (ret && ret != -ENOBUFS)
             break;
         memcpy(e, buf, sizeof(*e));
+        if (ret == -ENOBUFS && dir_head && e->type == XEN_HYPFS_TYPE_DIR) {
+            free(buf);
+            content = calloc(1, 1);
+            if (!content)
+                errno = ENOMEM;
+            return content;
+        }
         if (ret == -ENOBUFS) {
             /* The exact size, unless the peer claims something absurd. */
             if (e->content_len > CLIENT_REPLY_MAX - sizeof(*e) ||
@@ -194,7 +213,7 @@ void *xenhypfs_read_raw(xenhypfs_handle *h, const char *path,
         errno = EINVAL;
         return NULL;
     }
-    content = read_entry(h, path, (size_t)plen, &e);
+    content = read_entry(h, path, (size_t)plen, &e, false);
     if (!content)
         return NULL;
     name = dirent_name(path);
@@ -307,23 +326,14 @@ static char *number_string(const void *p, size_t size, bool is_signed)
     return s;
 }
 
-char *xenhypfs_read(xenhypfs_handle *h, const char *path)
+/*
+ * @d's value (@buf, plain: inflated already) as xenhypfs_read() returns
+ * it.  Consumes @buf.  NULL with errno (EISDIR, EDOM, ENOMEM).
+ */
+static char *format_value(const struct xenhypfs_dirent *d, char *buf)
 {
-    struct xenhypfs_dirent *d;
-    char *buf, *ret = NULL;
-    int err;
+    char *ret = NULL;
 
-    buf = xenhypfs_read_raw(h, path, &d);
-    if (!buf)
-        return NULL;
-    if (d->encoding == xenhypfs_enc_gzip) {
-        char *plain = inflate_gzip(buf, &d->size);
-
-        free(buf);
-        buf = plain;
-        if (!buf)
-            goto out;
-    }
     switch (d->type) {
     case xenhypfs_type_dir:
         errno = EISDIR;
@@ -332,9 +342,7 @@ char *xenhypfs_read(xenhypfs_handle *h, const char *path)
         errno = EDOM;
         break;
     case xenhypfs_type_string:
-        ret = buf;      /* NUL-terminated by read_entry()/inflate_gzip() */
-        buf = NULL;
-        break;
+        return buf;     /* NUL-terminated by read_entry()/inflate_gzip() */
     case xenhypfs_type_uint:
     case xenhypfs_type_bool:
         ret = number_string(buf, d->size, false);
@@ -343,9 +351,21 @@ char *xenhypfs_read(xenhypfs_handle *h, const char *path)
         ret = number_string(buf, d->size, true);
         break;
     }
- out:
-    err = errno;
     free(buf);
+    return ret;
+}
+
+char *xenhypfs_read(xenhypfs_handle *h, const char *path)
+{
+    struct xenhypfs_dirent *d;
+    char *buf, *ret;
+    int err;
+
+    buf = xenhypfs_read_plain(h, path, &d);
+    if (!buf)
+        return NULL;
+    ret = format_value(d, buf);
+    err = errno;
     free(d);
     errno = err;
     return ret;
@@ -570,4 +590,98 @@ int xenhypfs_write(xenhypfs_handle *h, const char *path, const char *val)
         return -1;
     }
     return 0;
+}
+
+void *xenhypfs_read_plain(xenhypfs_handle *h, const char *path,
+                          struct xenhypfs_dirent **dirent)
+{
+    void *buf = xenhypfs_read_raw(h, path, dirent), *plain;
+    int err;
+
+    if (!buf || (*dirent)->encoding != xenhypfs_enc_gzip)
+        return buf;
+    plain = inflate_gzip(buf, &(*dirent)->size);
+    err = errno;
+    free(buf);
+    if (!plain) {
+        free(*dirent);
+        *dirent = NULL;
+    }
+    errno = err;
+    return plain;
+}
+
+int xenhypfs_write_raw(xenhypfs_handle *h, const char *path, const void *data,
+                       size_t len)
+{
+    long plen = path_size(h, path), ret;
+    void *buf;
+
+    if (plen < 0)
+        return -1;
+    buf = malloc(len ? len : 1);
+    if (!buf) {
+        errno = ENOMEM;
+        return -1;
+    }
+    memcpy(buf, data, len);
+    ret = hypercall(h, XEN_HYPFS_OP_write_contents, path, (size_t)plen, buf,
+                    len);
+    free(buf);
+    if (ret) {
+        errno = (int)(ret > 0 ? EIO : -ret);
+        return -1;
+    }
+    return 0;
+}
+
+void *xenhypfs_stat_value(xenhypfs_handle *h, const char *path,
+                          struct xenhypfs_dirent *d, size_t *len,
+                          char **text)
+{
+    struct xen_hypfs_direntry e;
+    void *content;
+    long plen = path_size(h, path);
+    int err;
+
+    *text = NULL;
+    if (plen < 0)
+        return NULL;
+    content = read_entry(h, path, (size_t)plen, &e, true);
+    if (!content)
+        return NULL;
+    memset(d, 0, sizeof(*d));
+    set_attrs(&e, d);
+    if (d->type == xenhypfs_type_dir) {
+        *len = 0;
+        return content;
+    }
+    if (d->encoding == xenhypfs_enc_gzip) {
+        char *plain = inflate_gzip(content, &d->size);
+
+        free(content);
+        content = plain;
+        if (!content)
+            return NULL;
+    }
+    *len = d->size;
+    if (d->type != xenhypfs_type_blob) {
+        /* format_value() consumes its buffer: give it a copy. */
+        char *copy = malloc(d->size + 1);
+
+        if (!copy) {
+            free(content);
+            errno = ENOMEM;
+            return NULL;
+        }
+        memcpy(copy, content, d->size + 1);
+        *text = format_value(d, copy);
+        if (!*text) {
+            err = errno;
+            free(content);
+            errno = err;
+            return NULL;
+        }
+    }
+    return content;
 }

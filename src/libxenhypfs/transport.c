@@ -43,13 +43,19 @@ static int open_privcmd(void)
     return fd;
 }
 
-int transport_open(xenhypfs_handle *h)
+int transport_open(xenhypfs_handle *h, int sock)
 {
     const char *force = getenv("HYPFS_TRANSPORT");
     int ret;
 
     h->privcmd_fd = -1;
     h->client.fd = -1;
+    if (sock >= 0) {
+        /* A connection made for us (hypfs-fuse: made as another user). */
+        memset(&h->client, 0, sizeof(h->client));
+        h->client.fd = sock;
+        return 0;
+    }
     if (!force || strcmp(force, "socket")) {
         h->privcmd_fd = open_privcmd();
         if (h->privcmd_fd >= 0)

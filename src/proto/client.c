@@ -153,7 +153,7 @@ static int exchange(struct hypfs_client *c, size_t len, uint16_t type,
      * send it again, once.  A hypercall is safe to repeat: reads change
      * nothing and a write sets the same value again.
      */
-    if (connection_lost(ret)) {
+    if (connection_lost(ret) && c->socket_path) {
         int fd = connect_to(c->socket_path);
 
         if (fd < 0)

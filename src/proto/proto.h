@@ -100,7 +100,8 @@ void client_close(struct hypfs_client *c);
  * path_len and data_len say how many bytes of @path and @data to send.
  * On success (0) *ret is the hypercall's result and *out / *out_len the
  * bytes it wrote into the caller's buffer (valid until the next call on
- * @c).  A broken connection is reopened and the request sent again once.
+ * @c).  A broken connection is reopened and the request sent again once
+ * (unless the connection was given, not opened: socket_path NULL).
  * Returns -errno for transport failures and malformed replies (-EPROTO).
  */
 int client_op(struct hypfs_client *c, const struct hypfs_msg_op *op,
