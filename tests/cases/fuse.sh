@@ -1,0 +1,185 @@
+#!/usr/bin/env bash
+# hypfs-fuse with the commands people use: ls -l, cat, stat, find, grep -r,
+# echo >; errors; live values and dynamic directories; access rights with
+# and without -o allow_other, as real users; unmount by fusermount3 -u and
+# by SIGTERM.  Skipped only where FUSE is unavailable.
+. "$(dirname "$0")/lib.sh"
+: "${HYPFS_FUSE:?}"
+
+[ -e /dev/fuse ] || skip "/dev/fuse is missing (no FUSE in this kernel or container)"
+command -v fusermount3 >/dev/null || skip "fusermount3 is missing (Debian: fuse3)"
+
+mnt=$tmp/mnt
+mkdir "$mnt"
+fuse_pid=
+mount_fuse() {
+    "$HYPFS_FUSE" -f "$@" "$mnt" 2>"$tmp/fuse.log" &
+    fuse_pid=$!
+    for _ in $(seq 200); do
+        mountpoint -q "$mnt" && return 0
+        kill -0 "$fuse_pid" 2>/dev/null || break
+        sleep 0.02
+    done
+    cat "$tmp/fuse.log" >&2
+    fail "hypfs-fuse did not mount"
+    exit 1
+}
+unmount_fuse() {       # unmount_fuse [SIGTERM]
+    local status=0
+    if [ "${1:-}" = SIGTERM ]; then
+        kill -TERM "$fuse_pid"
+    else
+        fusermount3 -u "$mnt" || fail "fusermount3 -u failed"
+    fi
+    wait "$fuse_pid" || status=$?
+    fuse_pid=
+    check "hypfs-fuse exit status after ${1:-fusermount3 -u}" 0 "$status"
+    mountpoint -q "$mnt" && fail "still mounted after ${1:-fusermount3 -u}"
+    return 0
+}
+trap 'if [ -n "$fuse_pid" ]; then fusermount3 -u -z "$mnt" 2>/dev/null; kill "$fuse_pid" 2>/dev/null; fi; cleanup' EXIT
+
+# No daemon: a clear error, and no mount.
+run_fails 1 "$HYPFS_FUSE" -f --socket="$tmp/none.sock" "$mnt"
+case "$err" in *"cannot reach hypfsd at $tmp/none.sock"*) ;;
+    *) fail "no daemon: unclear message: $err" ;; esac
+
+start_hypfsd --test-tree
+mount_fuse
+
+# Directories are directories, leaves files, with per-entry modes.
+run_ok ls -l "$mnt"
+check "root listing" "dr-xr-xr-x buildinfo
+dr-xr-xr-x cpupool
+dr-xr-xr-x domain
+dr-xr-xr-x params
+dr-xr-xr-x test" "$(echo "$out" | awk 'NR > 1 {print $1, $NF}')"
+check "mode of a writable uint" "-rw-r--r--" "$(stat -c %A "$mnt/test/types/u16")"
+check "mode of a read-only string" "-r--r--r--" "$(stat -c %A "$mnt/test/types/string_ro")"
+check "mode of a read-only gzip entry" "-r--r--r--" "$(stat -c %A "$mnt/buildinfo/config")"
+
+# Every file holds what xenhypfs cat prints and a newline (blobs: bytes),
+# and st_size is its true length.
+nfiles=0
+while IFS= read -r f; do
+    p=${f#"$mnt"}
+    nfiles=$((nfiles + 1))
+    case "$p" in
+        /test/types/blob|/test/types/empty_blob|/test/types/gzip_blob) continue ;;
+    esac
+    "$XENHYPFS" cat "$p" > "$tmp/expect" || fail "xenhypfs cat $p"
+    cmp -s "$tmp/expect" "$f" || fail "content of $p differs from xenhypfs cat"
+    check "st_size of $p" "$(wc -c < "$tmp/expect")" "$(stat -c %s "$f")"
+done < <(find "$mnt" -type f | sort)
+# tree prints "/" first, then one line per entry; directories end in "/".
+check "files found by find" "$("$XENHYPFS" tree | grep -vc '/$')" "$nfiles"
+check "directories found by find" \
+    "$(("$("$XENHYPFS" tree | grep -c '/$')" - 1))" \
+    "$(find "$mnt" -mindepth 1 -type d | wc -l)"
+printf '\000\001\177\200\377' > "$tmp/blob"
+cmp "$tmp/blob" "$mnt/test/types/blob" || fail "blob bytes"
+cmp "$tmp/blob" "$mnt/test/types/gzip_blob" || fail "gzip blob, inflated"
+check "empty blob size" 0 "$(stat -c %s "$mnt/test/types/empty_blob")"
+run_ok grep -r Domain-0 "$mnt"
+check "grep -r" "$mnt/domain/0/name:Domain-0" "$out"
+run_ok grep -rl CONFIG_HYPFS=y "$mnt/buildinfo"
+check "grep -r through gzip content" "$mnt/buildinfo/config" "$out"
+
+# Writing a file sets the entry; a trailing newline does not matter.
+echo 1 > "$mnt/test/types/bool" || fail "echo 1 > bool"
+check "bool after echo" 1 "$("$XENHYPFS" cat /test/types/bool)"
+printf 0 > "$mnt/test/types/bool" || fail "printf 0 > bool"
+check "bool after printf" 0 "$("$XENHYPFS" cat /test/types/bool)"
+echo 0x20 > "$mnt/test/types/u8" || fail "echo 0x20 > u8"
+check "u8 after echo" 32 "$(cat "$mnt/test/types/u8")"
+echo "a value with spaces" > "$mnt/test/types/string"
+check "string with spaces" "a value with spaces" "$("$XENHYPFS" cat /test/types/string)"
+echo all/debug > "$mnt/params/loglvl"
+check "a parameter" all/debug "$("$XENHYPFS" cat /params/loglvl)"
+printf '\001\002' > "$mnt/test/types/blob" || fail "blob write"
+check "blob written raw" "$(printf '\001\002' | od -An -tx1)" "$(od -An -tx1 < "$mnt/test/types/blob")"
+
+# Invalid values: the library's errno, and nothing changes.
+refused() {     # PATH VALUE MESSAGE
+    local before
+    before=$("$XENHYPFS" cat "$1")
+    run_fails 1 bash -c "echo '$2' > '$mnt$1'"
+    case "$err" in *"$3"*) ;; *) fail "echo '$2' > $1: '$err' lacks '$3'" ;; esac
+    check "$1 unchanged after '$2'" "$before" "$("$XENHYPFS" cat "$1")"
+}
+refused /test/types/u8 300 "Numerical result out of range"
+refused /test/types/u8 ten "Invalid argument"
+refused /test/types/i8 -129 "Numerical result out of range"
+refused /test/types/bool maybe "Numerical argument out of domain"
+refused /params/loglvl loud "Invalid argument"
+refused /params/gnttab_max_frames 1 "Invalid argument"
+refused /test/types/string_ro x "Permission denied"
+refused /test/types/string "$(printf 'x%.0s' $(seq 80))" "No space left on device"
+run_fails 1 bash -c "echo x > '$mnt/test'"
+# A value is written whole: a write at an offset is refused.
+run_fails 1 dd if=/dev/zero of="$mnt/test/types/string" bs=1 count=1 seek=1 conv=notrunc status=none
+# The shape is the hypervisor's.
+run_fails 1 touch "$mnt/test/new"
+run_fails 1 mkdir "$mnt/test/newdir"
+run_fails 1 rm "$mnt/test/types/u8"
+run_fails 1 chmod 777 "$mnt/test/types/u8"
+
+# Live: changes made elsewhere show at once, dynamic directories included.
+"$XENHYPFS" write /params/loglvl info
+check "read after an outside write" info "$(cat "$mnt/params/loglvl")"
+"$XENHYPFS" write /params/loglvl error
+check "and after another" error "$(cat "$mnt/params/loglvl")"
+id=$("$HYPFSCTL" domain-create fused)
+check "a new domain appears" fused "$(cat "$mnt/domain/$id/name")"
+ls "$mnt/domain" | grep -qx "$id" || fail "new domain not listed"
+"$HYPFSCTL" domain-destroy "$id"
+ls "$mnt/domain" | grep -qx "$id" && fail "destroyed domain still listed"
+[ -e "$mnt/domain/$id" ] && fail "destroyed domain still there"
+
+unmount_fuse
+
+# Access rights with other users (needs root to be them).
+if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then
+    as() { local u=$1; shift; setpriv --reuid="$u" --regid="$u" --clear-groups "$@"; }
+    chmod 755 "$tmp"
+    stop_hypfsd
+    printf 'map 65534 1\n' > "$tmp/map.conf"
+    start_hypfsd --config "$tmp/map.conf"
+    "$HYPFSCTL" domain-create guest >/dev/null
+
+    # Without allow_other the mount is the mounting user's alone.
+    mount_fuse
+    run_fails 2 as 65534 ls "$mnt"
+    case "$err" in *"Permission denied"*) ;; *) fail "other user without allow_other: $err" ;; esac
+    unmount_fuse SIGTERM
+
+    # With it, every user has exactly their own rights.
+    mount_fuse -o allow_other
+    run_ok as 65534 ls "$mnt"
+    check "domain 1's root through the mount" "buildinfo
+domain" "$out"
+    run_ok as 65534 ls "$mnt/domain"
+    check "domain 1 sees itself only" 1 "$out"
+    run_ok as 65534 cat "$mnt/domain/1/name"
+    check "its own name" guest "$out"
+    run_ok as 65534 stat -c %A "$mnt/domain/1/name"
+    check "read-only for it" "-r--r--r--" "$out"
+    run_fails 1 as 65534 bash -c "echo x > $mnt/domain/1/name"
+    run_fails 1 as 65534 cat "$mnt/params/loglvl"
+    case "$err" in *"No such file or directory"*) ;; *) fail "hidden entry: $err" ;; esac
+    run_fails 1 as 65534 bash -c "echo all > $mnt/params/loglvl"
+    check "loglvl untouched" warning "$("$XENHYPFS" cat /params/loglvl)"
+    # Root, the mounting user, still has all its rights meanwhile.
+    run_ok cat "$mnt/params/loglvl"
+    run_ok stat -c %A "$mnt/params/loglvl"
+    check "root may write loglvl" "-rw-r--r--" "$out"
+    # A user without any hypfs right gets nothing.
+    run_fails 2 as 65533 ls "$mnt"
+    case "$err" in *"Permission denied"*) ;; *) fail "unmapped user: $err" ;; esac
+    unmount_fuse
+else
+    echo "note: not root: the allow_other rights checks need other users"
+fi
+
+stop_hypfsd
+finish
