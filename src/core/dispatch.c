@@ -430,7 +430,9 @@ static int view_open(struct call *c, struct hypfs_entry_dir *dir,
             v->ids.v = NULL;
             return ret < 0 ? ret : -EIO;
         }
-        qsort(v->ids.v, v->ids.n, sizeof(*v->ids.v), idname_cmp);
+        /* An empty list has no array at all: qsort() may not see NULL. */
+        if (v->ids.n > 1)
+            qsort(v->ids.v, v->ids.n, sizeof(*v->ids.v), idname_cmp);
         return 0;
     }
     return index_sorted(c->fs, &index_dir(dir)->idx, &v->order, &v->nr);

@@ -367,6 +367,23 @@ static void test_enumeration_error(void **state)
     balanced();
 }
 
+/* No live id at all: an empty listing (the fuzzer's first find). */
+static void test_empty(void **state)
+{
+    struct pool saved[NPOOLS];
+    char names[64];
+    uint32_t len = 1;
+
+    (void)state;
+    memcpy(saved, pools, sizeof(saved));
+    memset(pools, 0, sizeof(pools));
+    assert_int_equal(ls("/cpupool", names, sizeof(names), &len), 0);
+    assert_int_equal(len, 0);
+    assert_string_equal(names, "");
+    memcpy(pools, saved, sizeof(saved));
+    balanced();
+}
+
 /* Many accesses: nothing may accumulate (LeakSanitizer checks the rest). */
 static void test_no_growth_per_access(void **state)
 {
@@ -408,6 +425,7 @@ int main(void)
         cmocka_unit_test(test_appear_and_vanish),
         cmocka_unit_test(test_write_through_template),
         cmocka_unit_test(test_enumeration_error),
+        cmocka_unit_test(test_empty),
         cmocka_unit_test(test_no_growth_per_access),
         cmocka_unit_test(test_template_rules),
     };
