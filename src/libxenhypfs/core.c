@@ -100,6 +100,17 @@ static long path_size(xenhypfs_handle *h, const char *path)
     return (long)n;
 }
 
+/*
+ * Is @e a directory as callers will see it?  An unknown encoding makes
+ * anything a blob (set_attrs()), so a "directory" with one is not one.
+ */
+static bool is_dir(const struct xen_hypfs_direntry *e)
+{
+    return e->type == XEN_HYPFS_TYPE_DIR &&
+           (e->encoding == XEN_HYPFS_ENC_PLAIN ||
+            e->encoding == XEN_HYPFS_ENC_GZIP);
+}
+
 static void set_attrs(const struct xen_hypfs_direntry *e,
                       struct xenhypfs_dirent *d)
 {
@@ -146,7 +157,7 @@ static void *read_entry(xenhypfs_handle *h, const char *path, size_t plen,
         if (ret && ret != -ENOBUFS)
             break;
         memcpy(e, buf, sizeof(*e));
-        if (ret == -ENOBUFS && dir_head && e->type == XEN_HYPFS_TYPE_DIR) {
+        if (ret == -ENOBUFS && dir_head && is_dir(e)) {
             free(buf);
             content = calloc(1, 1);
             if (!content)
