@@ -105,6 +105,8 @@ void ctl_run(int argc, const char **argv, struct ctl_result *res);
 
 /* ---- Parameters (params.c) ---- */
 
+/* Every parameter back to its default (at start; and for tests). */
+void params_reset(void);
 /* Apply a Xen-style command line.  0, or -1 with *err set (static). */
 int params_cmdline(const char *cmdline, char *err, size_t errlen);
 void params_add(struct hypfs_entry_dir *dir);
@@ -134,5 +136,12 @@ struct server_opts {
 /* 0 after a clean stop, -1 if it could not start, 1 if threads remain. */
 int server_run(struct hypfs *fs, const struct server_opts *opts,
                const char *config_path);
+
+/*
+ * Serve the connection @fd (whose peer is user @uid) in this thread until
+ * the peer closes it or breaks the protocol, then close it: exactly what a
+ * connection thread does.  For tests and fuzzing.  0 or -ENOMEM.
+ */
+int server_serve_fd(struct hypfs *fs, int fd, uid_t uid);
 
 #endif /* HYPFSD_H */

@@ -122,6 +122,7 @@ int main(int argc, char **argv)
         log_err("out of memory");
         return 1;
     }
+    params_reset();
     if (cmdline && params_cmdline(cmdline, err, sizeof(err))) {
         log_err("bad boot parameter: %s", err);
         model_fini();

@@ -30,8 +30,9 @@ struct loglvl {
     int upper;      /* printed, rate-limited */
 };
 
-static struct loglvl loglvl = { 2, 2 };         /* warning */
-static struct loglvl guest_loglvl = { 0, 2 };   /* none/warning */
+/* Values are set by params_reset(), the one place defaults live. */
+static struct loglvl loglvl;
+static struct loglvl guest_loglvl;
 
 static int level_parse(const char *s, size_t len)
 {
@@ -156,9 +157,9 @@ STRING_PARAM(p_timestamps, "console_timestamps", &timestamps_funcs,
 
 /* ---- Numbers and booleans ---- */
 
-static uint32_t gnttab_max_frames = 64;
-static uint32_t gnttab_max_maptrack_frames = 1024;
-static int32_t sched_credit_tslice_ms = 30;
+static uint32_t gnttab_max_frames;
+static uint32_t gnttab_max_maptrack_frames;
+static int32_t sched_credit_tslice_ms;
 static uint8_t sync_console;
 
 struct num_param {
@@ -317,6 +318,17 @@ static int apply_word(const char *word, char *err, size_t errlen)
     /* Xen ignores options it does not know, and says so. */
     log_warn("unknown command line option '%.*s' ignored", (int)nlen, word);
     return 0;
+}
+
+void params_reset(void)
+{
+    loglvl = (struct loglvl){ 2, 2 };          /* warning */
+    guest_loglvl = (struct loglvl){ 0, 2 };    /* none/warning */
+    console_timestamps = 0;                    /* none */
+    gnttab_max_frames = 64;
+    gnttab_max_maptrack_frames = 1024;
+    sched_credit_tslice_ms = 30;
+    sync_console = 0;
 }
 
 int params_cmdline(const char *cmdline, char *err, size_t errlen)

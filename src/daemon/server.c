@@ -304,6 +304,25 @@ static void *conn_thread(void *arg)
     return NULL;
 }
 
+int server_serve_fd(struct hypfs *fs, int fd, uid_t uid)
+{
+    struct conn *c = calloc(1, sizeof(*c));
+
+    if (!c || !(c->rbuf = malloc(RBUF_INITIAL))) {
+        free(c);
+        return -ENOMEM;
+    }
+    srv.fs = fs;
+    c->fd = fd;
+    c->uid = uid;
+    c->pid = getpid();
+    c->rcap = RBUF_INITIAL;
+    while (!serve_frame(c))
+        ;
+    conn_free(c);
+    return 0;
+}
+
 static void accept_one(int lfd, unsigned int max_clients)
 {
     struct ucred cred;
