@@ -1,0 +1,108 @@
+/*
+ * A scripted hypfsd for the library's fuzz targets: it reads one request
+ * frame, answers with the next chunk of the script, and so on, then hangs
+ * up.  Like a real daemon it never speaks before it is asked, so what the
+ * client reads is always "the reply" -- whatever the script makes of it.
+ * It keeps the requests, for the targets that check what was sent.
+ */
+#ifndef HYPFS_FAKE_DAEMON_H
+#define HYPFS_FAKE_DAEMON_H
+
+#include <poll.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <hypfs/msg.h>
+
+struct fake_daemon {
+    int fd;                         /* the daemon's end */
+    const uint8_t *const *chunk;    /* the replies, in order */
+    const size_t *chunk_len;
+    size_t nchunks;
+    uint8_t requests[1 << 16];      /* every request frame received */
+    size_t requests_len;
+    pthread_t thread;
+};
+
+/*
+ * Read exactly @n bytes.  A client that sends nothing for 20 ms is waiting
+ * for the rest of a reply the script cut short: hang up then, as a daemon
+ * that went away would, rather than wait for ever.
+ */
+static int fake_read(int fd, uint8_t *p, size_t n)
+{
+    while (n) {
+        struct pollfd pfd = { .fd = fd, .events = POLLIN };
+        ssize_t r;
+
+        if (poll(&pfd, 1, 20) <= 0)
+            return -1;
+        r = read(fd, p, n);
+
+        if (r <= 0)
+            return -1;
+        p += r;
+        n -= (size_t)r;
+    }
+    return 0;
+}
+
+static void *fake_daemon_run(void *arg)
+{
+    struct fake_daemon *f = arg;
+    size_t i;
+
+    for (i = 0; i < f->nchunks; i++) {
+        struct hypfs_msg_hdr h;
+        uint8_t *at = f->requests + f->requests_len;
+
+        if (f->requests_len + sizeof(h) > sizeof(f->requests) ||
+            fake_read(f->fd, at, sizeof(h)))
+            break;
+        memcpy(&h, at, sizeof(h));
+        if (h.len > sizeof(f->requests) - f->requests_len - sizeof(h) ||
+            fake_read(f->fd, at + sizeof(h), h.len))
+            break;
+        f->requests_len += sizeof(h) + h.len;
+        if (f->chunk_len[i] && send(f->fd, f->chunk[i], f->chunk_len[i],
+                                    MSG_NOSIGNAL) < 0)
+            break;
+        /* A reply cut short: hang up now, the client waits for the rest. */
+        if (f->chunk_len[i] < sizeof(h))
+            break;
+        memcpy(&h, f->chunk[i], sizeof(h));
+        if (f->chunk_len[i] - sizeof(h) < h.len)
+            break;
+    }
+    shutdown(f->fd, SHUT_WR);
+    return NULL;
+}
+
+/* Start it on a new socketpair; returns the client's end, or -1. */
+static int fake_daemon_start(struct fake_daemon *f)
+{
+    int sv[2];
+
+    f->requests_len = 0;
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv))
+        return -1;
+    f->fd = sv[1];
+    if (pthread_create(&f->thread, NULL, fake_daemon_run, f)) {
+        close(sv[0]);
+        close(sv[1]);
+        return -1;
+    }
+    return sv[0];
+}
+
+/* Wait for it to finish (the client must have closed its end). */
+static void fake_daemon_stop(struct fake_daemon *f)
+{
+    pthread_join(f->thread, NULL);
+    close(f->fd);
+}
+
+#endif

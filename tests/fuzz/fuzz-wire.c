@@ -1,0 +1,187 @@
+/*
+ * Fuzz target (b): hypfsd's wire protocol.
+ *
+ * Each input is a byte stream from one client, served by hypfsd's own
+ * connection code (server_serve_fd(), what a connection thread runs) over
+ * a socketpair, against the daemon's full filesystem and model with two
+ * guest domains.  The first byte picks who the client is (root, a user
+ * mapped to domain 1 or 2, or an unmapped user); the rest is whatever the
+ * fuzzer writes: frames, half frames, lies about lengths, control commands.
+ *
+ * Checked: the daemon survives; every byte it sends back is a well-formed
+ * reply frame (magic, version, a reply type, a length that matches its
+ * payload, a result in range); it answers requests in order and never
+ * more than it was asked; and afterwards the model is consistent.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "hypfsd.h"
+#include "proto.h"
+
+#define CHECK(cond) do { if (!(cond)) { fprintf(stderr, "invariant: %s (line %d)\n", #cond, __LINE__); abort(); } } while (0)
+
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+    char path[] = "/tmp/hypfs-fuzz-wire-XXXXXX";
+    int fd = mkstemp(path);
+    static const char conf[] = "map 1000 1\nmap 1001 2\n";
+
+    (void)argc;
+    (void)argv;
+    log_threshold = L_ERR - 1;      /* silent */
+    if (fd < 0 || write(fd, conf, sizeof(conf) - 1) != sizeof(conf) - 1 ||
+        callers_load(path))
+        abort();
+    close(fd);
+    unlink(path);
+    return 0;
+}
+
+struct serve {
+    struct hypfs *fs;
+    int fd;
+    uid_t uid;
+};
+
+static void *serve_thread(void *arg)
+{
+    struct serve *s = arg;
+
+    server_serve_fd(s->fs, s->fd, s->uid);
+    return NULL;
+}
+
+/* Check one reply stream: frames back to back, nothing else. */
+static void check_replies(const uint8_t *p, size_t n)
+{
+    while (n) {
+        struct hypfs_msg_hdr h;
+
+        CHECK(n >= sizeof(h));
+        memcpy(&h, p, sizeof(h));
+        CHECK(h.magic == HYPFS_MSG_MAGIC && h.version == HYPFS_MSG_VERSION);
+        CHECK(h.type == HYPFS_MSG_OP_REPLY || h.type == HYPFS_MSG_CTL_REPLY);
+        CHECK(n - sizeof(h) >= h.len);
+        if (h.type == HYPFS_MSG_OP_REPLY) {
+            struct hypfs_msg_op_reply r;
+
+            CHECK(h.len >= sizeof(r));
+            memcpy(&r, p + sizeof(h), sizeof(r));
+            CHECK(r.pad == 0 && h.len == sizeof(r) + r.out_len);
+            CHECK(r.ret >= -4095 && r.ret <= 1);
+        } else {
+            struct hypfs_msg_ctl_reply r;
+
+            CHECK(h.len >= sizeof(r));
+            memcpy(&r, p + sizeof(h), sizeof(r));
+            CHECK(h.len == sizeof(r) + r.text_len);
+            CHECK(r.ret <= 0 && r.ret >= -4095);
+        }
+        p += sizeof(h) + h.len;
+        n -= sizeof(h) + h.len;
+    }
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    static const uid_t uids[4] = { 0, 1000, 1001, 1002 };
+    static uint8_t replies[4 << 20];
+    struct ctl_result res;
+    struct serve s;
+    pthread_t t;
+    size_t sent = 0, got = 0, i;
+    int sv[2];
+    bool wr_open = true;
+
+    if (!size)
+        return 0;
+    if (model_init())
+        abort();
+    params_reset();
+    {
+        const char *a[] = { "domain-create", "name=one" };
+        const char *b[] = { "domain-create", "name=two" };
+
+        ctl_run(2, a, &res);
+        free(res.text);
+        ctl_run(2, b, &res);
+        free(res.text);
+    }
+    if (hypfs_new(&s.fs) || fstree_build(s.fs) || fstree_add_test(s.fs))
+        abort();
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv))
+        abort();
+    s.fd = sv[1];
+    s.uid = uids[data[0] & 3];
+    data++;
+    size--;
+    if (pthread_create(&t, NULL, serve_thread, &s))
+        abort();
+
+    /* Write the stream and drain the replies at once, so neither blocks. */
+    for (;;) {
+        struct pollfd pfd = { .fd = sv[0], .events = POLLIN };
+        ssize_t n;
+
+        if (wr_open && sent == size) {
+            shutdown(sv[0], SHUT_WR);   /* the whole stream is out: EOF */
+            wr_open = false;
+        }
+        if (wr_open)
+            pfd.events |= POLLOUT;
+        if (poll(&pfd, 1, 30000) <= 0) {
+            /* Stuck: the daemon neither reads nor answers. */
+            fprintf(stderr, "stalled: %zu of %zu bytes sent, %zu received\n",
+                    sent, size, got);
+            abort();
+        }
+        if (pfd.revents & POLLOUT) {
+            n = send(sv[0], data + sent, size - sent, MSG_NOSIGNAL | MSG_DONTWAIT);
+            if (n > 0)
+                sent += (size_t)n;
+            else if (n < 0 && errno != EAGAIN)
+                wr_open = false;        /* the daemon hung up on us */
+        }
+        if (pfd.revents & (POLLIN | POLLHUP | POLLERR)) {
+            n = recv(sv[0], replies + got, sizeof(replies) - got, MSG_DONTWAIT);
+            if (n == 0 || (n < 0 && errno != EAGAIN))
+                break;
+            if (n > 0)
+                got += (size_t)n;
+            CHECK(got < sizeof(replies));
+        }
+    }
+    pthread_join(t, NULL);
+    close(sv[0]);
+    check_replies(replies, got);
+
+    /* The model is whole: sorted lists, counts that add up. */
+    for (i = 1; i < model.npools; i++)
+        CHECK(model.pools[i - 1]->id < model.pools[i]->id);
+    for (i = 1; i < model.ndomains; i++)
+        CHECK(model.domains[i - 1]->id < model.domains[i]->id);
+    {
+        unsigned int cpus = 0, doms = 0;
+
+        for (i = 0; i < model.npools; i++) {
+            cpus += model.pools[i]->ncpus;
+            doms += model.pools[i]->ndomains;
+        }
+        CHECK(cpus <= model.host_cpus);
+        CHECK(doms == model.ndomains);
+        CHECK(model_find_domain(0));
+    }
+    hypfs_free(s.fs);
+    model_fini();
+    return 0;
+}

@@ -1,0 +1,296 @@
+/*
+ * make-seeds DIR: write the seed corpora of the fuzz targets into
+ * DIR/<target>/ (run by hand; the output is committed as
+ * tests/fuzz/corpus/).
+ *
+ * Seeds are real traffic, so that the fuzzers start from inputs that get
+ * deep: frames a client sends (wire), the replies hypfsd's core gives to
+ * exactly the requests libxenhypfs sends for a list of calls (client), and
+ * values and command lines of every kind (values).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "hypfsd.h"
+#include "proto.h"
+
+static const char *outdir;
+static struct hypfs *fs;
+
+static void save(const char *target, const char *name, const void *p, size_t n)
+{
+    char path[4096];
+    FILE *f;
+
+    snprintf(path, sizeof(path), "%s/%s", outdir, target);
+    mkdir(path, 0755);
+    snprintf(path, sizeof(path), "%s/%s/%s", outdir, target, name);
+    f = fopen(path, "wb");
+    if (!f || fwrite(p, 1, n, f) != n || fclose(f)) {
+        perror(path);
+        exit(1);
+    }
+}
+
+struct buf {
+    uint8_t b[65536];
+    size_t n;
+};
+
+static void put(struct buf *b, const void *p, size_t n)
+{
+    if (b->n + n > sizeof(b->b))
+        abort();
+    memcpy(b->b + b->n, p, n);
+    b->n += n;
+}
+
+/* ---- wire: a client's frames ---- */
+
+static void op_frame(struct buf *b, uint32_t seq, unsigned int cmd,
+                     const char *path, const void *data, uint32_t dlen,
+                     uint64_t bufsize)
+{
+    struct hypfs_msg_op op = { .cmd = cmd };
+    struct hypfs_msg_hdr h = { HYPFS_MSG_MAGIC, HYPFS_MSG_VERSION,
+                               HYPFS_MSG_OP, 0, seq };
+
+    if (path) {
+        op.arg1 = 0x1000;
+        op.arg2 = op.path_len = (uint32_t)strlen(path) + 1;
+        op.arg3 = 0x100000;
+    }
+    op.arg4 = cmd == XEN_HYPFS_OP_write_contents ? dlen : bufsize;
+    op.data_len = cmd == XEN_HYPFS_OP_write_contents ? dlen : 0;
+    h.len = (uint32_t)(sizeof(op) + op.path_len + op.data_len);
+    put(b, &h, sizeof(h));
+    put(b, &op, sizeof(op));
+    if (path)
+        put(b, path, op.path_len);
+    if (op.data_len)
+        put(b, data, op.data_len);
+}
+
+static void ctl_frame(struct buf *b, uint32_t seq, const char *words, size_t n)
+{
+    struct hypfs_msg_hdr h = { HYPFS_MSG_MAGIC, HYPFS_MSG_VERSION,
+                               HYPFS_MSG_CTL, (uint32_t)n, seq };
+
+    put(b, &h, sizeof(h));
+    put(b, words, n);
+}
+
+static void wire_seeds(void)
+{
+    static const char *const reads[] = {
+        "/", "/params", "/params/loglvl", "/domain", "/domain/1/name",
+        "/cpupool/0/sched-gran", "/buildinfo/config", "/test/types",
+        "/test/types/u64", "/nope",
+    };
+    static const char ctl1[] = "domain-create\0name=x\0vcpus=2\0";
+    static const char ctl2[] = "pool-create\0name=p\0gran=core\0";
+    static const char ctl3[] = "cpu-move\0cpu=0\0pool=1\0";
+    static const char ctl4[] = "domain-destroy\0id=1\0";
+    static const char ctl5[] = "pool-list\0";
+    uint32_t v = 128;
+    uint8_t one = 1;
+    int uid;
+    size_t i;
+
+    for (uid = 0; uid < 4; uid++) {
+        struct buf b = { .n = 0 };
+        char name[32];
+
+        b.b[b.n++] = (uint8_t)uid;
+        op_frame(&b, 1, XEN_HYPFS_OP_get_version, NULL, NULL, 0, 0);
+        for (i = 0; i < sizeof(reads) / sizeof(reads[0]); i++)
+            op_frame(&b, (uint32_t)i + 2, XEN_HYPFS_OP_read, reads[i], NULL, 0,
+                     i % 3 ? 4096 : 12);
+        snprintf(name, sizeof(name), "reads-uid%d", uid);
+        save("wire", name, b.b, b.n);
+
+        b.n = 1;
+        op_frame(&b, 1, XEN_HYPFS_OP_write_contents, "/params/loglvl",
+                 "debug", 6, 0);
+        op_frame(&b, 2, XEN_HYPFS_OP_write_contents,
+                 "/params/gnttab_max_frames", &v, 4, 0);
+        op_frame(&b, 3, XEN_HYPFS_OP_write_contents, "/test/types/bool", &one,
+                 1, 0);
+        op_frame(&b, 4, XEN_HYPFS_OP_write_contents, "/cpupool/1/sched-gran",
+                 "socket", 7, 0);
+        op_frame(&b, 5, XEN_HYPFS_OP_write_contents, "/domain/1/name", "n", 2,
+                 0);
+        snprintf(name, sizeof(name), "writes-uid%d", uid);
+        save("wire", name, b.b, b.n);
+
+        b.n = 1;
+        ctl_frame(&b, 1, ctl1, sizeof(ctl1) - 1);
+        ctl_frame(&b, 2, ctl2, sizeof(ctl2) - 1);
+        ctl_frame(&b, 3, ctl3, sizeof(ctl3) - 1);
+        op_frame(&b, 4, XEN_HYPFS_OP_read, "/cpupool/1/cpus", NULL, 0, 4096);
+        ctl_frame(&b, 5, ctl4, sizeof(ctl4) - 1);
+        ctl_frame(&b, 6, ctl5, sizeof(ctl5) - 1);
+        snprintf(name, sizeof(name), "control-uid%d", uid);
+        save("wire", name, b.b, b.n);
+    }
+}
+
+/* ---- client: the replies to exactly what the library will ask ---- */
+
+/* Answer one request as hypfsd would (as the control domain). */
+static void reply(struct buf *b, uint32_t seq, unsigned int cmd,
+                  const char *path, const void *data, uint32_t dlen,
+                  uint64_t bufsize)
+{
+    static struct msg_guest g;
+    struct hypfs_msg_op op = { .cmd = cmd };
+    struct hypfs_caller c = {
+        0, HYPFS_CALLER_HYPFS | HYPFS_CALLER_CONTROL, &msg_guest_ops, &g,
+    };
+    struct hypfs_msg_op_reply r = { 0 };
+    struct hypfs_msg_hdr h = { HYPFS_MSG_MAGIC, HYPFS_MSG_VERSION,
+                               HYPFS_MSG_OP_REPLY, 0, seq };
+    uint16_t len;
+
+    if (path) {
+        op.arg1 = 0x1000;
+        op.arg2 = op.path_len = (uint32_t)strlen(path) + 1;
+        op.arg3 = 0x100000;
+    }
+    op.arg4 = bufsize;
+    op.data_len = dlen;
+    msg_guest_init(&g, &op, (const uint8_t *)path, data);
+    r.ret = hypfs_do_op(fs, &c, cmd, op.arg1, op.arg2, op.arg3, op.arg4);
+    r.out_len = (uint32_t)g.out_len;
+    h.len = (uint32_t)(sizeof(r) + g.out_len);
+    len = (uint16_t)(sizeof(h) + h.len);
+    put(b, &len, 2);
+    put(b, &h, sizeof(h));
+    put(b, &r, sizeof(r));
+    if (g.out_len)
+        put(b, g.out, g.out_len);
+}
+
+/* The path and value tables of fuzz-client.c, in its order. */
+static const char *const cpaths[] = {
+    "/", "/params", "/params/loglvl", "/test/types/u8",
+    "/test/types/gzip_string", "/buildinfo/config", "/domain",
+    "/test/types/blob",
+};
+static const char *const cvalues[] = {
+    "1", "0x10", "-5", "debug", "yes", "", "18446744073709551615", "x",
+};
+
+static void client_seeds(void)
+{
+    unsigned int fn, p;
+
+    for (fn = 0; fn < 5; fn++)
+        for (p = 0; p < 8; p++) {
+            struct buf b = { .n = 0 };
+            uint8_t opcode = (uint8_t)(fn | p << 3 | (p % 4) << 6);
+            const char *path = cpaths[p];
+            char name[32];
+            uint32_t seq = 1;
+
+            b.b[b.n++] = 1;         /* one call */
+            b.b[b.n++] = opcode;
+            reply(&b, seq++, XEN_HYPFS_OP_get_version, NULL, NULL, 0, 0);
+            if (fn == 3) {
+                /* write: the direntry, then the write itself */
+                const char *v = cvalues[(opcode >> 6) % 8];
+                struct xen_hypfs_direntry e;
+                uint8_t head[12], data[64] = { 16 };
+
+                reply(&b, seq++, XEN_HYPFS_OP_read, path, NULL, 0, 12);
+                memcpy(head, b.b + b.n - 12, 12);
+                memcpy(&e, head, sizeof(e));
+                if (e.type == XEN_HYPFS_TYPE_STRING)
+                    reply(&b, seq++, XEN_HYPFS_OP_write_contents, path, v,
+                          (uint32_t)strlen(v) + 1, strlen(v) + 1);
+                else
+                    reply(&b, seq++, XEN_HYPFS_OP_write_contents, path, data,
+                          e.content_len < sizeof(data) ? e.content_len : 8,
+                          e.content_len < sizeof(data) ? e.content_len : 8);
+            } else {
+                reply(&b, seq++, XEN_HYPFS_OP_read, path, NULL, 0, 4096);
+            }
+            snprintf(name, sizeof(name), "call%u-path%u", fn, p);
+            save("client", name, b.b, b.n);
+        }
+}
+
+/* ---- values ---- */
+
+static void values_seeds(void)
+{
+    static const char *const lib[] = {
+        "0", "1", "255", "256", "-1", "0x10", "017", "08", "", " 5", "5 ",
+        "18446744073709551615", "18446744073709551616", "-9223372036854775808",
+        "yes", "no", "on", "enable", "maybe", "ten", "1e3",
+    };
+    static const char *const daemon[] = {
+        "debug", "all/info", "loud", "none/none", "error/", "/info",
+        "boot", "yes", "raw", "x",
+    };
+    static const char *const cmdlines[] = {
+        "loglvl=all gnttab_max_frames=64",
+        "no-sync_console sync_console=yes \"guest_loglvl=info/debug\"",
+        "gnttab_max_frames=0x10000 sched_credit_tslice_ms=1000 unknown=1",
+        "console_timestamps=datems loglvl=\"all",
+        "gnttab_max_maptrack_frames=1048577",
+    };
+    uint8_t seed[128];
+    size_t i, k;
+    char name[32];
+
+    for (i = 0; i < sizeof(lib) / sizeof(lib[0]); i++)
+        for (k = 0; k < 4; k++) {
+            seed[0] = 0;
+            seed[1] = (uint8_t)(k == 3 ? XEN_HYPFS_TYPE_BOOL :
+                                k == 2 ? XEN_HYPFS_TYPE_INT : XEN_HYPFS_TYPE_UINT);
+            seed[2] = (uint8_t)(k % 4);
+            memcpy(seed + 3, lib[i], strlen(lib[i]));
+            snprintf(name, sizeof(name), "lib-%zu-%zu", i, k);
+            save("values", name, seed, 3 + strlen(lib[i]));
+        }
+    for (i = 0; i < sizeof(daemon) / sizeof(daemon[0]); i++) {
+        seed[0] = 1;
+        seed[1] = (uint8_t)(i % 3);
+        seed[2] = 0;
+        memcpy(seed + 3, daemon[i], strlen(daemon[i]) + 1);
+        snprintf(name, sizeof(name), "param-%zu", i);
+        save("values", name, seed, 4 + strlen(daemon[i]));
+    }
+    for (i = 0; i < sizeof(cmdlines) / sizeof(cmdlines[0]); i++) {
+        seed[0] = 2;
+        seed[1] = seed[2] = 0;
+        memcpy(seed + 3, cmdlines[i], strlen(cmdlines[i]));
+        snprintf(name, sizeof(name), "cmdline-%zu", i);
+        save("values", name, seed, 3 + strlen(cmdlines[i]));
+    }
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 2) {
+        fprintf(stderr, "usage: %s DIR\n", argv[0]);
+        return 1;
+    }
+    outdir = argv[1];
+    log_threshold = L_ERR - 1;
+    if (model_init())
+        return 1;
+    params_reset();
+    if (hypfs_new(&fs) || fstree_build(fs) || fstree_add_test(fs))
+        return 1;
+    wire_seeds();
+    client_seeds();
+    values_seeds();
+    hypfs_free(fs);
+    model_fini();
+    return 0;
+}
