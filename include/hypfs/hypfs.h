@@ -61,9 +61,12 @@ struct hypfs_buf;
  */
 
 /*
- * Access to the calling guest's memory.  Both return 0 or -EFAULT and must
- * either copy all @len bytes or report a fault.  The core fetches every
- * guest byte at most once: what it validates is what it uses.
+ * Access to the calling guest's memory.  Both return 0, or -EFAULT for
+ * memory the guest cannot reach, or another negative errno of the
+ * embedder's own (-ENOMEM when its buffer cannot grow), which the
+ * hypercall then returns; they copy all @len bytes or report a failure.
+ * The core fetches every guest byte at most once: what it validates is
+ * what it uses.
  */
 struct hypfs_guest_ops {
     int (*copy_from)(void *ctx, void *dst, uint64_t addr, size_t len);

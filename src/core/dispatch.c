@@ -66,6 +66,32 @@ unsigned int hypfs_get_dynid(void)
     return c && c->ninst ? c->inst[c->ninst - 1].id : UINT32_MAX;
 }
 
+/*
+ * What a failed guest access returns: the accessor's own negative errno
+ * (-EFAULT, or for instance -ENOMEM when an embedder's buffer cannot
+ * grow), -EFAULT for any other failure value.
+ */
+static int guest_err(int r)
+{
+    return r < 0 && r >= -4095 ? r : -EFAULT;
+}
+
+static int to_guest(const struct hypfs_caller *caller, uint64_t addr,
+                    const void *src, size_t len)
+{
+    int r = caller->mem->copy_to(caller->mem_ctx, addr, src, len);
+
+    return r ? guest_err(r) : 0;
+}
+
+static int from_guest(const struct hypfs_caller *caller, void *dst,
+                      uint64_t addr, size_t len)
+{
+    int r = caller->mem->copy_from(caller->mem_ctx, dst, addr, len);
+
+    return r ? guest_err(r) : 0;
+}
+
 /* ---- Rights ---- */
 
 struct owner {
@@ -578,30 +604,31 @@ struct stage {
 
 static int stage_flush(struct stage *s)
 {
-    const struct hypfs_caller *caller = s->c->caller;
+    int ret;
 
     if ( !s->used )
         return 0;
-    if ( caller->mem->copy_to(caller->mem_ctx, s->addr, s->buf, s->used) )
-        return -EFAULT;
+    ret = to_guest(s->c->caller, s->addr, s->buf, s->used);
+    if ( ret )
+        return ret;
     s->addr += s->used;
     s->used = 0;
     return 0;
 }
 
 /*
- * Room for @len bytes (at most STAGE_SIZE) in the stage, flushing it first
- * if needed.  NULL after a fault.
+ * Room for @len bytes (at most STAGE_SIZE) in the stage at *p, flushing it
+ * first if needed.  0, or the flush's error.
  */
-static unsigned char *stage_reserve(struct stage *s, size_t len)
+static int stage_reserve(struct stage *s, size_t len, unsigned char **p)
 {
-    unsigned char *p;
+    int ret = len > STAGE_SIZE - s->used ? stage_flush(s) : 0;
 
-    if ( len > STAGE_SIZE - s->used && stage_flush(s) )
-        return NULL;
-    p = s->buf + s->used;
+    if ( ret )
+        return ret;
+    *p = s->buf + s->used;
     s->used += len;
-    return p;
+    return 0;
 }
 
 /*
@@ -657,9 +684,9 @@ static int emit_listing(struct call *c, const struct view *v, uint32_t size,
         ret = child_direntry(c, v, &ch, &d);
         if ( ret )
             return ret;
-        rec = stage_reserve(s, reclen);
-        if ( !rec )
-            return -EFAULT;
+        ret = stage_reserve(s, reclen, &rec);
+        if ( ret )
+            return ret;
         off_next = ++emitted < count ? (uint16_t)reclen : 0;
         memcpy(rec, &d, sizeof(d));
         memcpy(rec + offsetof(struct xen_hypfs_dirlistentry, off_next),
@@ -702,17 +729,16 @@ static long read_leaf(struct call *c, const struct resolved *r, uint64_t addr,
     if ( len < sizeof(d) + (uint64_t)size || sizeof(d) + size > sizeof(out) )
     {
         /* The direntry goes first, whatever follows. */
-        if ( caller->mem->copy_to(caller->mem_ctx, addr, &d, sizeof(d)) )
-            return -EFAULT;
+        ret = to_guest(caller, addr, &d, sizeof(d));
+        if ( ret )
+            return ret;
         if ( len < sizeof(d) + (uint64_t)size )
             return -ENOBUFS;
-        return caller->mem->copy_to(caller->mem_ctx, addr + sizeof(d), data,
-                                    size) ? -EFAULT : 0;
+        return to_guest(caller, addr + sizeof(d), data, size);
     }
     memcpy(out, &d, sizeof(d));
     memcpy(out + sizeof(d), data, size);
-    return caller->mem->copy_to(caller->mem_ctx, addr, out, sizeof(d) + size)
-           ? -EFAULT : 0;
+    return to_guest(caller, addr, out, sizeof(d) + size);
 }
 
 static long read_dir(struct call *c, const struct resolved *r, uint64_t addr,
@@ -748,8 +774,9 @@ static long read_dir(struct call *c, const struct resolved *r, uint64_t addr,
 
     if ( len < sizeof(d) + (uint64_t)size )
     {
-        ret = caller->mem->copy_to(caller->mem_ctx, addr, &d, sizeof(d))
-              ? -EFAULT : -ENOBUFS;
+        ret = to_guest(caller, addr, &d, sizeof(d));
+        if ( !ret )
+            ret = -ENOBUFS;
         goto out;
     }
     s.c = c;
@@ -815,11 +842,8 @@ static long do_write(struct call *c, const struct resolved *r, uint64_t addr,
         if ( !buf )
             return -ENOMEM;
     }
-    if ( len && caller->mem->copy_from(caller->mem_ctx, buf, addr, (size_t)len) )
-    {
-        ret = -EFAULT;
+    if ( len && (ret = from_guest(caller, buf, addr, (size_t)len)) )
         goto out;
-    }
 
     /* Content rules, on the private copy. */
     switch ( e->type )
@@ -877,9 +901,8 @@ long hypfs_do_op(struct hypfs *fs, const struct hypfs_caller *caller,
 
     if ( arg2 > XEN_HYPFS_MAX_PATHLEN )
         return -EINVAL;
-    if ( arg2 && caller->mem->copy_from(caller->mem_ctx, path, arg1,
-                                        (size_t)arg2) )
-        return -EFAULT;
+    if ( arg2 && (ret = from_guest(caller, path, arg1, (size_t)arg2)) )
+        return ret;
     if ( !arg2 || memchr(path, 0, (size_t)arg2) != path + arg2 - 1 )
         return -EINVAL;
     if ( path[0] != '/' )

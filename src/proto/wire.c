@@ -119,7 +119,7 @@ static int guest_copy_to(void *ctx, uint64_t addr, const void *src, size_t len)
             cap *= 2;
         out = realloc(g->out, cap);
         if (!out)
-            return -EFAULT;
+            return -ENOMEM;     /* our buffer, not the caller's memory */
         g->out = out;
         g->out_cap = cap;
     }
