@@ -18,6 +18,7 @@
 #include "hypfsd.h"
 
 #define DOMID_MAX   32751u      /* Xen's DOMID_FIRST_RESERVED - 1 */
+#define ID_TEXT     12u         /* "4294967295\n" and its NUL */
 #define VCPUS_MAX   512u
 #define MEMORY_MAX  (1u << 24)  /* MiB */
 
@@ -43,22 +44,25 @@ static void fail(struct ctl_result *res, int err, const char *fmt, ...)
     res->len = res->text ? strlen(res->text) : 0;
 }
 
-static void output(struct ctl_result *res, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void output(struct ctl_result *res, const char *fmt, ...)
+/*
+ * Success.  Nothing is allocated here: a command has done its work by now,
+ * and running out of memory for its report must not turn into a failure.
+ */
+static void succeed(struct ctl_result *res)
 {
-    va_list ap;
-
     free(res->text);
     res->status = 0;
-    va_start(ap, fmt);
-    if (vasprintf(&res->text, fmt, ap) < 0) {
-        res->text = NULL;
-        res->status = -ENOMEM;
-    }
-    va_end(ap);
-    res->len = res->text ? strlen(res->text) : 0;
+    res->text = NULL;
+    res->len = 0;
+}
+
+/* Success, reporting a new id in @text, allocated before the change. */
+static void succeed_id(struct ctl_result *res, char *text, uint32_t id)
+{
+    succeed(res);
+    snprintf(text, ID_TEXT, "%u\n", id);
+    res->text = text;
+    res->len = strlen(text);
 }
 
 /* The value of key=..., or NULL; -EINVAL in *err if given twice. */
@@ -176,6 +180,7 @@ static void domain_create(struct args *a, struct ctl_result *res)
     uint32_t vcpus = 1, mem = 256, pool = 0, id;
     struct domain *d, **arr;
     struct cpupool *p;
+    char *text;
     size_t i;
 
     if (err || bad) {
@@ -206,13 +211,17 @@ static void domain_create(struct args *a, struct ctl_result *res)
         return;
     }
     d = calloc(1, sizeof(*d));
-    if (!d) {
+    text = malloc(ID_TEXT);
+    if (!d || !text) {
+        free(d);
+        free(text);
         fail(res, -ENOMEM, "out of memory");
         return;
     }
     if (s_uuid) {
         if (parse_uuid(s_uuid, d->uuid)) {
             free(d);
+            free(text);
             fail(res, -EINVAL, "uuid: xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx "
                  "is needed");
             return;
@@ -261,12 +270,13 @@ static void domain_create(struct args *a, struct ctl_result *res)
     model.next_domid = id >= DOMID_MAX ? 1 : id + 1;
     pthread_rwlock_unlock(&model.lock);
     log_info("domain %u (%s) created in cpupool %u", id, name, pool);
-    output(res, "%u\n", id);
+    succeed_id(res, text, id);
     return;
 
  out_free:
     pthread_rwlock_unlock(&model.lock);
     free(d);
+    free(text);
 }
 
 /* Look up the domain named by id=, with the writer lock held on success. */
@@ -312,7 +322,7 @@ static void domain_destroy(struct args *a, struct ctl_result *res)
     pthread_rwlock_unlock(&model.lock);
     free(d);
     log_info("domain %u destroyed", id);
-    output(res, "%s", "");
+    succeed(res);
 }
 
 static void domain_pause(struct args *a, struct ctl_result *res, bool pause)
@@ -328,7 +338,7 @@ static void domain_pause(struct args *a, struct ctl_result *res, bool pause)
     }
     d->state = pause ? DOM_PAUSED : DOM_RUNNING;
     pthread_rwlock_unlock(&model.lock);
-    output(res, "%s", "");
+    succeed(res);
 }
 
 static void domain_list(struct args *a, struct ctl_result *res)
@@ -357,7 +367,12 @@ static void domain_list(struct args *a, struct ctl_result *res)
                 d->state == DOM_PAUSED ? "paused" : "running");
     }
     model_read_unlock();
-    fclose(f);
+    /* The stream's buffer grows as it is written: that can fail too. */
+    if (ferror(f) | fclose(f)) {
+        free(buf);
+        fail(res, -ENOMEM, "out of memory");
+        return;
+    }
     free(res->text);
     res->status = 0;
     res->text = buf;
@@ -373,6 +388,7 @@ static void pool_create(struct args *a, struct ctl_result *res)
     const char *name = arg(a, "name", &err), *sched = arg(a, "sched", &err);
     const char *s_gran = arg(a, "gran", &err), *bad = stray(a);
     struct cpupool *p, **arr;
+    char *text;
     size_t i;
     bool known = false;
 
@@ -400,7 +416,10 @@ static void pool_create(struct args *a, struct ctl_result *res)
         return;
     }
     p = calloc(1, sizeof(*p));
-    if (!p) {
+    text = malloc(ID_TEXT);
+    if (!p || !text) {
+        free(p);
+        free(text);
         fail(res, -ENOMEM, "out of memory");
         return;
     }
@@ -427,12 +446,13 @@ static void pool_create(struct args *a, struct ctl_result *res)
     SORTED_INSERT(model.pools, model.npools, p);
     pthread_rwlock_unlock(&model.lock);
     log_info("cpupool %u (%s, %s) created", p->id, name, sched);
-    output(res, "%u\n", p->id);
+    succeed_id(res, text, p->id);
     return;
 
  out_free:
     pthread_rwlock_unlock(&model.lock);
     free(p);
+    free(text);
 }
 
 static struct cpupool *pool_arg(struct args *a, const char *key,
@@ -476,7 +496,7 @@ static void pool_destroy(struct args *a, struct ctl_result *res)
     }
     SORTED_REMOVE(model.pools, model.npools, p);
     free(p);
-    output(res, "%s", "");
+    succeed(res);
     log_info("cpupool %u destroyed", id);
  out:
     pthread_rwlock_unlock(&model.lock);
@@ -501,7 +521,7 @@ static void cpu_move(struct args *a, struct ctl_result *res, bool to_pool)
     }
     from = model.cpu_pool[cpu] < 0 ? NULL : model_find_pool((uint32_t)model.cpu_pool[cpu]);
     if (from == to) {
-        output(res, "%s", "");
+        succeed(res);
         goto out;
     }
     if (from && from->ncpus == 1 && (from->ndomains || !from->id)) {
@@ -518,7 +538,7 @@ static void cpu_move(struct args *a, struct ctl_result *res, bool to_pool)
         to->ncpus++;
     }
     model.cpu_pool[cpu] = to ? (int)to->id : -1;
-    output(res, "%s", "");
+    succeed(res);
     log_info("cpu %u moved to %s%u", cpu, to ? "cpupool " : "no pool", to ? id : 0);
  out:
     pthread_rwlock_unlock(&model.lock);
@@ -551,7 +571,12 @@ static void pool_list(struct args *a, struct ctl_result *res)
                 p->ndomains, *cpus ? cpus : "-");
     }
     model_read_unlock();
-    fclose(f);
+    /* The stream's buffer grows as it is written: that can fail too. */
+    if (ferror(f) | fclose(f)) {
+        free(buf);
+        fail(res, -ENOMEM, "out of memory");
+        return;
+    }
     free(res->text);
     res->status = 0;
     res->text = buf;

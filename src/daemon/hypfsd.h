@@ -140,7 +140,8 @@ int server_run(struct hypfs *fs, const struct server_opts *opts,
 /*
  * Serve the connection @fd (whose peer is user @uid) in this thread until
  * the peer closes it or breaks the protocol, then close it: exactly what a
- * connection thread does.  For tests and fuzzing.  0 or -ENOMEM.
+ * connection thread does.  For tests and fuzzing.  0, or -ENOMEM when it
+ * could not start (@fd is closed either way).
  */
 int server_serve_fd(struct hypfs *fs, int fd, uid_t uid);
 

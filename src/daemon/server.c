@@ -310,6 +310,7 @@ int server_serve_fd(struct hypfs *fs, int fd, uid_t uid)
 
     if (!c || !(c->rbuf = malloc(RBUF_INITIAL))) {
         free(c);
+        close(fd);
         return -ENOMEM;
     }
     srv.fs = fs;
