@@ -240,6 +240,22 @@ void *xenhypfs_read_raw(xenhypfs_handle *h, const char *path,
     return content;
 }
 
+/*
+ * zlib's allocations through ours: the same malloc as everything else here
+ * (so that the allocation-failure tests reach them too).
+ */
+static voidpf z_alloc(voidpf opaque, uInt items, uInt size)
+{
+    (void)opaque;
+    return calloc(items, size);
+}
+
+static void z_free(voidpf opaque, voidpf p)
+{
+    (void)opaque;
+    free(p);
+}
+
 /* Inflate gzip content; *len in: compressed, out: inflated.  NUL added. */
 static char *inflate_gzip(const void *in, size_t *len)
 {
@@ -253,6 +269,8 @@ static char *inflate_gzip(const void *in, size_t *len)
         return NULL;
     }
     memset(&z, 0, sizeof(z));
+    z.zalloc = z_alloc;
+    z.zfree = z_free;
     if (inflateInit2(&z, MAX_WBITS + 32) != Z_OK) {
         free(buf);
         errno = ENOMEM;

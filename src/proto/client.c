@@ -190,6 +190,11 @@ int client_op(struct hypfs_client *c, const struct hypfs_msg_op *op,
     hdr.len = (uint32_t)(sizeof(*op) + op->path_len + op->data_len);
     hdr.seq = ++c->seq;
     len = sizeof(hdr) + hdr.len;
+    /*
+     * At least a page: the reply to a write (no data) then always fits, so
+     * a write can never fail for want of memory after the daemon applied
+     * it.  Only a read's reply may need more, and a read changes nothing.
+     */
     err = reserve(c, len > 4096 ? len : 4096);
     if (err)
         return err;
