@@ -8,6 +8,7 @@
 #ifndef HYPFS_FAKE_DAEMON_H
 #define HYPFS_FAKE_DAEMON_H
 
+#include <errno.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -38,9 +39,16 @@ static int fake_read(int fd, uint8_t *p, size_t n)
         struct pollfd pfd = { .fd = fd, .events = POLLIN };
         ssize_t r;
 
-        if (poll(&pfd, 1, 20) <= 0)
+        int ready = poll(&pfd, 1, 20);
+
+        /* libFuzzer's -timeout alarm (SIGALRM) interrupts poll(): not a hang-up. */
+        if (ready < 0 && errno == EINTR)
+            continue;
+        if (ready <= 0)
             return -1;
         r = read(fd, p, n);
+        if (r < 0 && errno == EINTR)
+            continue;
 
         if (r <= 0)
             return -1;

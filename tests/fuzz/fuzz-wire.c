@@ -20,10 +20,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "hypfsd.h"
 #include "proto.h"
+
+#define STALL_MS 30000   /* no byte moved either way for this long: a hang */
 
 #define CHECK(cond) do { if (!(cond)) { fprintf(stderr, "invariant: %s (line %d)\n", #cond, __LINE__); abort(); } } while (0)
 
@@ -45,6 +48,14 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     close(fd);
     unlink(path);
     return 0;
+}
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 struct serve {
@@ -102,6 +113,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t sent = 0, got = 0, i;
     int sv[2];
     bool wr_open = true;
+    int64_t last;
 
     if (!size)
         return 0;
@@ -128,10 +140,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (pthread_create(&t, NULL, serve_thread, &s))
         abort();
 
-    /* Write the stream and drain the replies at once, so neither blocks. */
+    /*
+     * Write the stream and drain the replies at once, so neither blocks.
+     * libFuzzer's -timeout alarm (SIGALRM, every timeout/2 + 1 s) lands on
+     * any thread and interrupts these calls: EINTR is a retry, never a
+     * verdict, and the stall watchdog counts from the last progress.
+     */
+    last = now_ms();
     for (;;) {
         struct pollfd pfd = { .fd = sv[0], .events = POLLIN };
+        int64_t left;
         ssize_t n;
+        int ready;
 
         if (wr_open && sent == size) {
             shutdown(sv[0], SHUT_WR);   /* the whole stream is out: EOF */
@@ -139,7 +159,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         if (wr_open)
             pfd.events |= POLLOUT;
-        if (poll(&pfd, 1, 30000) <= 0) {
+        left = last + STALL_MS - now_ms();
+        ready = left > 0 ? poll(&pfd, 1, (int)left) : 0;
+        if (ready < 0 && errno == EINTR)
+            continue;
+        if (ready <= 0) {
             /* Stuck: the daemon neither reads nor answers. */
             fprintf(stderr, "stalled: %zu of %zu bytes sent, %zu received\n",
                     sent, size, got);
@@ -147,17 +171,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         if (pfd.revents & POLLOUT) {
             n = send(sv[0], data + sent, size - sent, MSG_NOSIGNAL | MSG_DONTWAIT);
-            if (n > 0)
+            if (n > 0) {
                 sent += (size_t)n;
-            else if (n < 0 && errno != EAGAIN)
+                last = now_ms();
+            } else if (n < 0 && errno != EAGAIN && errno != EINTR)
                 wr_open = false;        /* the daemon hung up on us */
         }
         if (pfd.revents & (POLLIN | POLLHUP | POLLERR)) {
             n = recv(sv[0], replies + got, sizeof(replies) - got, MSG_DONTWAIT);
-            if (n == 0 || (n < 0 && errno != EAGAIN))
+            if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
                 break;
-            if (n > 0)
+            if (n > 0) {
                 got += (size_t)n;
+                last = now_ms();
+            }
             CHECK(got < sizeof(replies));
         }
     }
