@@ -12,8 +12,9 @@
  *
  * Everything is live: no attribute or page is cached (names for a second,
  * see op_lookup), so every stat and read asks the hypervisor, two reads see
- * a change made between them and dynamic directories appear and vanish.  A file's content is taken once
- * when it is opened, so one open reads one consistent value.
+ * a change made between them and dynamic directories appear and vanish.
+ * A file's content is taken once when it is opened, so one open reads one
+ * consistent value.
  *
  * Access is never widened.  Without -o allow_other only the mounting user
  * can use the mount (FUSE's rule).  With it, every request is made with
