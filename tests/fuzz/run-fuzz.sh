@@ -8,6 +8,11 @@
 # into the repository's seeds; a crash leaves its input in
 # BUILD_DIR/fuzz-artifacts/ and fails the run.  The last line per target is
 # libFuzzer's summary (executions, coverage).
+#
+# tests/fuzz/corpus/TARGET holds the seeds make-seeds writes (named for what
+# they are) and, named by their SHA-1, inputs of long runs that reach
+# features the seeds do not, so that a short run starts deep.  Add them with
+#   fuzz-TARGET -merge=1 tests/fuzz/corpus/TARGET LONG_RUN_CORPUS
 set -euo pipefail
 build=$1
 seconds=${2:-60}
