@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include "libxenhypfs-internal.h"
@@ -34,8 +35,13 @@ static xenhypfs_handle *open_common(int sock)
     long ret;
     int err;
 
-    if (!h)
+    if (!h) {
+        /* A socket handed to us is ours whatever happens: fail as below. */
+        if (sock >= 0)
+            close(sock);
+        errno = ENOMEM;
         return NULL;
+    }
     pthread_mutex_init(&h->lock, NULL);
     err = transport_open(h, sock);
     if (err) {

@@ -33,7 +33,8 @@ long hypercall(xenhypfs_handle *h, unsigned int cmd, const char *path,
  * library's static build):
  *
  * xenhypfs_open_socket: a handle on an already connected hypfsd socket,
- *   which the handle then owns (hypfs-fuse connects as the calling user).
+ *   which the library owns from the call on: the handle closes it, and a
+ *   failed call has closed it (hypfs-fuse connects as the calling user).
  * xenhypfs_read_plain: as xenhypfs_read_raw(), gzip content inflated.
  * xenhypfs_write_raw: write @len bytes as they are (blobs).
  * xenhypfs_stat_value: one read of @path for a stat: *d filled (name NULL),

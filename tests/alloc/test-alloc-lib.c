@@ -21,17 +21,35 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include <xenhypfs.h>
 
 #include "daemon.h"
 #include "failmalloc-control.h"
+#include "libxenhypfs-internal.h"
 
 #define MAX_RUNS    5000u
 
 static struct daemon d;
 static xenhypfs_handle *h;
+
+/* A new connection to the test daemon, as hypfs-fuse makes them. */
+static int connect_daemon(void)
+{
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+    assert_true(fd >= 0);
+    assert_true(snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", d.socket) <
+                (int)sizeof(sa.sun_path));
+    assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    return fd;
+}
 
 /* One call's result, flattened so that two can be compared. */
 struct result {
@@ -264,6 +282,50 @@ static void test_open(void **state)
     assert_true(check_call(&c, NULL) > 0);
 }
 
+/*
+ * A handle on a socket we made: the library owns the socket from the call
+ * on, so a failed open must have closed it -- neither leaked nor left for
+ * the caller to close (which would close a reused descriptor).
+ */
+static void test_open_socket(void **state)
+{
+    unsigned int n, failures = 0;
+
+    (void)state;
+    for (n = 1; n <= MAX_RUNS; n++) {
+        int fd = connect_daemon();
+        xenhypfs_handle *s;
+        bool failed;
+        char *v;
+
+        fm_arm(n);
+        errno = 0;
+        s = xenhypfs_open_socket(fd);
+        failed = fm_failed();
+        fm_arm(0);
+        if (!failed) {
+            assert_non_null(s);
+            v = xenhypfs_read(s, "/test/types/u8");
+            assert_non_null(v);
+            free(v);
+            xenhypfs_close(s);
+            break;
+        }
+        failures++;
+        if (s)
+            fail_msg("xenhypfs_open_socket, allocation %u failing: "
+                     "succeeded", n);
+        assert_int_equal(errno, ENOMEM);
+        if (fcntl(fd, F_GETFD) != -1 || errno != EBADF)
+            fail_msg("xenhypfs_open_socket, allocation %u failing: the "
+                     "socket was left open", n);
+    }
+    assert_true(n <= MAX_RUNS);
+    assert_true(failures > 0);
+    printf("  %-44s %3u allocations, each failed once\n",
+           "xenhypfs_open_socket", failures);
+}
+
 static void test_read(void **state)
 {
     static const struct call calls[] = {
@@ -366,6 +428,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_open),
+        cmocka_unit_test(test_open_socket),
         cmocka_unit_test(test_read),
         cmocka_unit_test(test_read_raw),
         cmocka_unit_test(test_readdir),
