@@ -70,11 +70,8 @@ static void channel_trip(struct conn *k)
 
 static int raw_open(struct conn *k)
 {
-    struct sockaddr_un sa = { .sun_family = AF_UNIX };
-
-    k->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    memcpy(sa.sun_path, raw_path, strlen(raw_path) + 1);
-    return k->fd < 0 || connect(k->fd, (struct sockaddr *)&sa, sizeof(sa));
+    k->fd = msg_connect(raw_path);
+    return k->fd < 0;
 }
 
 static void raw_trip(struct conn *k)

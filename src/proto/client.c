@@ -20,7 +20,7 @@
 
 #include "proto.h"
 
-static int connect_to(const char *path)
+int msg_connect(const char *path)
 {
     struct sockaddr_un sa = { .sun_family = AF_UNIX };
     int fd, ret;
@@ -50,7 +50,7 @@ int client_open(struct hypfs_client *c, const char *path)
     c->socket_path = strdup(msg_socket_path(path));
     if (!c->socket_path)
         return -ENOMEM;
-    fd = connect_to(c->socket_path);
+    fd = msg_connect(c->socket_path);
     if (fd < 0) {
         free(c->socket_path);
         c->socket_path = NULL;
@@ -154,7 +154,7 @@ static int exchange(struct hypfs_client *c, size_t len, uint16_t type,
      * nothing and a write sets the same value again.
      */
     if (connection_lost(ret) && c->socket_path) {
-        int fd = connect_to(c->socket_path);
+        int fd = msg_connect(c->socket_path);
 
         if (fd < 0)
             return fd;

@@ -89,6 +89,13 @@ struct hypfs_client {
 };
 
 /*
+ * A new connection to the Unix stream socket at @path: its descriptor
+ * (close-on-exec, the caller's to close), or -errno (-ENAMETOOLONG when
+ * @path does not fit a socket address).
+ */
+int msg_connect(const char *path);
+
+/*
  * Connect to the daemon at @path (NULL: msg_socket_path(NULL)).  0 or
  * -errno (-ENOENT: no socket, -ECONNREFUSED: nobody serves it).
  */

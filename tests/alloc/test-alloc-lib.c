@@ -22,8 +22,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <fcntl.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -41,13 +39,9 @@ static xenhypfs_handle *h;
 /* A new connection to the test daemon, as hypfs-fuse makes them. */
 static int connect_daemon(void)
 {
-    struct sockaddr_un sa = { .sun_family = AF_UNIX };
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int fd = msg_connect(d.socket);
 
     assert_true(fd >= 0);
-    assert_true(snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", d.socket) <
-                (int)sizeof(sa.sun_path));
-    assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
     return fd;
 }
 

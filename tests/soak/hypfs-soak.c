@@ -39,7 +39,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -356,17 +355,7 @@ static void guest_process(int out_fd, double until)
 
 static int raw_connect(void)
 {
-    struct sockaddr_un sa = { .sun_family = AF_UNIX };
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-    if (fd < 0)
-        return -1;
-    memcpy(sa.sun_path, d.socket, strlen(d.socket) + 1);
-    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
-        close(fd);
-        return -1;
-    }
-    return fd;
+    return msg_connect(d.socket);
 }
 
 /* Does the daemon close @fd within @ms, sending nothing? */
@@ -439,7 +428,7 @@ static void *hostile(void *arg)
         bool must_close = true;
 
         if (fd < 0) {
-            unexpected_result("hostile", "connect", -errno);
+            unexpected_result("hostile", "connect", fd);
             sleep_ms(10);
             continue;
         }

@@ -7,9 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -26,18 +24,12 @@ const char *program_path(const char *env, const char *fallback)
 
 static bool accepting(const char *path)
 {
-    struct sockaddr_un sa = { .sun_family = AF_UNIX };
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    bool ok;
+    int fd = msg_connect(path);
 
-    ok = fd >= 0 && strlen(path) < sizeof(sa.sun_path);
-    if (ok) {
-        memcpy(sa.sun_path, path, strlen(path) + 1);
-        ok = !connect(fd, (struct sockaddr *)&sa, sizeof(sa));
-    }
-    if (fd >= 0)
-        close(fd);
-    return ok;
+    if (fd < 0)
+        return false;
+    close(fd);
+    return true;
 }
 
 static void sleep_ms(long ms)
