@@ -13,11 +13,9 @@
  * taken from $HYPFSD / $XENHYPFS or the build tree around this program.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <xenhypfs.h>
@@ -28,28 +26,6 @@
 
 #define LEAF "/params/gnttab_max_frames"
 #define DOMAINS 14300u
-
-static double run_tree(const char *xenhypfs, const char *socket)
-{
-    double t0 = now_us();
-    int status;
-    pid_t pid = fork();
-
-    if (!pid) {
-        int null = open("/dev/null", O_WRONLY);
-
-        dup2(null, 1);
-        setenv("HYPFS_SOCKET", socket, 1);
-        execl(xenhypfs, "xenhypfs", "tree", (char *)NULL);
-        _exit(127);
-    }
-    waitpid(pid, &status, 0);
-    if (!WIFEXITED(status) || WEXITSTATUS(status)) {
-        fprintf(stderr, "xenhypfs tree failed (%s)\n", xenhypfs);
-        exit(1);
-    }
-    return (now_us() - t0) / 1e6;
-}
 
 int main(int argc, char **argv)
 {
@@ -87,8 +63,11 @@ int main(int argc, char **argv)
         if (p)
             pclose(p);
     }
-    for (r = 0; r < rounds; r++)
-        tree[r] = run_tree(xenhypfs, d.socket);
+    for (r = 0; r < rounds; r++) {
+        const char *tree_argv[] = { xenhypfs, "tree", NULL };
+
+        tree[r] = run_quiet(tree_argv) / 1e6;   /* HYPFS_SOCKET set above */
+    }
 
     pin(0, 0);
     pin(d.pid, 0);

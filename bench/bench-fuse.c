@@ -37,27 +37,6 @@ static double read_file(const char *path)
     return now_us() - t0;
 }
 
-static double run(const char *const *argv)
-{
-    double t0 = now_us();
-    int status;
-    pid_t pid = fork();
-
-    if (!pid) {
-        int null = open("/dev/null", O_WRONLY);
-
-        dup2(null, 1);
-        execvp(argv[0], (char *const *)argv);
-        _exit(127);
-    }
-    waitpid(pid, &status, 0);
-    if (!WIFEXITED(status) || WEXITSTATUS(status)) {
-        fprintf(stderr, "%s failed\n", argv[0]);
-        exit(1);
-    }
-    return now_us() - t0;
-}
-
 static bool mounted(const char *dir)
 {
     struct stat a, b;
@@ -125,9 +104,9 @@ int main(int argc, char **argv)
         const char *cat_sys[] = { "cat", SYSFS, NULL };
         const char *cli[] = { xenhypfs, "cat", "/params/gnttab_max_frames", NULL };
 
-        pf[i] = run(cat_fuse);
-        ps[i] = run(cat_sys);
-        pc[i] = run(cli);
+        pf[i] = run_quiet(cat_fuse);
+        ps[i] = run_quiet(cat_sys);
+        pc[i] = run_quiet(cli);
     }
     kill(fpid, SIGTERM);
     waitpid(fpid, NULL, 0);

@@ -1,15 +1,18 @@
 /*
- * What the benchmarks share: a clock, medians and percentiles, and finding
- * the programs they start next to themselves in the build tree.
+ * What the benchmarks share: a clock, medians and percentiles, finding the
+ * programs they start next to themselves in the build tree, and timing a
+ * run of one.
  */
 #ifndef HYPFS_BENCH_UTIL_H
 #define HYPFS_BENCH_UTIL_H
 
+#include <fcntl.h>
 #include <limits.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -64,6 +67,31 @@ static inline const char *sibling_program(const char *argv0, const char *rel)
         *slash = '\0';
     snprintf(path, sizeof(path), "%s/%s", slash ? self : ".", rel);
     return path;
+}
+
+/*
+ * Microseconds from fork to exit of the program @argv (searched in PATH
+ * unless it holds a '/'), its output discarded; exits if the program fails.
+ */
+static inline double run_quiet(const char *const *argv)
+{
+    double t0 = now_us();
+    int status;
+    pid_t pid = fork();
+
+    if (!pid) {
+        int null = open("/dev/null", O_WRONLY);
+
+        dup2(null, 1);
+        execvp(argv[0], (char *const *)argv);
+        _exit(127);
+    }
+    waitpid(pid, &status, 0);
+    if (!WIFEXITED(status) || WEXITSTATUS(status)) {
+        fprintf(stderr, "%s failed\n", argv[0]);
+        exit(1);
+    }
+    return now_us() - t0;
 }
 
 /*
