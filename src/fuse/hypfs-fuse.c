@@ -245,6 +245,22 @@ static xenhypfs_handle *handle_for(fuse_req_t req, int *err)
     return slot->h;
 }
 
+/*
+ * What a request on @ino works on: its node, and the handle to ask the
+ * hypervisor with.  0, or the errno to reply (ESTALE: a forgotten inode).
+ */
+static int request_target(fuse_req_t req, fuse_ino_t ino, struct node **n,
+                          xenhypfs_handle **h)
+{
+    int err = 0;
+
+    *n = node_by_ino(ino);
+    if (!*n)
+        return ESTALE;
+    *h = handle_for(req, &err);
+    return *h ? 0 : err;
+}
+
 /* ---- Entries as files ---- */
 
 struct value {
@@ -348,16 +364,13 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
     struct fuse_entry_param e = { 0 };
-    struct node *p = node_by_ino(parent), *n;
+    struct node *p, *n;
     xenhypfs_handle *h;
     struct value v;
     char *path;
-    int err = 0;
+    int err = request_target(req, parent, &p, &h);
 
-    if (!p)
-        return (void)fuse_reply_err(req, ESTALE);
-    h = handle_for(req, &err);
-    if (!h)
+    if (err)
         return (void)fuse_reply_err(req, err);
     path = join(p->path, name);
     if (!path)
@@ -414,17 +427,14 @@ static void op_forget_multi(fuse_req_t req, size_t count,
 
 static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-    struct node *n = node_by_ino(ino);
+    struct node *n;
     xenhypfs_handle *h;
     struct value v;
     struct stat st;
-    int err = 0;
+    int err = request_target(req, ino, &n, &h);
 
     (void)fi;
-    if (!n)
-        return (void)fuse_reply_err(req, ESTALE);
-    h = handle_for(req, &err);
-    if (!h)
+    if (err)
         return (void)fuse_reply_err(req, err);
     err = get_value(h, n->path, &v);
     if (err)
@@ -457,15 +467,12 @@ struct open_file {
 
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-    struct node *n = node_by_ino(ino);
+    struct node *n;
     struct open_file *of;
     xenhypfs_handle *h;
-    int err = 0;
+    int err = request_target(req, ino, &n, &h);
 
-    if (!n)
-        return (void)fuse_reply_err(req, ESTALE);
-    h = handle_for(req, &err);
-    if (!h)
+    if (err)
         return (void)fuse_reply_err(req, err);
     of = calloc(1, sizeof(*of));
     if (!of)
@@ -553,15 +560,12 @@ static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 
 static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-    struct node *n = node_by_ino(ino);
+    struct node *n;
     struct open_file *of;
     xenhypfs_handle *h;
-    int err = 0;
+    int err = request_target(req, ino, &n, &h);
 
-    if (!n)
-        return (void)fuse_reply_err(req, ESTALE);
-    h = handle_for(req, &err);
-    if (!h)
+    if (err)
         return (void)fuse_reply_err(req, err);
     of = calloc(1, sizeof(*of));
     if (!of)
