@@ -30,7 +30,8 @@
 
 #include "bench-util.h"
 #include "daemon.h"
-#include "proto.h"
+#include "client.h"
+#include "tclient.h"
 
 #define LEAF "/params/gnttab_max_frames"
 
@@ -48,7 +49,7 @@ struct conn {
 
 static int channel_open(struct conn *k)
 {
-    return client_open(&k->c, d.socket);
+    return tclient_open(&k->c, d.socket);
 }
 
 static void channel_trip(struct conn *k)
@@ -61,7 +62,7 @@ static void channel_trip(struct conn *k)
     uint32_t out_len;
     long ret;
 
-    if (client_op(&k->c, &op, LEAF, NULL, &ret, &out, &out_len) || ret ||
+    if (tclient_op(&k->c, &op, LEAF, NULL, &ret, &out, &out_len) || ret ||
         out_len != 16) {
         fprintf(stderr, "channel read failed\n");
         exit(1);
@@ -70,7 +71,7 @@ static void channel_trip(struct conn *k)
 
 static int raw_open(struct conn *k)
 {
-    k->fd = msg_connect(raw_path);
+    k->fd = hypfs_client_connect_path(raw_path);
     return k->fd < 0;
 }
 
@@ -79,7 +80,7 @@ static void raw_trip(struct conn *k)
     size_t got = 0;
 
     memset(k->buf, 0x5a, req_size);
-    if (io_write_all(k->fd, k->buf, req_size))
+    if (hypfs_msg_write_all(k->fd, k->buf, req_size))
         exit(1);
     while (got < reply_size) {
         ssize_t n = read(k->fd, k->buf + got, sizeof(k->buf) - got);
@@ -108,7 +109,7 @@ static void *raw_serve(void *arg)
             }
             got += (size_t)n;
         }
-        if (io_write_all(fd, buf, reply_size))
+        if (hypfs_msg_write_all(fd, buf, reply_size))
             break;
     }
     close(fd);
@@ -184,7 +185,7 @@ static void latency(int n, double *ch50, double *ch99, double *raw50,
     *ch99 = percentile(tc, n, 99);
     *raw50 = percentile(tr, n, 50);
     *raw99 = percentile(tr, n, 99);
-    client_close(&ch->c);
+    hypfs_client_close(&ch->c);
     close(raw->fd);
     free(tc);
     free(tr);
@@ -213,7 +214,7 @@ static void *tput_thread(void *arg)
         p->count++;
     }
     if (p->trip == channel_trip)
-        client_close(&k->c);
+        hypfs_client_close(&k->c);
     else
         close(k->fd);
     free(k);

@@ -22,7 +22,8 @@
 
 #include "bench-util.h"
 #include "daemon.h"
-#include "proto.h"
+#include "client.h"
+#include "tclient.h"
 
 #define LEAF "/params/gnttab_max_frames"
 #define DOMAINS 14300u
@@ -74,7 +75,7 @@ int main(int argc, char **argv)
     h = xenhypfs_open(NULL, 0);
     tl = malloc((size_t)n * sizeof(*tl));
     tc = malloc((size_t)n * sizeof(*tc));
-    if (!h || !tl || !tc || client_open(&c, d.socket))
+    if (!h || !tl || !tc || tclient_open(&c, d.socket))
         return 1;
     for (i = 0; i < n; i += 250) {
         for (j = i; j < n && j < i + 250; j++) {
@@ -97,12 +98,12 @@ int main(int argc, char **argv)
             long ret;
             double t0 = now_us();
 
-            if (client_op(&c, &op, LEAF, NULL, &ret, &out, &out_len) || ret)
+            if (tclient_op(&c, &op, LEAF, NULL, &ret, &out, &out_len) || ret)
                 return 1;
             tc[j] = now_us() - t0;
         }
     }
-    client_close(&c);
+    hypfs_client_close(&c);
     xenhypfs_close(h);
     daemon_stop(&d);
 

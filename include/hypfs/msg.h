@@ -31,12 +31,21 @@
 #define HYPFS_MSG_OP_REPLY      2   /* daemon: its result */
 #define HYPFS_MSG_CTL           3   /* client: a control command */
 #define HYPFS_MSG_CTL_REPLY     4   /* daemon: its result */
+#define HYPFS_MSG_EVENT         5   /* daemon, unasked: a watch fired */
 
 /* Bounds: a frame above them ends the connection. */
 #define HYPFS_MSG_DATA_MAX      (1u << 20)    /* written data per request */
 #define HYPFS_MSG_CTL_MAX       4096u         /* control request payload */
 #define HYPFS_MSG_REQ_MAX       (sizeof(struct hypfs_msg_op) + \
                                  XEN_HYPFS_MAX_PATHLEN + HYPFS_MSG_DATA_MAX)
+/*
+ * The largest reply payload: what a hypercall may write into its caller's
+ * buffer (a listing of millions of names) and a control command's text.
+ * The daemon never sends more (a caller's buffer beyond it faults, as
+ * unmapped memory would), and clients refuse more: a peer cannot make a
+ * client hold more than this for one reply.
+ */
+#define HYPFS_MSG_REPLY_MAX     (256u << 20)
 
 /* Where clients look for the daemon, unless HYPFS_SOCKET says otherwise. */
 #define HYPFS_DEFAULT_SOCKET    "/run/hypfs/hypfsd.sock"
@@ -79,9 +88,23 @@ struct hypfs_msg_ctl_reply {
     uint32_t text_len;      /* bytes of text that follow, no NUL */
 };
 
+/*
+ * Payload of HYPFS_MSG_EVENT (seq 0): the daemon sends one, between
+ * replies, when the generation of a watched path moved past the value
+ * the watcher knows (XEN_HYPFS_OP_watch).  Events coalesce: one event
+ * may stand for many changes, and the last change always has one.
+ */
+struct hypfs_msg_event {
+    uint64_t token;         /* the watch's token, as its caller chose it */
+    uint64_t gen;           /* the path's generation, as the caller sees it */
+    int32_t status;         /* 0, or -ENOENT: the path is gone for the caller */
+    uint32_t pad;           /* 0 */
+};
+
 _Static_assert(sizeof(struct hypfs_msg_hdr) == 16, "hdr size");
 _Static_assert(sizeof(struct hypfs_msg_op) == 48, "op size");
 _Static_assert(sizeof(struct hypfs_msg_op_reply) == 16, "op reply size");
 _Static_assert(sizeof(struct hypfs_msg_ctl_reply) == 8, "ctl reply size");
+_Static_assert(sizeof(struct hypfs_msg_event) == 24, "event size");
 
 #endif /* HYPFS_MSG_H */

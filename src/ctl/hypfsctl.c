@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "proto.h"
+#include "client.h"
 
 static void usage(FILE *f)
 {
@@ -141,6 +141,7 @@ int main(int argc, char **argv)
     };
     const char *socket_path = NULL, *text;
     const struct command *cmd = NULL;
+    struct hypfs_client_opts opts = { NULL };
     struct hypfs_client c;
     struct words w = { .argc = 0 };
     uint32_t text_len;
@@ -180,16 +181,16 @@ int main(int argc, char **argv)
         goto out;
     }
 
-    err = client_open(&c, socket_path);
+    opts.socket_path = socket_path;
+    err = hypfs_client_open(&c, &opts);
     if (err) {
-        fprintf(stderr, "hypfsctl: cannot reach hypfsd at %s: %s\n",
-                msg_socket_path(socket_path), strerror(-err));
+        fprintf(stderr, "hypfsctl: %s\n", c.err);
         ret = 2;
         goto out;
     }
-    err = client_ctl(&c, w.argc, w.argv, &status, &text, &text_len);
+    err = hypfs_client_ctl(&c, w.argc, w.argv, &status, &text, &text_len);
     if (err) {
-        fprintf(stderr, "hypfsctl: %s: %s\n", cmd->name, strerror(-err));
+        fprintf(stderr, "hypfsctl: %s: %s\n", cmd->name, c.err);
         ret = 2;
     } else if (status) {
         fprintf(stderr, "hypfsctl: %s: %.*s (%s)\n", cmd->name, (int)text_len,
@@ -197,7 +198,7 @@ int main(int argc, char **argv)
         ret = 3;
     } else
         fwrite(text, 1, text_len, stdout);
-    client_close(&c);
+    hypfs_client_close(&c);
  out:
     for (i = 0; i < (size_t)w.nowned; i++)
         free(w.owned[i]);

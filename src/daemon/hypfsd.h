@@ -24,6 +24,8 @@
 
 #include <hypfs/hypfs.h>
 
+#include "wire.h"
+
 /* ---- Logging (log.c) ---- */
 
 enum { L_ERR = 3, L_WARNING = 4, L_NOTICE = 5, L_INFO = 6, L_DEBUG = 7 };
@@ -125,6 +127,56 @@ int callers_load(const char *path);
 void callers_identify(uid_t uid, uint32_t *domid, unsigned int *flags);
 unsigned int callers_limit_per_uid(void);
 void callers_free(void);
+
+/* ---- Requests as they arrive (frames.c) ---- */
+
+/*
+ * Check a request's header before reading its payload: magic, version,
+ * and a payload length within the bound for its type.  0 or -EPROTO.
+ */
+int hypfsd_check_request_hdr(const struct hypfs_msg_hdr *hdr);
+
+/*
+ * Take apart the payload of a HYPFS_MSG_OP frame (@len bytes).  Every
+ * length must agree with the others and with the bounds of msg.h.  On
+ * success *op is a copy of the fixed part and *path / *data point into
+ * @payload.  0 or -EPROTO.
+ */
+int hypfsd_parse_op(const void *payload, size_t len, struct hypfs_msg_op *op,
+                    const uint8_t **path, const uint8_t **data);
+
+/*
+ * The caller's memory for one HYPFS_MSG_OP: the path bytes sent at arg1,
+ * the data bytes sent at arg3 (reads of anything else fault), and an
+ * output buffer of arg4 bytes at arg3 that grows as the core writes to it
+ * (never beyond HYPFS_MSG_REPLY_MAX: past it the buffer faults).
+ */
+struct hypfsd_guest {
+    uint64_t arg1, arg3, arg4;
+    const uint8_t *path;
+    uint32_t path_len;
+    const uint8_t *data;
+    uint32_t data_len;
+    uint8_t *out;               /* owned; reused between requests */
+    size_t out_len;             /* highest byte written + 1 */
+    size_t out_cap;
+};
+
+extern const struct hypfs_guest_ops hypfsd_guest_ops;
+
+/* Prepare @g for the request @op (keeps the output buffer). */
+void hypfsd_guest_init(struct hypfsd_guest *g, const struct hypfs_msg_op *op,
+                       const uint8_t *path, const uint8_t *data);
+/* Release the output buffer. */
+void hypfsd_guest_fini(struct hypfsd_guest *g);
+
+/*
+ * Parse the words of a HYPFS_MSG_CTL payload into @argv (at most @max,
+ * pointing into @payload).  Returns the count, or -EPROTO if the payload
+ * is not NUL-terminated words or has too many.
+ */
+int hypfsd_parse_ctl(const char *payload, size_t len, const char **argv,
+                     int max);
 
 /* ---- Server (server.c) ---- */
 

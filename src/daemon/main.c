@@ -17,7 +17,6 @@
 #include "buildinfo.h"
 #include "changeset.h"
 #include "hypfsd.h"
-#include "proto.h"
 
 #define DEFAULT_CONFIG  "/etc/hypfs/hypfsd.conf"
 
@@ -114,7 +113,7 @@ int main(int argc, char **argv)
         usage(stderr);
         return 1;
     }
-    opts.socket_path = msg_socket_path(opts.socket_path);
+    opts.socket_path = hypfs_msg_socket_path(opts.socket_path);
     if (!config && !access(DEFAULT_CONFIG, F_OK))
         config = DEFAULT_CONFIG;
 

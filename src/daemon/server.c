@@ -35,7 +35,6 @@
 #include <unistd.h>
 
 #include "hypfsd.h"
-#include "proto.h"
 
 #define FRAME_TIMEOUT_MS    5000
 #define SEND_TIMEOUT_S      10
@@ -50,7 +49,7 @@ struct conn {
     struct conn *next, *prev;
     uint8_t *rbuf;              /* buffered input: [rstart, rend) */
     size_t rcap, rstart, rend;
-    struct msg_guest guest;     /* output buffer, reused */
+    struct hypfsd_guest guest;     /* output buffer, reused */
 };
 
 static struct {
@@ -130,43 +129,15 @@ static int send_reply(struct conn *c, uint16_t type, uint32_t seq,
                       const void *fixed, size_t fixed_len,
                       const void *body, size_t body_len)
 {
-    struct hypfs_msg_hdr hdr = {
-        .magic = HYPFS_MSG_MAGIC,
-        .version = HYPFS_MSG_VERSION,
-        .type = type,
-        .len = (uint32_t)(fixed_len + body_len),
-        .seq = seq,
-    };
+    struct hypfs_msg_hdr hdr;
     struct iovec iov[3] = {
         { &hdr, sizeof(hdr) },
         { (void *)(uintptr_t)fixed, fixed_len },
         { (void *)(uintptr_t)body, body_len },
     };
-    struct msghdr msg = { .msg_iov = iov, .msg_iovlen = 3 };
-    size_t left = sizeof(hdr) + fixed_len + body_len;
 
-    while (left) {
-        ssize_t n = sendmsg(c->fd, &msg, MSG_NOSIGNAL);
-
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        left -= (size_t)n;
-        while (n > 0 && msg.msg_iovlen) {
-            if ((size_t)n >= msg.msg_iov->iov_len) {
-                n -= (ssize_t)msg.msg_iov->iov_len;
-                msg.msg_iov++;
-                msg.msg_iovlen--;
-            } else {
-                msg.msg_iov->iov_base = (uint8_t *)msg.msg_iov->iov_base + n;
-                msg.msg_iov->iov_len -= (size_t)n;
-                n = 0;
-            }
-        }
-    }
-    return 0;
+    hypfs_msg_hdr_init(&hdr, type, (uint32_t)(fixed_len + body_len), seq);
+    return hypfs_msg_writev_all(c->fd, iov, 3) ? -1 : 0;
 }
 
 static int handle_op(struct conn *c, const uint8_t *payload, uint32_t len,
@@ -177,15 +148,15 @@ static int handle_op(struct conn *c, const uint8_t *payload, uint32_t len,
     struct hypfs_caller caller;
     const uint8_t *path, *data;
 
-    if (msg_parse_op(payload, len, &op, &path, &data)) {
+    if (hypfsd_parse_op(payload, len, &op, &path, &data)) {
         log_debug("connection of uid %u pid %d: malformed request",
                   (unsigned int)c->uid, (int)c->pid);
         return -1;
     }
     callers_identify(c->uid, &caller.domid, &caller.flags);
-    caller.mem = &msg_guest_ops;
+    caller.mem = &hypfsd_guest_ops;
     caller.mem_ctx = &c->guest;
-    msg_guest_init(&c->guest, &op, path, data);
+    hypfsd_guest_init(&c->guest, &op, path, data);
     reply.ret = hypfs_do_op(srv.fs, &caller, op.cmd, op.arg1, op.arg2,
                             op.arg3, op.arg4);
     reply.out_len = (uint32_t)c->guest.out_len;
@@ -203,7 +174,7 @@ static int handle_ctl(struct conn *c, const uint8_t *payload, uint32_t len,
     uint32_t domid;
     int argc, ret;
 
-    argc = msg_parse_ctl((const char *)payload, len, argv, 33);
+    argc = hypfsd_parse_ctl((const char *)payload, len, argv, 33);
     if (argc < 0) {
         log_debug("connection of uid %u pid %d: malformed control request",
                   (unsigned int)c->uid, (int)c->pid);
@@ -242,7 +213,7 @@ static int serve_frame(struct conn *c)
     if (fill(c, sizeof(hdr), deadline))
         return -1;
     memcpy(&hdr, c->rbuf + c->rstart, sizeof(hdr));
-    if (msg_check_request_hdr(&hdr)) {
+    if (hypfsd_check_request_hdr(&hdr)) {
         log_debug("connection of uid %u pid %d: bad frame header",
                   (unsigned int)c->uid, (int)c->pid);
         return -1;
@@ -267,7 +238,7 @@ static int serve_frame(struct conn *c)
         }
     }
     if (c->guest.out_cap > RBUF_KEEP)
-        msg_guest_fini(&c->guest);
+        hypfsd_guest_fini(&c->guest);
     return ret;
 }
 
@@ -275,7 +246,7 @@ static void conn_free(struct conn *c)
 {
     close(c->fd);
     free(c->rbuf);
-    msg_guest_fini(&c->guest);
+    hypfsd_guest_fini(&c->guest);
     free(c);
 }
 

@@ -46,7 +46,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "libxenhypfs-internal.h"
+#include "xenhypfs-ext.h"
 
 /* ---- Inodes: one per path seen, as long as the kernel holds it ---- */
 
@@ -735,7 +735,7 @@ static void usage(const char *prog)
            "    -o OPTION              other FUSE mount options\n"
            "\n"
            "Unmount with `fusermount3 -u MOUNTPOINT` or SIGTERM.\n",
-           prog, HYPFS_DEFAULT_SOCKET);
+           prog, xenhypfs_socket_path(NULL));
 }
 
 /* Did the user ask for allow_other (in any -o list)? */
@@ -759,6 +759,8 @@ static bool has_allow_other(int argc, char **argv)
 int main(int argc, char **argv)
 {
     struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
+    struct xenhypfs_open_args open_args = { XENHYPFS_TRANSPORT_SOCKET };
+    char open_err[320];
     struct fuse_cmdline_opts opts;
     struct options o = { 0 };
     struct fuse_session *se;
@@ -778,9 +780,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "hypfs-fuse: no mountpoint (try --help)\n");
         goto out_args;
     }
-    fs.socket = msg_socket_path(o.socket);
-    setenv(HYPFS_SOCKET_ENV, fs.socket, 1);
-    setenv("HYPFS_TRANSPORT", "socket", 1);
+    fs.socket = xenhypfs_socket_path(o.socket);
     fs.uid = getuid();
     fs.gid = getgid();
     fs.as_root = geteuid() == 0;
@@ -791,10 +791,13 @@ int main(int argc, char **argv)
                 "loaded, and may this user use it?)\n", strerror(errno));
         goto out_args;
     }
-    fs.own = xenhypfs_open(NULL, 0);
+    open_args.transport = XENHYPFS_TRANSPORT_SOCKET;
+    open_args.socket_path = fs.socket;
+    open_args.err = open_err;
+    open_args.errlen = sizeof(open_err);
+    fs.own = xenhypfs_open_ext(&open_args);
     if (!fs.own) {
-        fprintf(stderr, "hypfs-fuse: cannot reach hypfsd at %s: %s\n",
-                fs.socket, strerror(errno));
+        fprintf(stderr, "hypfs-fuse: %s\n", open_err);
         goto out_args;
     }
     if (!node_get("/"))

@@ -23,41 +23,55 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include <hypfs/abi.h>
+
 #include "libxenhypfs-internal.h"
 
 #define FIRST_READ      4096u
 #define READ_ATTEMPTS   8       /* a directory may grow between attempts */
-#define INFLATE_MAX     (256u << 20)
+#define INFLATE_MAX     HYPFS_MSG_REPLY_MAX
 
-static xenhypfs_handle *open_common(int sock)
+static xenhypfs_handle *open_common(const struct xenhypfs_open_args *args,
+                                    int sock)
 {
     xenhypfs_handle *h = calloc(1, sizeof(*h));
+    char err[320];
     long ret;
-    int err;
 
+    err[0] = '\0';
     if (!h) {
         /* A socket handed to us is ours whatever happens: fail as below. */
         if (sock >= 0)
             close(sock);
-        errno = ENOMEM;
-        return NULL;
+        snprintf(err, sizeof(err), "out of memory");
+        ret = -ENOMEM;
+        goto out;
     }
     pthread_mutex_init(&h->lock, NULL);
-    err = transport_open(h, sock);
-    if (err) {
-        ret = err;
+    ret = transport_open(h, args, sock, err, sizeof(err));
+    if (ret)
         goto fail;
-    }
-    /* Only version 1 exists; refuse anything that does not speak it. */
+    /* Any interface version speaks version 1 (the seed's rule). */
     ret = hypercall(h, XEN_HYPFS_OP_get_version, NULL, 0, NULL, 0);
     if (ret >= 1)
         return h;
+    if (h->err[0])
+        snprintf(err, sizeof(err), "%s", h->err);
+    else if (ret == -EPERM)
+        snprintf(err, sizeof(err), "the hypervisor gives this caller no "
+                 "hypfs right (not mapped to a live domain)");
+    else
+        snprintf(err, sizeof(err), "the hypervisor does not speak hypfs: %s",
+                 ret < 0 ? strerror((int)-ret) : "no interface version");
     if (ret >= 0)
         ret = -EOPNOTSUPP;
  fail:
     transport_close(h);
     pthread_mutex_destroy(&h->lock);
     free(h);
+ out:
+    if (args && args->err && args->errlen)
+        snprintf(args->err, args->errlen, "%s", err);
     errno = (int)-ret;
     return NULL;
 }
@@ -65,14 +79,42 @@ static xenhypfs_handle *open_common(int sock)
 xenhypfs_handle *xenhypfs_open(struct xentoollog_logger *logger,
                                unsigned int open_flags)
 {
+    struct xenhypfs_open_args args = { XENHYPFS_TRANSPORT_AUTO };
+    const char *force = getenv("HYPFS_TRANSPORT");
+
     (void)logger;
     (void)open_flags;
-    return open_common(-1);
+    if (force && !strcmp(force, "socket"))
+        args.transport = XENHYPFS_TRANSPORT_SOCKET;
+    else if (force && !strcmp(force, "privcmd"))
+        args.transport = XENHYPFS_TRANSPORT_PRIVCMD;
+    return open_common(&args, -1);
+}
+
+xenhypfs_handle *xenhypfs_open_ext(const struct xenhypfs_open_args *args)
+{
+    if (!args) {
+        errno = EINVAL;
+        return NULL;
+    }
+    return open_common(args, -1);
 }
 
 xenhypfs_handle *xenhypfs_open_socket(int sock)
 {
-    return open_common(sock);
+    struct xenhypfs_open_args args = { XENHYPFS_TRANSPORT_SOCKET };
+
+    return open_common(&args, sock);
+}
+
+const char *xenhypfs_socket_path(const char *explicit_path)
+{
+    return hypfs_msg_socket_path(explicit_path);
+}
+
+const char *xenhypfs_transport_error(xenhypfs_handle *h)
+{
+    return h ? h->err : "";
 }
 
 int xenhypfs_close(xenhypfs_handle *h)
@@ -154,7 +196,8 @@ static void *read_entry(xenhypfs_handle *h, const char *path, size_t plen,
 
     for (attempt = 0; attempt < READ_ATTEMPTS && ret == -ENOBUFS; attempt++) {
         free(buf);
-        buf = calloc(1, size);
+        /* One more byte for the NUL that ends the content below. */
+        buf = calloc(1, size + 1);
         if (!buf) {
             errno = ENOMEM;
             return NULL;
@@ -164,15 +207,12 @@ static void *read_entry(xenhypfs_handle *h, const char *path, size_t plen,
             break;
         memcpy(e, buf, sizeof(*e));
         if (ret == -ENOBUFS && dir_head && is_dir(e)) {
-            free(buf);
-            content = calloc(1, 1);
-            if (!content)
-                errno = ENOMEM;
-            return content;
+            buf[0] = '\0';
+            return buf;
         }
         if (ret == -ENOBUFS) {
             /* The exact size, unless the peer claims something absurd. */
-            if (e->content_len > CLIENT_REPLY_MAX - sizeof(*e) ||
+            if (e->content_len > HYPFS_MSG_REPLY_MAX - sizeof(*e) ||
                 sizeof(*e) + e->content_len <= size) {
                 ret = -EIO;
                 break;
@@ -190,15 +230,25 @@ static void *read_entry(xenhypfs_handle *h, const char *path, size_t plen,
         errno = EIO;
         return NULL;
     }
-    content = malloc((size_t)e->content_len + 1);
-    if (!content) {
+    if (size == FIRST_READ) {
+        /* A small value: a buffer of its own size, not the 4 KiB one. */
+        content = malloc((size_t)e->content_len + 1);
+        if (!content) {
+            free(buf);
+            errno = ENOMEM;
+            return NULL;
+        }
+        memcpy(content, buf + sizeof(*e), e->content_len);
         free(buf);
-        errno = ENOMEM;
-        return NULL;
+    } else {
+        /*
+         * A large one (the buffer is its exact size) moves to the front of
+         * the same buffer: never two copies of a reply at once, whatever
+         * its size (SECURITY.md's bound).
+         */
+        content = memmove(buf, buf + sizeof(*e), e->content_len);
     }
-    memcpy(content, buf + sizeof(*e), e->content_len);
     content[e->content_len] = '\0';
-    free(buf);
     return content;
 }
 
@@ -262,12 +312,20 @@ static void z_free(voidpf opaque, voidpf p)
     free(p);
 }
 
-/* Inflate gzip content; *len in: compressed, out: inflated.  NUL added. */
+/*
+ * Inflate gzip content; *len in: compressed, out: inflated.  NUL added.
+ * Input and output together stay within HYPFS_MSG_REPLY_MAX.
+ */
 static char *inflate_gzip(const void *in, size_t *len)
 {
     z_stream z;
     size_t cap = *len * 4 + 64, out = 0;
-    char *buf = malloc(cap + 1);
+    size_t limit = *len < INFLATE_MAX ? INFLATE_MAX - *len : 0;
+    char *buf;
+
+    if (cap > limit)
+        cap = limit;
+    buf = malloc(cap + 1);
     int zret;
 
     if (!buf) {
@@ -288,11 +346,11 @@ static char *inflate_gzip(const void *in, size_t *len)
         if (out == cap) {
             char *n;
 
-            if (cap >= INFLATE_MAX) {
+            if (cap >= limit) {
                 zret = Z_MEM_ERROR;
                 break;
             }
-            cap *= 2;
+            cap = cap * 2 < limit ? cap * 2 : limit;
             n = realloc(buf, cap + 1);
             if (!n) {
                 zret = Z_MEM_ERROR;
@@ -451,7 +509,9 @@ struct xenhypfs_dirent *xenhypfs_readdir(xenhypfs_handle *h, const char *path,
     }
     if (d->size && off >= d->size)
         goto bad;
-    if (n > UINT_MAX || n > (SIZE_MAX - names) / sizeof(*ret)) {
+    /* The listing and the array made from it, together, stay bounded. */
+    if (n > UINT_MAX || n > (HYPFS_MSG_REPLY_MAX - names) / sizeof(*ret) ||
+        n * sizeof(*ret) + names + 1 > HYPFS_MSG_REPLY_MAX - d->size) {
         errno = ENOMEM;
         goto out;
     }

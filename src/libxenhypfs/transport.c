@@ -6,64 +6,66 @@
  *            an emulation of it is preloaded): the real hypfs_op hypercall
  *            through the privcmd ioctl, with the path and the buffer copied
  *            into locked, fork-proof memory, as libxencall does;
- *   socket   elsewhere: the same hypercall sent to hypfsd, carrying the
- *            path and (for writes) the buffer's bytes; the reply's bytes
- *            land in the buffer.
+ *   socket   elsewhere: the same hypercall sent to hypfsd through the one
+ *            client path (src/client), which checks who serves, streams
+ *            the reply into the buffer and reconnects after a restart.
  *
- * $HYPFS_TRANSPORT=socket or =privcmd forces one.  Both return what the
- * hypercall returns: >= 0, or a negative errno (the hypervisor's, or the
- * transport's own when it cannot deliver the call).
+ * Both return what the hypercall returns: >= 0, or a negative errno (the
+ * hypervisor's, or the transport's own when it cannot deliver the call,
+ * with the reason in h->err).
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
 #include "libxenhypfs-internal.h"
-
-/* Linux's privcmd interface (include/uapi/xen/privcmd.h). */
-struct privcmd_hypercall {
-    uint64_t op;
-    uint64_t arg[5];
-};
-#define IOCTL_PRIVCMD_HYPERCALL  _IOC(_IOC_NONE, 'P', 0, sizeof(struct privcmd_hypercall))
-
-_Static_assert(sizeof(struct privcmd_hypercall) == 48, "privcmd_hypercall");
-_Static_assert(IOCTL_PRIVCMD_HYPERCALL == 0x305000, "IOCTL_PRIVCMD_HYPERCALL");
+#include "privcmd-abi.h"
 
 static int open_privcmd(void)
 {
-    int fd = open("/dev/xen/privcmd", O_RDWR | O_CLOEXEC);
+    int fd = open(PRIVCMD_PATH, O_RDWR | O_CLOEXEC);
 
     if (fd < 0 && (errno == ENOENT || errno == ENXIO || errno == ENODEV))
-        fd = open("/proc/xen/privcmd", O_RDWR | O_CLOEXEC);
+        fd = open(PRIVCMD_PATH_OLD, O_RDWR | O_CLOEXEC);
     return fd;
 }
 
-int transport_open(xenhypfs_handle *h, int sock)
+int transport_open(xenhypfs_handle *h, const struct xenhypfs_open_args *args,
+                   int sock, char *err, size_t errlen)
 {
-    const char *force = getenv("HYPFS_TRANSPORT");
+    struct hypfs_client_opts opts = { NULL };
     int ret;
 
     h->privcmd_fd = -1;
     h->client.fd = -1;
     if (sock >= 0) {
-        /* A connection made for us (hypfs-fuse: made as another user). */
-        memset(&h->client, 0, sizeof(h->client));
-        h->client.fd = sock;
-        return 0;
+        /* A connection made for us, as another user perhaps. */
+        ret = hypfs_client_open_fd(&h->client, sock);
+        if (ret)
+            snprintf(err, errlen, "%s", h->client.err);
+        return ret;
     }
-    if (!force || strcmp(force, "socket")) {
+    if (args->transport != XENHYPFS_TRANSPORT_SOCKET) {
         h->privcmd_fd = open_privcmd();
         if (h->privcmd_fd >= 0)
             return 0;
-        if (force && !strcmp(force, "privcmd"))
-            return -errno;
+        if (args->transport == XENHYPFS_TRANSPORT_PRIVCMD) {
+            ret = -errno;
+            snprintf(err, errlen, "cannot open %s: %s", PRIVCMD_PATH,
+                     strerror(-ret));
+            return ret;
+        }
     }
-    ret = client_open(&h->client, NULL);
+    opts.socket_path = args->socket_path;
+    opts.connect = args->connect;
+    opts.connect_arg = args->connect_arg;
+    ret = hypfs_client_open(&h->client, &opts);
+    if (ret)
+        snprintf(err, errlen, "%s", h->client.err);
     return ret;
 }
 
@@ -72,7 +74,7 @@ void transport_close(xenhypfs_handle *h)
     if (h->privcmd_fd >= 0)
         close(h->privcmd_fd);
     h->privcmd_fd = -1;
-    client_close(&h->client);
+    hypfs_client_close(&h->client);
 }
 
 /* Locked memory for a hypercall argument; freed with hcall_free(). */
@@ -130,45 +132,50 @@ static long privcmd_call(xenhypfs_handle *h, unsigned int cmd, const char *path,
     call.arg[3] = (uintptr_t)hbuf;
     call.arg[4] = buf ? buf_len : 0;
     ret = ioctl(h->privcmd_fd, IOCTL_PRIVCMD_HYPERCALL, &call);
-    if (ret < 0)
+    if (ret < 0) {
         ret = -errno;
-    else if (buf)
+        /* The hypervisor's own errors come back the same way. */
+        if (ret == -ENOTTY || ret == -EBADF)
+            snprintf(h->err, sizeof(h->err), "%s: %s", PRIVCMD_PATH,
+                     strerror((int)-ret));
+    } else if (buf) {
         memcpy(buf, hbuf, buf_len);
+    }
     hcall_free(hpath, path_len);
     hcall_free(hbuf, buf_len);
     return ret;
 }
 
-static long socket_call(xenhypfs_handle *h, unsigned int cmd, const char *path,
-                        size_t path_len, void *buf, size_t buf_len)
-{
-    struct hypfs_msg_op op = { .cmd = cmd };
-    const uint8_t *out;
-    uint32_t out_len;
-    long ret;
-    int err;
-
-    op.arg1 = (uintptr_t)path;
-    op.arg2 = path ? path_len : 0;
-    op.path_len = (uint32_t)(path ? path_len : 0);
-    op.arg3 = (uintptr_t)buf;
-    op.arg4 = buf ? buf_len : 0;
-    if (cmd == XEN_HYPFS_OP_write_contents && buf)
-        op.data_len = (uint32_t)(buf_len < HYPFS_MSG_DATA_MAX ? buf_len
-                                                              : HYPFS_MSG_DATA_MAX);
-
-    pthread_mutex_lock(&h->lock);
-    err = client_op(&h->client, &op, path, buf, &ret, &out, &out_len);
-    if (!err && out_len)
-        memcpy(buf, out, out_len);     /* out_len <= arg4: checked */
-    pthread_mutex_unlock(&h->lock);
-    return err ? (err == -EPROTO ? -EIO : err) : ret;
-}
-
 long hypercall(xenhypfs_handle *h, unsigned int cmd, const char *path,
                size_t path_len, void *buf, size_t buf_len)
 {
-    if (h->privcmd_fd >= 0)
-        return privcmd_call(h, cmd, path, path_len, buf, buf_len);
-    return socket_call(h, cmd, path, path_len, buf, buf_len);
+    struct hypfs_hypercall hc = {
+        .cmd = cmd,
+        .arg1 = (uintptr_t)path,
+        .arg2 = path ? path_len : 0,
+        .arg3 = (uintptr_t)buf,
+        .arg4 = buf ? buf_len : 0,
+        .path = path,
+        .path_len = path ? path_len : 0,
+    };
+    bool failed;
+    long ret;
+
+    if (cmd == XEN_HYPFS_OP_write_contents && buf) {
+        hc.data = buf;
+        hc.data_len = buf_len;
+    }
+    pthread_mutex_lock(&h->lock);
+    h->err[0] = '\0';
+    if (h->privcmd_fd >= 0) {
+        ret = privcmd_call(h, cmd, path, path_len, buf, buf_len);
+    } else {
+        ret = hypfs_client_hypercall(&h->client, &hc,
+                                     buf ? hypfs_client_sink_buffer : NULL,
+                                     buf, &failed);
+        if (failed)
+            snprintf(h->err, sizeof(h->err), "%s", h->client.err);
+    }
+    pthread_mutex_unlock(&h->lock);
+    return ret;
 }

@@ -17,6 +17,17 @@
  *     emulation does not need, and unprivileged users cannot).
  * Every other file, ioctl and mapping is passed through untouched.
  *
+ * The connection to hypfsd is the emulation's own descriptor, kept near
+ * the top of the descriptor table, and the host tool's housekeeping must
+ * not touch it: close(), close_range(), closefrom() and dup2()/dup3()
+ * over it leave it alone (close() of it says EBADF, as for any descriptor
+ * the tool never opened; dup2() onto it first moves it elsewhere).  A
+ * tool that closes it anyway (a raw system call) and reuses the number
+ * is noticed before the next request: the descriptor is checked to be
+ * the same socket (device and inode) every time, and if it is not, the
+ * emulation forgets it, never writing to or closing what is now the
+ * tool's, and connects anew.
+ *
  * The caller's memory is read and written with process_vm_readv/writev
  * on this process, split at page boundaries: a bad pointer gives exactly
  * the bytes before it, and the daemon then answers -EFAULT where the
@@ -33,6 +44,8 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <linux/close_range.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -44,15 +57,13 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#include "proto.h"
+#include <sys/resource.h>
+#include <sys/stat.h>
+
+#include "client.h"
+#include "privcmd-abi.h"
 
 #define EXPORT __attribute__((visibility("default")))
-
-struct privcmd_hypercall {
-    uint64_t op;
-    uint64_t arg[5];
-};
-#define IOCTL_PRIVCMD_HYPERCALL  _IOC(_IOC_NONE, 'P', 0, sizeof(struct privcmd_hypercall))
 
 /* ---- The real functions ---- */
 
@@ -66,6 +77,8 @@ static int (*real_openat_2)(int, const char *, int);
 static int (*real_openat64_2)(int, const char *, int);
 static int (*real_ioctl)(int, unsigned long, ...);
 static int (*real_close)(int);
+static int (*real_close_range)(unsigned int, unsigned int, int);
+static void (*real_closefrom)(int);
 static int (*real_dup)(int);
 static int (*real_dup2)(int, int);
 static int (*real_dup3)(int, int, int);
@@ -89,6 +102,8 @@ static void resolve(void)
     R(real_openat64_2, "__openat64_2");
     R(real_ioctl, "ioctl");
     R(real_close, "close");
+    R(real_close_range, "close_range");
+    R(real_closefrom, "closefrom");
     R(real_dup, "dup");
     R(real_dup2, "dup2");
     R(real_dup3, "dup3");
@@ -121,8 +136,8 @@ static void mark(int fd, bool on)
 static bool privcmd_path(int dirfd, const char *path)
 {
     (void)dirfd;    /* the paths are absolute: the directory does not matter */
-    return path && (!strcmp(path, "/dev/xen/privcmd") ||
-                    !strcmp(path, "/proc/xen/privcmd"));
+    return path && (!strcmp(path, PRIVCMD_PATH) ||
+                    !strcmp(path, PRIVCMD_PATH_OLD));
 }
 
 /* A stand-in descriptor that behaves as a file in every other respect. */
@@ -199,24 +214,89 @@ static int poke(uint64_t addr, const void *src, size_t len)
     return 0;
 }
 
-/* ---- The hypercall, through hypfsd ---- */
+/* ---- The connection to hypfsd ---- */
 
 static pthread_mutex_t conn_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct hypfs_client conn = { .fd = -1 };
-static bool conn_open;
+static struct hypfs_client conn = { .fd = -1 };   /* conn_lock */
+static bool conn_open;                            /* conn_lock */
+static dev_t conn_dev;                            /* conn_lock */
+static ino_t conn_ino;                            /* conn_lock */
+/* conn.fd for the interposers' quick test (-1: none). */
+static atomic_int conn_fd = -1;
+/* This thread is running the emulation's own code: its closes are real. */
+static _Thread_local bool inside;
+
+static bool is_conn_fd(int fd)
+{
+    return fd >= 0 && fd == atomic_load_explicit(&conn_fd, memory_order_acquire);
+}
+
+/* A descriptor number far from the ones a tool uses: near its limit. */
+static int move_high(int fd)
+{
+    struct rlimit rl;
+    int nfd;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) || rl.rlim_cur < 256)
+        return fd;
+    nfd = real_fcntl(fd, F_DUPFD_CLOEXEC,
+                     (int)(rl.rlim_cur > 4096 ? 4096 : rl.rlim_cur) - 64);
+    if (nfd < 0)
+        return fd;
+    real_close(fd);
+    return nfd;
+}
+
+/* The client's connector: connect, move out of the way, remember it. */
+static int emu_connect(void *arg)
+{
+    struct stat st;
+    int fd = hypfs_client_connect_path(hypfs_msg_socket_path(NULL));
+
+    (void)arg;
+    if (fd < 0)
+        return fd;
+    fd = move_high(fd);
+    if (fstat(fd, &st)) {
+        int err = -errno;
+
+        real_close(fd);
+        return err;
+    }
+    conn_dev = st.st_dev;
+    conn_ino = st.st_ino;
+    atomic_store_explicit(&conn_fd, fd, memory_order_release);
+    return fd;
+}
+
+/*
+ * Is conn.fd still our socket?  If the tool closed it behind our back,
+ * the number may now be one of its files: forget it, never touch it.
+ */
+static void check_conn(void)
+{
+    struct stat st;
+
+    if (conn.fd < 0)
+        return;
+    if (fstat(conn.fd, &st) || st.st_dev != conn_dev || st.st_ino != conn_ino) {
+        hypfs_client_forget_fd(&conn);
+        atomic_store_explicit(&conn_fd, -1, memory_order_release);
+    }
+}
 
 static void after_fork_child(void)
 {
     /* The parent's connection is the parent's: start afresh. */
     pthread_mutex_init(&conn_lock, NULL);
-    if (conn_open && conn.fd >= 0)
-        real_close(conn.fd);
-    conn.fd = -1;
-    free(conn.socket_path);
-    free(conn.buf);
+    inside = true;
+    if (conn_open)
+        hypfs_client_close(&conn);
+    inside = false;
     memset(&conn, 0, sizeof(conn));
     conn.fd = -1;
     conn_open = false;
+    atomic_store(&conn_fd, -1);
 }
 
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
@@ -226,57 +306,66 @@ static void register_atfork(void)
     pthread_atfork(NULL, NULL, after_fork_child);
 }
 
+/* ---- The hypercall, through hypfsd ---- */
+
+/* The client's sink: the reply's bytes into the caller's buffer. */
+static int poke_sink(void *ctx, size_t off, const void *data, size_t len)
+{
+    return poke(*(const uint64_t *)ctx + off, data, len);
+}
+
 static long hypfs_op(const struct privcmd_hypercall *call)
 {
-    struct hypfs_msg_op op = { 0 };
+    struct hypfs_client_opts opts = { .connect = emu_connect };
+    struct hypfs_hypercall hc = { 0 };
     unsigned char path[XEN_HYPFS_MAX_PATHLEN];
     unsigned char *data = NULL;
-    const uint8_t *out;
-    uint32_t out_len;
     long ret;
-    int err;
+    int err = 0;
 
     /* Xen takes the command as an unsigned int, as do we. */
-    op.cmd = (uint32_t)call->arg[0];
-    op.arg1 = call->arg[1];
-    op.arg2 = call->arg[2];
-    op.arg3 = call->arg[3];
-    op.arg4 = call->arg[4];
+    hc.cmd = (uint32_t)call->arg[0];
+    hc.arg1 = call->arg[1];
+    hc.arg2 = call->arg[2];
+    hc.arg3 = call->arg[3];
+    hc.arg4 = call->arg[4];
     /*
      * Send what the caller's memory holds (up to the protocol's bounds);
      * hypfsd decides, in the hypervisor's order, whether what is missing
      * matters.
      */
-    if (op.arg2 && op.arg2 <= XEN_HYPFS_MAX_PATHLEN)
-        op.path_len = (uint32_t)peek(path, op.arg1, (size_t)op.arg2);
-    if (op.cmd == XEN_HYPFS_OP_write_contents && op.arg4) {
-        size_t want = op.arg4 < HYPFS_MSG_DATA_MAX ? (size_t)op.arg4
+    if (hc.arg2 && hc.arg2 <= XEN_HYPFS_MAX_PATHLEN) {
+        hc.path = path;
+        hc.path_len = peek(path, hc.arg1, (size_t)hc.arg2);
+    }
+    if (hc.cmd == XEN_HYPFS_OP_write_contents && hc.arg4) {
+        size_t want = hc.arg4 < HYPFS_MSG_DATA_MAX ? (size_t)hc.arg4
                                                    : HYPFS_MSG_DATA_MAX;
 
         data = malloc(want);
         if (!data)
             return -ENOMEM;
-        op.data_len = (uint32_t)peek(data, op.arg3, want);
+        hc.data = data;
+        hc.data_len = peek(data, hc.arg3, want);
     }
 
     pthread_once(&atfork_once, register_atfork);
     pthread_mutex_lock(&conn_lock);
+    inside = true;
     if (!conn_open) {
-        err = client_open(&conn, NULL);
+        err = hypfs_client_open(&conn, &opts);
         conn_open = !err;
-    } else
-        err = 0;
-    if (!err)
-        err = client_op(&conn, &op, path, data, &ret, &out, &out_len);
-    if (!err && out_len)
-        err = poke(op.arg3, out, out_len) ? 1 : 0;
+    } else {
+        check_conn();
+    }
+    ret = err ? err : hypfs_client_hypercall(&conn, &hc, poke_sink, &hc.arg3,
+                                             NULL);
+    /* Whatever happened to the connection, the interposers must know. */
+    atomic_store_explicit(&conn_fd, conn_open ? conn.fd : -1,
+                          memory_order_release);
+    inside = false;
     pthread_mutex_unlock(&conn_lock);
     free(data);
-
-    if (err > 0)
-        return -EFAULT;         /* the caller's buffer cannot be written */
-    if (err)
-        return err == -EPROTO ? -EIO : err;
     return ret;
 }
 
@@ -423,9 +512,80 @@ EXPORT int ioctl(int fd, unsigned long request, ...)
 EXPORT int close(int fd)
 {
     RESOLVE();
+    if (!inside && is_conn_fd(fd)) {
+        /* Not the tool's to close: as if it had never been open. */
+        errno = EBADF;
+        return -1;
+    }
     if (privcmd_fd(fd))
         mark(fd, false);
     return real_close(fd);
+}
+
+/* close_range() around our descriptor, which stays. */
+static int close_range_around(unsigned int first, unsigned int last, int flags)
+{
+    int ours = atomic_load_explicit(&conn_fd, memory_order_acquire), ret = 0;
+    unsigned int fd;
+
+    for (fd = first; fd <= last && fd < MAX_FDS; fd++) {
+        if (privcmd_fd((int)fd) && !(flags & CLOSE_RANGE_CLOEXEC))
+            mark((int)fd, false);
+    }
+    if (inside || ours < 0 || (unsigned int)ours < first ||
+        (unsigned int)ours > last)
+        return real_close_range(first, last, flags);
+    if ((unsigned int)ours > first)
+        ret = real_close_range(first, (unsigned int)ours - 1, flags);
+    if (!ret && (unsigned int)ours < last)
+        ret = real_close_range((unsigned int)ours + 1, last, flags);
+    return ret;
+}
+
+EXPORT int close_range(unsigned int first, unsigned int last, int flags)
+{
+    RESOLVE();
+    if (!real_close_range) {
+        errno = ENOSYS;
+        return -1;
+    }
+    return close_range_around(first, last, flags);
+}
+
+EXPORT void closefrom(int lowfd)
+{
+    RESOLVE();
+    if (lowfd < 0)
+        lowfd = 0;
+    if (real_close_range)
+        close_range_around((unsigned int)lowfd, ~0u, 0);
+    else if (real_closefrom)
+        real_closefrom(lowfd);
+}
+
+/*
+ * dup2()/dup3() onto our descriptor: move ours first, so that the tool
+ * gets the number it asked for and we keep our socket.
+ */
+static void evacuate(int fd2)
+{
+    int nfd;
+
+    if (inside || !is_conn_fd(fd2))
+        return;
+    pthread_mutex_lock(&conn_lock);
+    if (conn.fd == fd2) {
+        nfd = real_fcntl(fd2, F_DUPFD_CLOEXEC, fd2 > 64 ? fd2 - 32 : 3);
+        if (nfd >= 0) {
+            conn.fd = nfd;
+            atomic_store_explicit(&conn_fd, nfd, memory_order_release);
+        } else {
+            /* No room to move: let it go, unclosed; we connect anew. */
+            hypfs_client_forget_fd(&conn);
+            atomic_store_explicit(&conn_fd, -1, memory_order_release);
+        }
+    }
+    pthread_mutex_unlock(&conn_lock);
 }
 
 static int dup_done(int from, int to)
@@ -444,12 +604,16 @@ EXPORT int dup(int fd)
 EXPORT int dup2(int fd, int fd2)
 {
     RESOLVE();
+    if (fd != fd2)
+        evacuate(fd2);
     return dup_done(fd, real_dup2(fd, fd2));
 }
 
 EXPORT int dup3(int fd, int fd2, int flags)
 {
     RESOLVE();
+    if (fd != fd2)
+        evacuate(fd2);
     return dup_done(fd, real_dup3(fd, fd2, flags));
 }
 

@@ -27,9 +27,10 @@
 
 #include <xenhypfs.h>
 
+#include "client.h"
 #include "daemon.h"
 #include "failmalloc-control.h"
-#include "libxenhypfs-internal.h"
+#include "xenhypfs-ext.h"
 
 #define MAX_RUNS    5000u
 
@@ -39,7 +40,7 @@ static xenhypfs_handle *h;
 /* A new connection to the test daemon, as hypfs-fuse makes them. */
 static int connect_daemon(void)
 {
-    int fd = msg_connect(d.socket);
+    int fd = hypfs_client_connect_path(d.socket);
 
     assert_true(fd >= 0);
     return fd;

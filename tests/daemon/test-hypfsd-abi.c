@@ -14,7 +14,8 @@
 #include <cmocka.h>
 
 #include "daemon.h"
-#include "proto.h"
+#include "client.h"
+#include "tclient.h"
 
 static struct daemon d;
 static struct hypfs_client c;
@@ -22,7 +23,7 @@ static struct hypfs_client c;
 static int setup(void **state)
 {
     (void)state;
-    if (daemon_start(&d, NULL, NULL) || client_open(&c, d.socket))
+    if (daemon_start(&d, NULL, NULL) || tclient_open(&c, d.socket))
         return -1;
     return 0;
 }
@@ -30,7 +31,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    client_close(&c);
+    hypfs_client_close(&c);
     return daemon_stop(&d) ? -1 : 0;
 }
 
@@ -55,7 +56,7 @@ static void raw(unsigned int cmd, uint64_t a1, uint64_t a2, uint64_t a3,
     };
     const uint8_t *out;
 
-    assert_int_equal(client_op(&c, &op, path, data, &r->ret, &out,
+    assert_int_equal(tclient_op(&c, &op, path, data, &r->ret, &out,
                                &r->out_len), 0);
     assert_true(r->out_len <= sizeof(r->out));
     memcpy(r->out, out, r->out_len);

@@ -21,7 +21,8 @@
 #include <cmocka.h>
 
 #include "daemon.h"
-#include "proto.h"
+#include "client.h"
+#include "tclient.h"
 
 static struct daemon d;
 
@@ -50,7 +51,7 @@ static double now(void)
 
 static int raw_connect(void)
 {
-    int fd = msg_connect(d.socket);
+    int fd = hypfs_client_connect_path(d.socket);
 
     assert_true(fd >= 0);
     return fd;
@@ -84,18 +85,18 @@ static void served(void)
     double t0 = now();
     long ret;
 
-    assert_int_equal(client_open(&c, d.socket), 0);
-    assert_int_equal(client_op(&c, &op, "/params/loglvl", NULL, &ret, &out,
+    assert_int_equal(tclient_open(&c, d.socket), 0);
+    assert_int_equal(tclient_op(&c, &op, "/params/loglvl", NULL, &ret, &out,
                                &out_len), 0);
     assert_int_equal(ret, 0);
     assert_string_equal((const char *)out + 12, "warning");
-    client_close(&c);
+    hypfs_client_close(&c);
     assert_true(now() - t0 < 2.0);
 }
 
 static void send_all(int fd, const void *p, size_t n)
 {
-    assert_int_equal(io_write_all(fd, p, n), 0);
+    assert_int_equal(hypfs_msg_write_all(fd, p, n), 0);
 }
 
 static struct hypfs_msg_hdr hdr(uint16_t type, uint32_t len)

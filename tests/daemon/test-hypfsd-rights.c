@@ -35,7 +35,8 @@
 #include <cmocka.h>
 
 #include "daemon.h"
-#include "proto.h"
+#include "client.h"
+#include "tclient.h"
 
 #define UID_DOM1        65534
 #define UID_DOM2        65533
@@ -228,7 +229,7 @@ static long op(struct hypfs_client *cl, unsigned int cmd, const char *path,
         .data_len = dlen,
     };
     long ret;
-    int err = client_op(cl, &o, path, data, &ret, out, out_len);
+    int err = tclient_op(cl, &o, path, data, &ret, out, out_len);
 
     if (err) {
         mismatch("%s: transport error %d", path ? path : "get_version", err);
@@ -399,7 +400,7 @@ static void run_caller(enum caller c, int out_fd)
         fprintf(report, "cannot become uid %u\n", (unsigned int)uids[c]);
         _exit(101);
     }
-    if (client_open(&cl, d.socket)) {
+    if (tclient_open(&cl, d.socket)) {
         fprintf(report, "cannot connect\n");
         _exit(102);
     }
@@ -408,7 +409,7 @@ static void run_caller(enum caller c, int out_fd)
            c == UNMAPPED ? -EPERM : 1);
     for (i = 0; i < npaths; i++)
         check_path(&cl, c, &paths[i]);
-    client_close(&cl);
+    hypfs_client_close(&cl);
     fprintf(report, "%u checks, %u mismatches\n", checks, mismatches);
     fclose(report);
     _exit(mismatches ? 1 : 0);
@@ -466,12 +467,12 @@ static int setup(void **state)
              UID_DOM2);
     if (daemon_start(&d, config, args))
         return -1;
-    if (client_open(&cl, d.socket) ||
-        client_ctl(&cl, 2, a, &st1, &text, &len) ||
-        client_ctl(&cl, 2, b, &st2, &text, &len) ||
-        client_ctl(&cl, 2, p, &st3, &text, &len) || st1 || st2 || st3)
+    if (tclient_open(&cl, d.socket) ||
+        hypfs_client_ctl(&cl, 2, a, &st1, &text, &len) ||
+        hypfs_client_ctl(&cl, 2, b, &st2, &text, &len) ||
+        hypfs_client_ctl(&cl, 2, p, &st3, &text, &len) || st1 || st2 || st3)
         return -1;
-    client_close(&cl);
+    hypfs_client_close(&cl);
     return 0;
 }
 

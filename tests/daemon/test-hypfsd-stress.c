@@ -18,7 +18,8 @@
 #include <cmocka.h>
 
 #include "daemon.h"
-#include "proto.h"
+#include "client.h"
+#include "tclient.h"
 
 #define CLIENTS 64
 
@@ -45,7 +46,7 @@ static long call(struct hypfs_client *c, unsigned int cmd, const char *path,
         .path_len = (uint32_t)strlen(path) + 1, .data_len = dlen,
     };
     long ret;
-    int err = client_op(c, &op, path, data, &ret, out, out_len);
+    int err = tclient_op(c, &op, path, data, &ret, out, out_len);
 
     return err ? err : ret;
 }
@@ -57,7 +58,7 @@ static void *client(void *arg)
     const uint8_t *out;
     uint32_t out_len;
 
-    if (client_open(&c, d.socket)) {
+    if (tclient_open(&c, d.socket)) {
         report("connect", d.socket, -1);
         return NULL;
     }
@@ -146,7 +147,7 @@ static void *client(void *arg)
         }
         atomic_fetch_add(&ops, 1);
     }
-    client_close(&c);
+    hypfs_client_close(&c);
     return NULL;
 }
 
@@ -157,7 +158,7 @@ static void *controller(void *arg)
     unsigned int n = 0;
 
     (void)arg;
-    if (client_open(&c, d.socket)) {
+    if (tclient_open(&c, d.socket)) {
         report("connect", "ctl", -1);
         return NULL;
     }
@@ -169,7 +170,7 @@ static void *controller(void *arg)
         int status;
 
         snprintf(name, sizeof(name), "name=stress%u", n++);
-        if (client_ctl(&c, 2, argv, &status, &text, &len) || status ||
+        if (hypfs_client_ctl(&c, 2, argv, &status, &text, &len) || status ||
             len >= 20) {
             report("ctl", "domain-create", -1);
             break;
@@ -177,13 +178,13 @@ static void *controller(void *arg)
         snprintf(id, sizeof(id), "id=%.*s", (int)len - 1, text);
         argv[0] = "domain-destroy";
         argv[1] = id;
-        if (client_ctl(&c, 2, argv, &status, &text, &len) || status) {
+        if (hypfs_client_ctl(&c, 2, argv, &status, &text, &len) || status) {
             report("ctl", "domain-destroy", -1);
             break;
         }
         atomic_fetch_add(&domain_changes, 2);
     }
-    client_close(&c);
+    hypfs_client_close(&c);
     return NULL;
 }
 

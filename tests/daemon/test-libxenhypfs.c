@@ -18,7 +18,8 @@
 #include <xenhypfs.h>
 
 #include "daemon.h"
-#include "proto.h"
+#include "client.h"
+#include "tclient.h"
 
 static struct daemon d;
 static xenhypfs_handle *h;
@@ -213,7 +214,7 @@ static void test_enobufs_retry(void **state)
     char name[40];
 
     (void)state;
-    assert_int_equal(client_open(&c, d.socket), 0);
+    assert_int_equal(tclient_open(&c, d.socket), 0);
     for (i = 0; i < 300; i++) {
         const char *argv[2] = { "domain-create", name };
         const char *text;
@@ -221,10 +222,10 @@ static void test_enobufs_retry(void **state)
         int status;
 
         snprintf(name, sizeof(name), "name=a-rather-long-domain-name-%u", i);
-        assert_int_equal(client_ctl(&c, 2, argv, &status, &text, &len), 0);
+        assert_int_equal(hypfs_client_ctl(&c, 2, argv, &status, &text, &len), 0);
         assert_int_equal(status, 0);
     }
-    client_close(&c);
+    hypfs_client_close(&c);
     ent = xenhypfs_readdir(h, "/domain", &n);
     assert_non_null(ent);
     assert_int_equal(n, 301);

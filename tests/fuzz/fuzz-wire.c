@@ -24,7 +24,7 @@
 #include <unistd.h>
 
 #include "hypfsd.h"
-#include "proto.h"
+#include "client.h"
 
 #define STALL_MS 30000   /* no byte moved either way for this long: a hang */
 

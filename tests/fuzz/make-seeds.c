@@ -15,7 +15,7 @@
 #include <sys/stat.h>
 
 #include "hypfsd.h"
-#include "proto.h"
+#include "client.h"
 
 static const char *outdir;
 static struct hypfs *fs;

@@ -46,7 +46,8 @@
 #include <xenhypfs.h>
 
 #include "daemon.h"
-#include "proto.h"
+#include "client.h"
+#include "tclient.h"
 
 #define READERS         6       /* long-lived library handles */
 #define OPENERS         2       /* a handle per call */
@@ -238,7 +239,7 @@ static void ctl_expect(int expect, char *out, size_t outlen,
     for (w = strtok_r(line, " ", &save); w && argc < 8;
          w = strtok_r(NULL, " ", &save))
         words[argc++] = w;
-    err = client_ctl(&ctl_client, argc, (const char *const *)words, &status,
+    err = hypfs_client_ctl(&ctl_client, argc, (const char *const *)words, &status,
                      &text, &len);
     if (err)
         unexpected_result("control", words[0], err);
@@ -298,14 +299,14 @@ static void *controller(void *arg)
     unsigned int n = 0;
 
     (void)arg;
-    if (!h || client_open(&ctl_client, d.socket)) {
+    if (!h || tclient_open(&ctl_client, d.socket)) {
         unexpected_result("control", "open", -errno);
         xenhypfs_close(h);
         return NULL;
     }
     while (!atomic_load(&stop))
         ctl_cycle(h, n++);
-    client_close(&ctl_client);
+    hypfs_client_close(&ctl_client);
     xenhypfs_close(h);
     return NULL;
 }
@@ -355,7 +356,7 @@ static void guest_process(int out_fd, double until)
 
 static int raw_connect(void)
 {
-    return msg_connect(d.socket);
+    return hypfs_client_connect_path(d.socket);
 }
 
 /* Does the daemon close @fd within @ms, sending nothing? */
@@ -468,7 +469,7 @@ static void *hostile(void *arg)
                     break;
                 sleep_ms(2);
             }
-            if (io_read_all(fd, reply, sizeof(struct hypfs_msg_hdr)))
+            if (hypfs_msg_read_all(fd, reply, sizeof(struct hypfs_msg_hdr)))
                 unexpected_result("hostile", "slow sender not answered", -1);
             must_close = false;
             break;
@@ -567,14 +568,14 @@ int main(int argc, char **argv)
         uint32_t len;
         int st = -1;
 
-        if (client_open(&ctl_client, d.socket) ||
-            client_ctl(&ctl_client, 2, add, &st, &text, &len) || st ||
+        if (tclient_open(&ctl_client, d.socket) ||
+            hypfs_client_ctl(&ctl_client, 2, add, &st, &text, &len) || st ||
             len != 2 || memcmp(text, "1\n", 2)) {
             fprintf(stderr, "cannot create the guests' domain\n");
             daemon_stop(&d);
             return 1;
         }
-        client_close(&ctl_client);
+        hypfs_client_close(&ctl_client);
     }
     sleep_ms(200);
     if (proc_sample(d.pid, &base)) {

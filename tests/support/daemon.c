@@ -13,7 +13,8 @@
 #include <unistd.h>
 
 #include "daemon.h"
-#include "proto.h"
+#include "client.h"
+#include "tclient.h"
 
 const char *program_path(const char *env, const char *fallback)
 {
@@ -24,7 +25,7 @@ const char *program_path(const char *env, const char *fallback)
 
 static bool accepting(const char *path)
 {
-    int fd = msg_connect(path);
+    int fd = hypfs_client_connect_path(path);
 
     if (fd < 0)
         return false;
@@ -151,7 +152,7 @@ int create_domains(const char *socket, const char *prefix, unsigned int n)
     unsigned int i;
     int ret = 0;
 
-    if (client_open(&c, socket))
+    if (tclient_open(&c, socket))
         return -1;
     for (i = 0; i < n && !ret; i++) {
         char name[96];
@@ -161,12 +162,12 @@ int create_domains(const char *socket, const char *prefix, unsigned int n)
         int status;
 
         snprintf(name, sizeof(name), "name=%s%u", prefix, i);
-        if (client_ctl(&c, 2, argv, &status, &text, &len) || status) {
+        if (hypfs_client_ctl(&c, 2, argv, &status, &text, &len) || status) {
             fprintf(stderr, "domain-create %s: %.*s\n", name,
                     status ? (int)len : 0, status ? text : "");
             ret = -1;
         }
     }
-    client_close(&c);
+    hypfs_client_close(&c);
     return ret;
 }

@@ -1,6 +1,7 @@
 /*
- * The daemon's side of the wire protocol: checking frames before trusting
- * any of their lengths, and modelling the caller's memory for the core.
+ * The daemon's side of the wire protocol: taking requests apart, checking
+ * every length before trusting it, and modelling the caller's memory for
+ * the core.  (Replies are built in server.c; the header in src/wire.)
  *
  * Every length in a request is checked against the others and against the
  * bounds of msg.h before anything is read through it (the order ntpd's
@@ -11,14 +12,12 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
-#include "proto.h"
+#include "hypfsd.h"
 
-int msg_check_request_hdr(const struct hypfs_msg_hdr *hdr)
+int hypfsd_check_request_hdr(const struct hypfs_msg_hdr *hdr)
 {
-    if (hdr->magic != HYPFS_MSG_MAGIC || hdr->version != HYPFS_MSG_VERSION)
+    if (hypfs_msg_hdr_check(hdr))
         return -EPROTO;
     switch (hdr->type) {
     case HYPFS_MSG_OP:
@@ -35,7 +34,7 @@ int msg_check_request_hdr(const struct hypfs_msg_hdr *hdr)
     }
 }
 
-int msg_parse_op(const void *payload, size_t len, struct hypfs_msg_op *op,
+int hypfsd_parse_op(const void *payload, size_t len, struct hypfs_msg_op *op,
                  const uint8_t **path, const uint8_t **data)
 {
     if (len < sizeof(*op))
@@ -54,7 +53,7 @@ int msg_parse_op(const void *payload, size_t len, struct hypfs_msg_op *op,
     return 0;
 }
 
-void msg_guest_init(struct msg_guest *g, const struct hypfs_msg_op *op,
+void hypfsd_guest_init(struct hypfsd_guest *g, const struct hypfs_msg_op *op,
                     const uint8_t *path, const uint8_t *data)
 {
     g->arg1 = op->arg1;
@@ -67,7 +66,7 @@ void msg_guest_init(struct msg_guest *g, const struct hypfs_msg_op *op,
     g->out_len = 0;
 }
 
-void msg_guest_fini(struct msg_guest *g)
+void hypfsd_guest_fini(struct hypfsd_guest *g)
 {
     free(g->out);
     g->out = NULL;
@@ -86,7 +85,7 @@ static bool in_range(uint64_t addr, size_t len, uint64_t base, uint64_t avail,
 
 static int guest_copy_from(void *ctx, void *dst, uint64_t addr, size_t len)
 {
-    struct msg_guest *g = ctx;
+    struct hypfsd_guest *g = ctx;
     uint64_t off;
 
     if (in_range(addr, len, g->arg1, g->path_len, &off)) {
@@ -102,13 +101,13 @@ static int guest_copy_from(void *ctx, void *dst, uint64_t addr, size_t len)
 
 static int guest_copy_to(void *ctx, uint64_t addr, const void *src, size_t len)
 {
-    struct msg_guest *g = ctx;
+    struct hypfsd_guest *g = ctx;
     uint64_t off;
     size_t end;
 
     if (!in_range(addr, len, g->arg3, g->arg4, &off))
         return -EFAULT;
-    if (off + len > CLIENT_REPLY_MAX)
+    if (off + len > HYPFS_MSG_REPLY_MAX)
         return -EFAULT;    /* cannot be sent back: as good as unmapped */
     end = (size_t)off + len;
     if (end > g->out_cap) {
@@ -132,12 +131,12 @@ static int guest_copy_to(void *ctx, uint64_t addr, const void *src, size_t len)
     return 0;
 }
 
-const struct hypfs_guest_ops msg_guest_ops = {
+const struct hypfs_guest_ops hypfsd_guest_ops = {
     .copy_from = guest_copy_from,
     .copy_to = guest_copy_to,
 };
 
-int msg_parse_ctl(const char *payload, size_t len, const char **argv, int max)
+int hypfsd_parse_ctl(const char *payload, size_t len, const char **argv, int max)
 {
     size_t off = 0;
     int n = 0;
@@ -151,52 +150,4 @@ int msg_parse_ctl(const char *payload, size_t len, const char **argv, int max)
         off += strlen(payload + off) + 1;
     }
     return n;
-}
-
-int io_write_all(int fd, const void *buf, size_t len)
-{
-    const uint8_t *p = buf;
-
-    while (len) {
-        ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
-
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            return -errno;
-        }
-        p += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
-int io_read_all(int fd, void *buf, size_t len)
-{
-    uint8_t *p = buf;
-
-    while (len) {
-        ssize_t n = read(fd, p, len);
-
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            return -errno;
-        }
-        if (!n)
-            return -ECONNRESET;
-        p += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
-const char *msg_socket_path(const char *explicit_path)
-{
-    const char *env;
-
-    if (explicit_path && *explicit_path)
-        return explicit_path;
-    env = getenv(HYPFS_SOCKET_ENV);
-    return env && *env ? env : HYPFS_DEFAULT_SOCKET;
 }
