@@ -138,7 +138,24 @@ struct hypfs_funcs {
     int (*read)(const struct hypfs_entry *entry, struct hypfs_buf *buf);
     int (*write)(struct hypfs_entry_leaf *leaf, const void *val,
                  unsigned int len);
+    /*
+     * With a write handler: the longest value it accepts (-ENOSPC above),
+     * when that differs from the max_size the entry reports as its
+     * max_write_len; 0: max_size.  Xen's runtime parameters report the
+     * size of their current value's buffer (7 for console_timestamps) but
+     * take values up to the parameter size limit (128).
+     */
+    unsigned int write_max;
+    unsigned int flags;               /* HYPFS_WRITE_* */
 };
+
+/*
+ * The write handler of a string entry judges the bytes itself: the core
+ * does not require the NUL to be the last byte (which it otherwise
+ * answers with -EDOM for a handler, as Xen's parameters do), so the
+ * handler picks the errno (Xen's sched-gran says -EINVAL).
+ */
+#define HYPFS_WRITE_RAW_STRING  0x1u
 
 /*
  * The common part of every entry.  type, encoding, size, max_size, name and
@@ -444,6 +461,19 @@ void hypfs_write_unlock(struct hypfs *fs);
 long hypfs_do_op(struct hypfs *fs, const struct hypfs_caller *caller,
                  unsigned int cmd, uint64_t arg1, uint64_t arg2,
                  uint64_t arg3, uint64_t arg4);
+
+/*
+ * The checks of XEN_HYPFS_OP_write_contents that come before the value is
+ * fetched (the caller's right, the path, the lookup, the entry's rights,
+ * the value's size), under the reader lock: what hypfs_do_op() would
+ * return before reading the value, or 0 if it would go on to read it.
+ * For an embedder that receives the value apart from the request (hypfsd
+ * reads it from a socket) and must not take in a value for a write that
+ * is refused anyway.  The path is read through caller->mem as for
+ * hypfs_do_op(); nothing changes.
+ */
+long hypfs_write_check(struct hypfs *fs, const struct hypfs_caller *caller,
+                       uint64_t arg1, uint64_t arg2, uint64_t arg4);
 
 /* ------------------------------------------------------------------------
  * Rendering content (for read callbacks)

@@ -802,6 +802,37 @@ static long do_read(struct call *c, const struct resolved *r, uint64_t addr,
     return read_leaf(c, r, addr, len);
 }
 
+/* The longest value a write of @e may carry (its handler may say more). */
+static unsigned int write_limit(const struct hypfs_entry *e)
+{
+    if ( e->funcs && e->funcs->write && e->funcs->write_max )
+        return e->funcs->write_max;
+    return e->max_size;
+}
+
+/*
+ * The checks of a write that need no guest access: may the caller write
+ * the entry at all, and may a value of @len bytes go there?  In Xen's
+ * order; 0 if the write goes on to fetch the value.
+ */
+static long write_checks(const struct call *c, const struct resolved *r,
+                         uint64_t len)
+{
+    const struct hypfs_entry *e = r->entry;
+
+    if ( e->type == XEN_HYPFS_TYPE_DIR || !e->max_size ||
+         !may(c, RIGHT_WRITE(e->access), r->owner) )
+        return -EACCES;
+    if ( e->type == XEN_HYPFS_TYPE_BOOL )
+        return len != 1 ? -EDOM : 0;
+    if ( len > write_limit(e) )
+        return -ENOSPC;
+    if ( (e->type == XEN_HYPFS_TYPE_UINT || e->type == XEN_HYPFS_TYPE_INT) &&
+         len != e->size )
+        return -EDOM;
+    return 0;
+}
+
 /* Small values are fetched onto the stack; larger ones into the heap. */
 #define WRITE_STACK_BUF 256u
 
@@ -816,24 +847,10 @@ static long do_write(struct call *c, const struct resolved *r, uint64_t addr,
     unsigned char *buf = stackbuf;
     long ret;
 
-    if ( e->type == XEN_HYPFS_TYPE_DIR || !e->max_size ||
-         !may(c, RIGHT_WRITE(e->access), r->owner) )
-        return -EACCES;
-
     /* Size rules first: they need no guest access. */
-    if ( e->type == XEN_HYPFS_TYPE_BOOL )
-    {
-        if ( len != 1 )
-            return -EDOM;
-    }
-    else
-    {
-        if ( len > e->max_size )
-            return -ENOSPC;
-        if ( (e->type == XEN_HYPFS_TYPE_UINT || e->type == XEN_HYPFS_TYPE_INT) &&
-             len != e->size )
-            return -EDOM;
-    }
+    ret = write_checks(c, r, len);
+    if ( ret )
+        return ret;
 
     /* Fetch once into a private copy. */
     if ( len > sizeof(stackbuf) )
@@ -849,9 +866,11 @@ static long do_write(struct call *c, const struct resolved *r, uint64_t addr,
     switch ( e->type )
     {
     case XEN_HYPFS_TYPE_STRING:
+        if ( custom && (e->funcs->flags & HYPFS_WRITE_RAW_STRING) )
+            break;      /* the handler judges the bytes itself */
         if ( !len || memchr(buf, 0, (size_t)len) != buf + len - 1 )
         {
-            /* Xen's handlers (runtime parameters) say -EDOM here. */
+            /* Xen's runtime-parameter handlers say -EDOM here. */
             ret = custom ? -EDOM : -EINVAL;
             goto out;
         }
@@ -884,13 +903,16 @@ static long do_write(struct call *c, const struct resolved *r, uint64_t addr,
     return ret;
 }
 
-long hypfs_do_op(struct hypfs *fs, const struct hypfs_caller *caller,
-                 unsigned int cmd, uint64_t arg1, uint64_t arg2,
-                 uint64_t arg3, uint64_t arg4)
+/*
+ * The checks every command makes before the tree is locked: the caller's
+ * right to use hypfs, get_version's arguments, and the path, fetched once
+ * into @path.  Returns 0 to go on, else the hypercall's result (which is
+ * never 0: get_version's is positive, the rest are errors).
+ */
+static long check_call(struct hypfs *fs, const struct hypfs_caller *caller,
+                       unsigned int cmd, uint64_t arg1, uint64_t arg2,
+                       uint64_t arg3, uint64_t arg4, char *path)
 {
-    char path[XEN_HYPFS_MAX_PATHLEN];
-    struct resolved r;
-    struct call c;
     long ret;
 
     if ( !fs || !caller || !(caller->flags & HYPFS_CALLER_HYPFS) )
@@ -911,20 +933,91 @@ long hypfs_do_op(struct hypfs *fs, const struct hypfs_caller *caller,
     /* A callback calling back in would deadlock on the tree lock. */
     if ( core_lock_state != UNLOCKED )
         return -EDEADLK;
+    return 0;
+}
 
-    c.fs = fs;
-    c.caller = caller;
-    c.control = caller->flags & HYPFS_CALLER_CONTROL;
-    c.nentered = 0;
-    c.ninst = 0;
-    buf_init(&c.render);
-
-    if ( cmd == XEN_HYPFS_OP_write_contents )
+static void call_begin(struct call *c, struct hypfs *fs,
+                       const struct hypfs_caller *caller, bool write)
+{
+    c->fs = fs;
+    c->caller = caller;
+    c->control = caller->flags & HYPFS_CALLER_CONTROL;
+    c->nentered = 0;
+    c->ninst = 0;
+    buf_init(&c->render);
+    if ( write )
         tree_write_lock(fs);
     else
         tree_read_lock(fs);
-    current = &c;
+    current = c;
+}
 
+static void call_end(struct call *c)
+{
+    while ( c->nentered )
+        exit_dyndir(c);
+    current = NULL;
+    tree_unlock(c->fs);
+    buf_fini(&c->render);
+}
+
+/* write_checks() for @path, under the reader lock. */
+static long write_precheck(struct hypfs *fs, const struct hypfs_caller *caller,
+                           const char *path, uint64_t len)
+{
+    struct resolved r;
+    struct call c;
+    long ret;
+
+    call_begin(&c, fs, caller, false);
+    ret = lookup(&c, path, &r);
+    if ( !ret )
+        ret = write_checks(&c, &r, len);
+    call_end(&c);
+    return ret;
+}
+
+long hypfs_write_check(struct hypfs *fs, const struct hypfs_caller *caller,
+                       uint64_t arg1, uint64_t arg2, uint64_t arg4)
+{
+    char path[XEN_HYPFS_MAX_PATHLEN];
+    long ret = check_call(fs, caller, XEN_HYPFS_OP_write_contents, arg1, arg2,
+                          0, arg4, path);
+
+    if ( ret )
+        return ret;
+    return write_precheck(fs, caller, path, arg4);
+}
+
+long hypfs_do_op(struct hypfs *fs, const struct hypfs_caller *caller,
+                 unsigned int cmd, uint64_t arg1, uint64_t arg2,
+                 uint64_t arg3, uint64_t arg4)
+{
+    char path[XEN_HYPFS_MAX_PATHLEN];
+    bool write = cmd == XEN_HYPFS_OP_write_contents;
+    struct resolved r;
+    struct call c;
+    long ret;
+
+    ret = check_call(fs, caller, cmd, arg1, arg2, arg3, arg4, path);
+    if ( ret )
+        return ret;
+
+    /*
+     * A write needs the writer lock, which stops every reader.  A caller
+     * other than the control domain is checked under the reader lock
+     * first, so that writes it may not make (most of what a guest could
+     * try) are refused without stopping anyone.  The checks run again
+     * under the writer lock: the tree may change in between.
+     */
+    if ( write && !(caller->flags & HYPFS_CALLER_CONTROL) )
+    {
+        ret = write_precheck(fs, caller, path, arg4);
+        if ( ret )
+            return ret;
+    }
+
+    call_begin(&c, fs, caller, write);
     ret = lookup(&c, path, &r);
     if ( ret )
         goto out;
@@ -943,10 +1036,6 @@ long hypfs_do_op(struct hypfs *fs, const struct hypfs_caller *caller,
     }
 
  out:
-    while ( c.nentered )
-        exit_dyndir(&c);
-    current = NULL;
-    tree_unlock(fs);
-    buf_fini(&c.render);
+    call_end(&c);
     return ret;
 }

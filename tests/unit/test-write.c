@@ -70,6 +70,68 @@ static const struct hypfs_funcs even_funcs = { .write = even_write };
 static HYPFS_FIXEDSIZE_INIT(leaf_even, XEN_HYPFS_TYPE_UINT, "even", even,
                             &even_funcs, 1);
 
+/*
+ * Xen's runtime-parameter contract: a max_write_len of 7 reported (the
+ * size of the buffer its value is shown from), values up to 128 taken.
+ */
+static char mode[8] = "none";
+
+static int mode_read(const struct hypfs_entry *e, struct hypfs_buf *b)
+{
+    (void)e;
+    return hypfs_buf_put_string(b, mode);
+}
+
+static int mode_write(struct hypfs_entry_leaf *leaf, const void *val,
+                      unsigned int len)
+{
+    const char *s = val;
+
+    (void)leaf;
+    assert_true(len <= 128);
+    if ( !strcmp(s, "disable") || !strcmp(s, "none") )
+        strcpy(mode, "none");
+    else if ( !strcmp(s, "date") )
+        strcpy(mode, "date");
+    else
+        return -EINVAL;
+    return 0;
+}
+
+static const struct hypfs_funcs mode_funcs = {
+    .read = mode_read, .write = mode_write, .write_max = 128,
+};
+static HYPFS_VARSIZE_INIT(leaf_mode, XEN_HYPFS_TYPE_STRING, "mode", 7,
+                          &mode_funcs);
+
+/* A handler that judges a string's bytes itself (Xen's sched-gran). */
+static char gran[8] = "cpu";
+static unsigned int gran_calls;
+
+static int gran_read(const struct hypfs_entry *e, struct hypfs_buf *b)
+{
+    (void)e;
+    return hypfs_buf_put_string(b, gran);
+}
+
+static int gran_write(struct hypfs_entry_leaf *leaf, const void *val,
+                      unsigned int len)
+{
+    (void)leaf;
+    gran_calls++;
+    if ( !len || memchr(val, 0, len) != (const char *)val + len - 1 ||
+         (strcmp(val, "cpu") && strcmp(val, "core")) )
+        return -EINVAL;
+    strcpy(gran, val);
+    return 0;
+}
+
+static const struct hypfs_funcs gran_funcs = {
+    .read = gran_read, .write = gran_write, .flags = HYPFS_WRITE_RAW_STRING,
+};
+static HYPFS_VARSIZE_INIT(leaf_gran, XEN_HYPFS_TYPE_STRING, "gran", 8,
+                          &gran_funcs);
+
 static int setup(void **state)
 {
     struct hypfs_entry_dir *w;
@@ -98,6 +160,10 @@ static int setup(void **state)
     assert_int_equal(hypfs_add_leaf(w, &leaf_buf, false), 0);
     assert_int_equal(hypfs_add_leaf(w, &leaf_level, false), 0);
     assert_int_equal(hypfs_add_leaf(w, &leaf_even, false), 0);
+    hypfs_string_set_reference(&leaf_mode, mode);
+    hypfs_string_set_reference(&leaf_gran, gran);
+    assert_int_equal(hypfs_add_leaf(w, &leaf_mode, false), 0);
+    assert_int_equal(hypfs_add_leaf(w, &leaf_gran, false), 0);
     return 0;
 }
 
@@ -361,6 +427,62 @@ static void test_custom_uint(void **state)
     assert_int_equal(even, 10);
 }
 
+/*
+ * A handler's own limit above the max_write_len it reports: the report
+ * stays, the limit decides -ENOSPC (Xen's console_timestamps: 7 and 128).
+ */
+static void test_handler_limit(void **state)
+{
+    static char at_limit[128], past_limit[129];
+    static const struct wcase cases[] = {
+        { "Xen: disable (8 bytes) into 7", "/w/mode", "disable", 8, 0, false },
+        { "Xen: nope-nope", "/w/mode", "nope-nope", 10, -EINVAL, false },
+        { "at the handler's limit", "/w/mode", at_limit, 128, -EINVAL, false },
+        { "past it: Xen's -ENOSPC", "/w/mode", past_limit, 129, -ENOSPC,
+          false },
+        { "past it and a fault: size first", "/w/mode", past_limit, 129,
+          -ENOSPC, true },
+        { "no NUL: still -EDOM", "/w/mode", "date", 4, -EDOM, false },
+        { "ok", "/w/mode", "date", 5, 0, false },
+    };
+    struct xen_hypfs_direntry d;
+    unsigned char buf[64];
+    struct hypfs_caller c;
+    struct guest g;
+
+    (void)state;
+    memset(at_limit, 'x', sizeof(at_limit) - 1);
+    memset(past_limit, 'x', sizeof(past_limit) - 1);
+    run_cases(cases, sizeof(cases) / sizeof(cases[0]));
+    guest_reset(&g);
+    c = caller_control(&g);
+    assert_int_equal(op_read(fs, &c, "/w/mode", buf, sizeof(buf)), 0);
+    memcpy(&d, buf, sizeof(d));
+    assert_int_equal(d.max_write_len, 7);
+}
+
+/* A raw-string handler picks the errno for a malformed string. */
+static void test_raw_string_handler(void **state)
+{
+    static const struct wcase cases[] = {
+        { "no NUL: the handler's -EINVAL", "/w/gran", "core", 4, -EINVAL,
+          false },
+        { "two strings", "/w/gran", "co\0e", 5, -EINVAL, false },
+        { "empty", "/w/gran", "", 0, -EINVAL, false },
+        { "too long: the core's -ENOSPC", "/w/gran", "sockets!", 9, -ENOSPC,
+          false },
+        { "fault: the core's -EFAULT", "/w/gran", "core", 5, -EFAULT, true },
+        { "ok", "/w/gran", "core", 5, 0, false },
+    };
+    unsigned int before = gran_calls;
+
+    (void)state;
+    run_cases(cases, sizeof(cases) / sizeof(cases[0]));
+    /* The handler saw the three malformed values and the good one. */
+    assert_int_equal(gran_calls, before + 4);
+    assert_string_equal(gran, "core");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -373,6 +495,8 @@ int main(void)
         cmocka_unit_test(test_static_leaves),
         cmocka_unit_test(test_custom_string),
         cmocka_unit_test(test_custom_uint),
+        cmocka_unit_test(test_handler_limit),
+        cmocka_unit_test(test_raw_string_handler),
     };
 
     return cmocka_run_group_tests_name("write", tests, setup, teardown);
