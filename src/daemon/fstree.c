@@ -70,15 +70,21 @@ static int gran_read(const struct hypfs_entry *e, struct hypfs_buf *b)
     return hypfs_buf_put_string(b, gran_name(atomic_load(&p->gran)));
 }
 
-/* As in Xen, the granularity changes only while the pool has no cpus. */
+/*
+ * As in Xen, the granularity changes only while the pool has no cpus, and
+ * a value that is not one NUL-terminated name is -EINVAL (the handler
+ * judges the bytes: HYPFS_WRITE_RAW_STRING).
+ */
 static int gran_write(struct hypfs_entry_leaf *leaf, const void *val,
                       unsigned int len)
 {
     struct cpupool *p = hypfs_get_dyndata();
-    int gran = gran_parse(val);
+    int gran;
 
     (void)leaf;
-    (void)len;
+    if (!len || memchr(val, 0, len) != (const char *)val + len - 1)
+        return -EINVAL;
+    gran = gran_parse(val);
     if (gran < 0)
         return -EINVAL;
     if (p->ncpus)
@@ -114,7 +120,9 @@ static int pool_cpus_read(const struct hypfs_entry *e, struct hypfs_buf *b)
     return hypfs_buf_put_string(b, cpus);
 }
 
-static const struct hypfs_funcs gran_funcs = { gran_read, gran_write };
+static const struct hypfs_funcs gran_funcs = {
+    gran_read, gran_write, 0, HYPFS_WRITE_RAW_STRING,
+};
 static const struct hypfs_funcs pool_name_funcs = { .read = pool_name_read };
 static const struct hypfs_funcs pool_sched_funcs = { .read = pool_sched_read };
 static const struct hypfs_funcs pool_cpus_funcs = { .read = pool_cpus_read };

@@ -99,14 +99,16 @@ static int guest_loglvl_set(const char *val)
 static const char *const stamps[] = { "none", "date", "datems", "boot", "raw" };
 static int console_timestamps;
 
+static int bool_parse(const char *s);
+
 static int timestamps_set(const char *val)
 {
-    int i;
+    int i, b = bool_parse(val);
 
-    /* Xen also takes booleans: "no" is none, "yes" is date. */
-    if (!strcmp(val, "no"))
+    /* Xen also takes booleans: false is none, true is date. */
+    if (b == 0)
         val = "none";
-    else if (!strcmp(val, "yes"))
+    else if (b == 1)
         val = "date";
     for (i = 0; i < (int)(sizeof(stamps) / sizeof(stamps[0])); i++)
         if (!strcmp(val, stamps[i])) {
@@ -137,23 +139,37 @@ static int string_write(struct hypfs_entry_leaf *leaf, const void *val,
     return p->set(val);
 }
 
-static const struct hypfs_funcs loglvl_funcs = { loglvl_read, string_write };
-static const struct hypfs_funcs guest_loglvl_funcs = { guest_loglvl_read,
-                                                       string_write };
-static const struct hypfs_funcs timestamps_funcs = { timestamps_read,
-                                                     string_write };
+/*
+ * Xen's contract for a parameter with its own parser: it reports as its
+ * max_write_len the size of the buffer its current value is shown from,
+ * but its handler takes any value up to the parameter size limit
+ * (MAX_PARAM_SIZE, 128), so that "disable" (8 bytes) can be written to
+ * console_timestamps (7).  The sizes reported are Xen's.
+ */
+#define PARAM_SIZE_MAX  128u
 
-#define STRING_PARAM(var, nam, fn, setter) \
+static const struct hypfs_funcs loglvl_funcs = {
+    loglvl_read, string_write, PARAM_SIZE_MAX, 0,
+};
+static const struct hypfs_funcs guest_loglvl_funcs = {
+    guest_loglvl_read, string_write, PARAM_SIZE_MAX, 0,
+};
+static const struct hypfs_funcs timestamps_funcs = {
+    timestamps_read, string_write, PARAM_SIZE_MAX, 0,
+};
+
+#define STRING_PARAM(var, nam, fn, setter, shown) \
     static struct string_param var = { \
         .leaf = { HYPFS_INIT_COMMON(XEN_HYPFS_TYPE_STRING, \
-                                    XEN_HYPFS_ENC_PLAIN, nam, 0, 32, fn) }, \
+                                    XEN_HYPFS_ENC_PLAIN, nam, 0, shown, fn) }, \
         .set = setter }
 
-STRING_PARAM(p_loglvl, "loglvl", &loglvl_funcs, loglvl_set);
+/* Xen: LOGLVL_VAL_SZ (16) and the longest timestamp mode with its NUL (7). */
+STRING_PARAM(p_loglvl, "loglvl", &loglvl_funcs, loglvl_set, 16);
 STRING_PARAM(p_guest_loglvl, "guest_loglvl", &guest_loglvl_funcs,
-             guest_loglvl_set);
+             guest_loglvl_set, 16);
 STRING_PARAM(p_timestamps, "console_timestamps", &timestamps_funcs,
-             timestamps_set);
+             timestamps_set, 7);
 
 /* ---- Numbers and booleans ---- */
 

@@ -27,7 +27,9 @@ good loglvl warning/warning warning
 refused loglvl loud "Invalid argument"
 refused loglvl "info/" "Invalid argument"
 refused loglvl "" "Invalid argument"
-refused loglvl "$(printf 'x%.0s' $(seq 40))" "No space left on device"
+refused loglvl "$(printf 'x%.0s' $(seq 40))" "Invalid argument"
+# Xen's parameter size limit (128 with the NUL) is the handler's limit.
+refused loglvl "$(printf 'x%.0s' $(seq 128))" "No space left on device"
 
 good guest_loglvl none/all none/all
 refused guest_loglvl everything "Invalid argument"

@@ -65,6 +65,8 @@ snapshot() {
         printf '%s\t%s\n' "$p" "$("$XENHYPFS" cat "/test/types/$p")"
     done
     printf 'loglvl\t%s\n' "$("$XENHYPFS" cat /params/loglvl)"
+    printf 'console_timestamps\t%s\n' \
+        "$("$XENHYPFS" cat /params/console_timestamps)"
 }
 daemon_up=1
 restore() {
@@ -72,7 +74,7 @@ restore() {
     [ -n "$daemon_up" ] || return 0
     while IFS=$'\t' read -r p v; do
         case "$p" in
-            loglvl) "$XENHYPFS" write /params/loglvl "$v" ;;
+            loglvl|console_timestamps) "$XENHYPFS" write "/params/$p" "$v" ;;
             *) "$XENHYPFS" write "/test/types/$p" "$v" ;;
         esac
     done < "$tmp/snapshot"
@@ -185,6 +187,7 @@ write /test x
 write /nothing 1
 write /params/loglvl debug
 write /params/loglvl loud
+cat /params/console_timestamps
 write /params/gnttab_max_frames 2
 write /params/sync_console on
 write /cpupool/0/sched-gran core
@@ -200,6 +203,22 @@ write a b c
 tree extra
 frobnicate
 CASES
+
+# Xen's runtime-parameter contract: a parameter takes values longer than
+# the max_write_len it reports (7 here), up to 128 bytes: on Xen, Debian's
+# tool writes "disable" (8 bytes) and gets 0, "nope-nope" the parser's
+# EINVAL, 129 bytes ENOSPC.
+compare write /params/console_timestamps disable
+check "Xen's xenhypfs write /params/console_timestamps disable" "status: 0" \
+    "$(cat "$tmp/a")"
+compare write /params/console_timestamps nope-nope
+check "Xen's xenhypfs write /params/console_timestamps nope-nope" \
+    "stderr: could not write: Invalid argument
+status: 3" "$(cat "$tmp/a")"
+compare write /params/console_timestamps "$(printf 'x%.0s' $(seq 128))"
+check "Xen's xenhypfs write of 129 bytes to /params/console_timestamps" \
+    "stderr: could not write: No space left on device
+status: 3" "$(cat "$tmp/a")"
 
 # Where Xen's library is wrong: a non-number fails with errno 0, values
 # that do not fit are truncated instead of refused (a negative value wraps

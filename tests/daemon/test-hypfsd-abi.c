@@ -186,7 +186,8 @@ static void test_read_enobufs_and_retry(void **state)
     assert_int_equal(e.type, XEN_HYPFS_TYPE_STRING);
     assert_int_equal(e.pad, 0);
     assert_int_equal(e.content_len, strlen("warning") + 1);
-    assert_int_equal(e.max_write_len, 32);
+    /* Xen's size for loglvl's value (LOGLVL_VAL_SZ). */
+    assert_int_equal(e.max_write_len, 16);
     /* Exactly right. */
     assert_int_equal(rd("/params/loglvl", 12 + e.content_len, &r), 0);
     assert_int_equal(r.out_len, 12 + e.content_len);
@@ -230,18 +231,37 @@ static void test_write_rules(void **state)
     static const uint32_t frames = 128;
     static const uint16_t short_val = 1;
     static const uint8_t two = 2, one = 1;
-    char big[64];
+    char big[64], huge[130];
     struct reply r;
     size_t n = strlen("/params/gnttab_max_frames") + 1;
 
     (void)state;
     memset(big, 'x', sizeof(big) - 1);
     big[sizeof(big) - 1] = '\0';
+    memset(huge, 'x', sizeof(huge) - 1);
+    huge[sizeof(huge) - 1] = '\0';
 
     assert_int_equal(wr("/buildinfo/changeset", "x", 2), -EACCES);
     assert_int_equal(wr("/params", "x", 2), -EACCES);
-    /* A runtime parameter: its own handler's rules. */
-    assert_int_equal(wr("/params/loglvl", big, sizeof(big)), -ENOSPC);
+    /*
+     * A runtime parameter: its own handler's rules.  As in Xen, it takes
+     * values up to the parameter size limit (128 bytes), beyond the
+     * max_write_len it reports (16): the handler judges them.
+     */
+    assert_int_equal(wr("/params/loglvl", huge, 129), -ENOSPC);
+    assert_int_equal(wr("/params/loglvl", huge + 2, 128), -EINVAL);
+    assert_int_equal(wr("/params/loglvl", big, sizeof(big)), -EINVAL);
+    /* Xen's differential cases: 8 bytes into a 7-byte value, and junk. */
+    assert_int_equal(wr("/params/console_timestamps", "disable", 8), 0);
+    assert_string_equal(value("/params/console_timestamps"), "none");
+    assert_int_equal(wr("/params/console_timestamps", "nope-nope", 10),
+                     -EINVAL);
+    assert_int_equal(wr("/params/console_timestamps", "enable", 7), 0);
+    assert_string_equal(value("/params/console_timestamps"), "date");
+    assert_int_equal(wr("/params/console_timestamps", "none", 5), 0);
+    /* sched-gran's handler judges its bytes: Xen says -EINVAL, not -EDOM. */
+    assert_int_equal(wr("/cpupool/0/sched-gran", "cpu", 3), -EINVAL);
+    assert_int_equal(wr("/cpupool/0/sched-gran", "sockets!", 9), -ENOSPC);
     assert_int_equal(wr("/params/loglvl", "info", 4), -EDOM);
     assert_int_equal(wr("/params/loglvl", "loud", 5), -EINVAL);
     assert_string_equal(value("/params/loglvl"), "warning");
