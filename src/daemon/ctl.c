@@ -17,7 +17,6 @@
 
 #include "hypfsd.h"
 
-#define DOMID_MAX   32751u      /* Xen's DOMID_FIRST_RESERVED - 1 */
 #define ID_TEXT     12u         /* "4294967295\n" and its NUL */
 #define VCPUS_MAX   512u
 #define MEMORY_MAX  (1u << 24)  /* MiB */
@@ -254,12 +253,15 @@ static void domain_create(struct args *a, struct ctl_result *res)
         goto out_free;
     }
     arr = realloc(model.domains, (model.ndomains + 1) * sizeof(*arr));
-    if (!arr) {
+    if (!arr || callers_change_begin()) {
+        if (arr)
+            model.domains = arr;
         fail(res, -ENOMEM, "out of memory");
         goto out_free;
     }
     model.domains = arr;
     d->id = id;
+    d->serial = model.next_serial++;
     strcpy(d->name, name);
     d->vcpus = vcpus;
     d->memory_kib = (uint64_t)mem * 1024;
@@ -268,6 +270,7 @@ static void domain_create(struct args *a, struct ctl_result *res)
     SORTED_INSERT(model.domains, model.ndomains, d);
     p->ndomains++;
     model.next_domid = id >= DOMID_MAX ? 1 : id + 1;
+    callers_change_end();
     pthread_rwlock_unlock(&model.lock);
     log_info("domain %u (%s) created in cpupool %u", id, name, pool);
     succeed_id(res, text, id);
@@ -315,10 +318,16 @@ static void domain_destroy(struct args *a, struct ctl_result *res)
              "destroyed");
         return;
     }
+    if (callers_change_begin()) {
+        pthread_rwlock_unlock(&model.lock);
+        fail(res, -ENOMEM, "out of memory");
+        return;
+    }
     p = model_find_pool(d->pool);
     if (p)
         p->ndomains--;
     SORTED_REMOVE(model.domains, model.ndomains, d);
+    callers_change_end();
     pthread_rwlock_unlock(&model.lock);
     free(d);
     log_info("domain %u destroyed", id);

@@ -32,6 +32,22 @@ enum { L_ERR = 3, L_WARNING = 4, L_NOTICE = 5, L_INFO = 6, L_DEBUG = 7 };
 
 extern int log_threshold;
 void log_msg(int prio, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/*
+ * For messages a peer can trigger: at most a burst of them per interval,
+ * then one line saying how many were left out.  One per kind of message,
+ * static: LOG_RATELIMIT_INIT.
+ */
+struct log_ratelimit {
+    pthread_mutex_t lock;
+    int64_t window_start_ms;
+    unsigned int in_window;
+    unsigned long suppressed;
+};
+#define LOG_RATELIMIT_INIT { PTHREAD_MUTEX_INITIALIZER, 0, 0, 0 }
+void log_limited(struct log_ratelimit *rl, int prio, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+int64_t monotonic_ms(void);
 #define log_err(...)     log_msg(L_ERR, __VA_ARGS__)
 #define log_warn(...)    log_msg(L_WARNING, __VA_ARGS__)
 #define log_notice(...)  log_msg(L_NOTICE, __VA_ARGS__)
@@ -42,6 +58,7 @@ void log_msg(int prio, const char *fmt, ...) __attribute__((format(printf, 2, 3)
 
 #define MAX_CPUS        1024
 #define NAME_MAX_LEN    63
+#define DOMID_MAX       32751u      /* Xen's DOMID_FIRST_RESERVED - 1 */
 
 enum gran { GRAN_CPU, GRAN_CORE, GRAN_SOCKET };
 enum dom_state { DOM_RUNNING, DOM_PAUSED };
@@ -58,6 +75,7 @@ struct cpupool {
 
 struct domain {
     uint32_t id;
+    uint64_t serial;                /* this incarnation: never reused */
     char name[NAME_MAX_LEN + 1];
     uint8_t uuid[16];
     uint32_t vcpus;
@@ -76,6 +94,7 @@ struct model {
     size_t ndomains;
     uint32_t next_domid;
     uint32_t next_poolid;
+    uint64_t next_serial;
 };
 
 extern struct model model;
@@ -121,11 +140,33 @@ int fstree_add_test(struct hypfs *fs);
 
 /* ---- Callers (callers.c) ---- */
 
-/* Load the mapping from @path (NULL: defaults only).  0 or -1 (logged). */
+/*
+ * Load the mapping from @path (NULL: defaults only) and publish it.
+ * 0 or -1 (logged; the old mapping stays).
+ */
 int callers_load(const char *path);
-/* The caller for a peer's uid: flags 0 if it has no hypfs right. */
-void callers_identify(uid_t uid, uint32_t *domid, unsigned int *flags);
-unsigned int callers_limit_per_uid(void);
+/*
+ * Around a change of the list of domains, with model.lock held for
+ * writing (so that no request sees a destroyed domain as live, nor a new
+ * one as absent): begin takes what publishing will need and may fail
+ * (-ENOMEM: then change nothing); end publishes the mapping as the
+ * domains now are, and cannot fail.  Between them the publication lock
+ * is held.
+ */
+int callers_change_begin(void);
+void callers_change_end(void);
+
+/* An immutable snapshot of the mapping; see callers.c. */
+struct callers_snap;
+/* A reference to the current snapshot (released with callers_put()). */
+struct callers_snap *callers_get(void);
+void callers_put(struct callers_snap *s);
+/* Is @s still the current snapshot?  One atomic load, no lock. */
+bool callers_current(const struct callers_snap *s);
+/* The caller a peer with @uid is: flags 0 if it has no hypfs right. */
+void callers_lookup(const struct callers_snap *s, uid_t uid, uint32_t *domid,
+                    unsigned int *flags);
+unsigned int callers_limit_per_uid(const struct callers_snap *s);
 void callers_free(void);
 
 /* ---- Requests as they arrive (frames.c) ---- */
@@ -182,8 +223,47 @@ int hypfsd_parse_ctl(const char *payload, size_t len, const char **argv,
 
 struct server_opts {
     const char *socket_path;
-    unsigned int max_clients;
+    unsigned int max_clients;       /* connections of other domains */
+    unsigned int max_control;       /* connections of the control domain */
+    unsigned int max_pending;       /* unmapped peers awaiting their answer */
+    unsigned int idle_timeout_s;    /* other domains' idle connections */
+    size_t guest_buffer_max;        /* their payload buffered at once */
 };
+
+#define SERVER_OPTS_DEFAULT { NULL, 256, 256, 64, 60, 16u << 20 }
+
+/* ---- Server internals (server.c, listen.c, sockdir.c) ---- */
+
+/* Connections of domains (server.c). */
+void server_init(struct hypfs *fs, const struct server_opts *opts,
+                 int wake_fd);
+const struct server_opts *server_opts(void);
+/*
+ * Serve @fd, whose peer @cred is mapped to a domain (the control domain
+ * if @control), in a thread of its own if its class's budget allows;
+ * else close it.  Whenever a connection ends, @wake_fd is signalled.
+ */
+struct ucred;
+void server_start_conn(int fd, const struct ucred *cred, bool control,
+                       unsigned int limit_per_uid);
+void server_counts(unsigned int *control, unsigned int *guests);
+/* End every connection and wait (5 s) for their threads: 0, or 1. */
+int server_drain(void);
+extern struct log_ratelimit rl_refused;
+
+/* The socket's place (sockdir.c). */
+struct sock_place {
+    int dirfd;
+    char dir[4096];
+    char name[256];
+    char lock_name[256];
+    dev_t dev;                  /* the socket file we bound */
+    ino_t ino;
+};
+/* Take the socket at @path: the listening socket, or -1 (logged). */
+int sockdir_take(const char *path, struct sock_place *sp, int *lock_fd);
+/* Remove our socket and lock, and nothing that is not ours any more. */
+void sockdir_release(struct sock_place *sp, int lock_fd);
 
 /* 0 after a clean stop, -1 if it could not start, 1 if threads remain. */
 int server_run(struct hypfs *fs, const struct server_opts *opts,

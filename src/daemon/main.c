@@ -34,7 +34,18 @@ static void usage(FILE *f)
 "  -c, --config FILE       caller mapping (default %s if present)\n"
 "  -C, --cmdline STRING    boot parameters, Xen-style:\n"
 "                          \"loglvl=all gnttab_max_frames=64 no-sync_console\"\n"
-"  -m, --max-clients N     connections served at once (default 256)\n"
+"  -m, --max-clients N     connections of domains other than the control\n"
+"                          domain served at once (default 256)\n"
+"      --max-control-clients N\n"
+"                          connections of the control domain (default 256),\n"
+"                          which no other caller can take\n"
+"      --max-pending N     unmapped peers awaiting their refusal (default 64)\n"
+"      --idle-timeout SECONDS\n"
+"                          close other domains' connections idle this long\n"
+"                          (default 60; 0: never)\n"
+"      --guest-buffer BYTES\n"
+"                          payload other domains may have buffered at once,\n"
+"                          all together (default 16777216)\n"
 "  -T, --test-tree         add /test/: every type and encoding, writable\n"
 "                          entries, odd names (for testing tools)\n"
 "  -v, --verbose           log every connection (debug)\n"
@@ -51,6 +62,10 @@ int main(int argc, char **argv)
         { "config", required_argument, NULL, 'c' },
         { "cmdline", required_argument, NULL, 'C' },
         { "max-clients", required_argument, NULL, 'm' },
+        { "max-control-clients", required_argument, NULL, 1 },
+        { "max-pending", required_argument, NULL, 2 },
+        { "idle-timeout", required_argument, NULL, 3 },
+        { "guest-buffer", required_argument, NULL, 4 },
         { "test-tree", no_argument, NULL, 'T' },
         { "verbose", no_argument, NULL, 'v' },
         { "quiet", no_argument, NULL, 'q' },
@@ -58,7 +73,7 @@ int main(int argc, char **argv)
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
-    struct server_opts opts = { NULL, 256 };
+    struct server_opts opts = SERVER_OPTS_DEFAULT;
     const char *config = NULL, *cmdline = NULL;
     bool test_tree = false;
     struct hypfs *fs;
@@ -80,14 +95,41 @@ int main(int argc, char **argv)
             cmdline = optarg;
             break;
         case 'm':
+        case 1:
+        case 2:
+        case 3:
+        case 4: {
+            static const struct {
+                const char *name;
+                unsigned long min, max;
+            } lim[] = {
+                ['m'] = { "--max-clients", 1, 65536 },
+                [1] = { "--max-control-clients", 1, 65536 },
+                [2] = { "--max-pending", 1, 65536 },
+                [3] = { "--idle-timeout", 0, 86400 },
+                [4] = { "--guest-buffer", 1u << 21, 1u << 30 },
+            };
+
+            errno = 0;
             n = strtoul(optarg, &end, 10);
-            if (*end || !n || n > 65536) {
-                fprintf(stderr, "hypfsd: --max-clients needs a number from 1 "
-                        "to 65536\n");
+            if (!*optarg || *end || errno || n < lim[opt].min ||
+                n > lim[opt].max) {
+                fprintf(stderr, "hypfsd: %s needs a number from %lu to %lu\n",
+                        lim[opt].name, lim[opt].min, lim[opt].max);
                 return 1;
             }
-            opts.max_clients = (unsigned int)n;
+            if (opt == 'm')
+                opts.max_clients = (unsigned int)n;
+            else if (opt == 1)
+                opts.max_control = (unsigned int)n;
+            else if (opt == 2)
+                opts.max_pending = (unsigned int)n;
+            else if (opt == 3)
+                opts.idle_timeout_s = (unsigned int)n;
+            else
+                opts.guest_buffer_max = n;
             break;
+        }
         case 'T':
             test_tree = true;
             break;

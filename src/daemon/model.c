@@ -185,6 +185,7 @@ int model_init(void)
     model.ndomains = 1;
     model.next_domid = 1;
     model.next_poolid = 1;
+    model.next_serial = 1;
     return 0;
 }
 

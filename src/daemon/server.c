@@ -1,36 +1,49 @@
 /*
- * The socket server: one Unix stream socket, one thread per connection.
+ * Serving the connections of domains: one thread per connection, frames
+ * in, replies out, each class of caller within its own budget.
  *
- * Why threads and not an event loop: a request is a short, bounded piece
- * of work (a lookup and a copy), so a blocking thread per client answers
- * with the fewest system calls (a read and a write per request, no
- * readiness polling), which is what keeps a hypercall through the socket
- * close to the raw round trip; and a client that stalls stalls only its
- * own thread.  Threads are bounded by --max-clients in total and by the
- * configured limit per user, and their stacks are small.
+ * Callers are served in three classes (listen.c sorts them at accept):
+ *
+ *   control   peers mapped to domain 0: a thread per connection, up to
+ *             --max-control-clients, no idle timeout;
+ *   guests    peers mapped to another live domain: a thread per
+ *             connection, up to --max-clients in all and limit-per-uid per
+ *             user, closed after --idle-timeout seconds without a frame;
+ *             the payload they may have buffered at once, all together,
+ *             is bounded (--guest-buffer), and a write's value is taken
+ *             in only once the write is known to be allowed (the core's
+ *             hypfs_write_check(): path, rights and size first);
+ *   unmapped  peers with no hypfs right: never reach this file (listen.c
+ *             answers them itself, without a thread or a buffer).
+ *
+ * No other caller, however many connections or distinct user ids it
+ * brings, can use up what the control domain's requests need: a slot, a
+ * thread, descriptors (listen.c fits the budgets into the descriptor
+ * limit, the control domain's first) or memory.
+ *
+ * Why threads: a request is a short, bounded piece of work (a lookup and
+ * a copy), so a blocking thread per client answers with the fewest system
+ * calls (a read and a write per request, no readiness polling), which
+ * keeps a hypercall through the socket close to a raw round trip; and a
+ * client that stalls stalls only its own thread.
  *
  * Hostile clients: a frame header is checked before its payload is read;
- * a frame must arrive completely within FRAME_TIMEOUT_MS of its first byte;
- * a reply must be taken within SEND_TIMEOUT_S; any violation closes that
- * connection only.  Idle connections (between frames) may stay open.
+ * a frame must arrive completely within FRAME_TIMEOUT_MS of its first
+ * byte; a reply must be taken within SEND_TIMEOUT_S; any violation closes
+ * that connection only, and every log line a peer can cause is
+ * rate-limited.
  *
- * The caller's identity comes from the kernel (SO_PEERCRED at accept) and
- * is mapped to a domain for every request, so a mapping reloaded with
- * SIGHUP, or a domain destroyed, takes effect at once.
+ * Identity comes from the kernel (SO_PEERCRED at accept) and is mapped to
+ * a domain for every request through the published snapshot (callers.c),
+ * so a reload or a destroyed domain takes effect at once.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
-#include <signal.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
-#include <sys/signalfd.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/uio.h>
-#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -46,35 +59,43 @@ struct conn {
     int fd;
     uid_t uid;
     pid_t pid;
+    bool control;               /* counted in the control domain's budget */
     struct conn *next, *prev;
+    struct callers_snap *snap;  /* the mapping this connection last used */
     uint8_t *rbuf;              /* buffered input: [rstart, rend) */
     size_t rcap, rstart, rend;
-    struct hypfsd_guest guest;     /* output buffer, reused */
+    size_t budget;              /* guest payload bytes it holds */
+    struct hypfsd_guest guest;  /* output buffer, reused */
 };
 
 static struct {
-    pthread_mutex_t lock;       /* guards everything below */
+    pthread_mutex_t lock;       /* guards everything below but fs, opts */
     pthread_cond_t drained;
+    pthread_cond_t budget_freed;
     struct conn *list;
-    unsigned int nconns;
+    unsigned int ncontrol, nguest;
+    size_t budget_used;
+    int wake_fd;                /* eventfd: a connection ended */
     struct hypfs *fs;
+    struct server_opts opts;
 } srv = {
     .lock = PTHREAD_MUTEX_INITIALIZER,
     .drained = PTHREAD_COND_INITIALIZER,
+    .budget_freed = PTHREAD_COND_INITIALIZER,
+    .wake_fd = -1,
+    .opts = SERVER_OPTS_DEFAULT,
 };
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
+struct log_ratelimit rl_refused = LOG_RATELIMIT_INIT;
+static struct log_ratelimit rl_bad = LOG_RATELIMIT_INIT;
 
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
+/* ---- One connection of a domain ---- */
 
 /*
  * Make [rstart, rend) hold at least @n bytes.  With @deadline < 0 wait as
- * long as it takes (between frames), else until the deadline.  0, or -1
- * when the peer went away, timed out or sent nonsense.
+ * long as it takes (between frames; a guest's idle timeout ends that),
+ * else until the deadline.  0, or -1 when the peer went away, timed out
+ * or there is no memory.
  */
 static int fill(struct conn *c, size_t n, int64_t deadline)
 {
@@ -105,13 +126,19 @@ static int fill(struct conn *c, size_t n, int64_t deadline)
                    deadline >= 0 ? MSG_DONTWAIT : 0);
         if (got < 0 && errno == EINTR)
             continue;
-        if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) &&
-            deadline >= 0) {
-            int64_t left = deadline - now_ms();
+        if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            int64_t left = deadline - monotonic_ms();
 
+            if (deadline < 0) {
+                log_debug("connection of uid %u pid %d: idle for %u s, "
+                          "closed", (unsigned int)c->uid, (int)c->pid,
+                          srv.opts.idle_timeout_s);
+                return -1;
+            }
             if (left <= 0) {
-                log_debug("connection of uid %u pid %d: frame not completed "
-                          "in time", (unsigned int)c->uid, (int)c->pid);
+                log_limited(&rl_bad, L_INFO, "connection of uid %u pid %d: "
+                            "frame not completed in time, closed",
+                            (unsigned int)c->uid, (int)c->pid);
                 return -1;
             }
             if (poll(&pfd, 1, (int)left) < 0 && errno != EINTR)
@@ -121,6 +148,25 @@ static int fill(struct conn *c, size_t n, int64_t deadline)
         if (got <= 0)
             return -1;
         c->rend += (size_t)got;
+    }
+    return 0;
+}
+
+/* Read and drop @n bytes of the stream (a payload nobody will use). */
+static int skip(struct conn *c, size_t n, int64_t deadline)
+{
+    while (n) {
+        size_t have = c->rend - c->rstart, take;
+
+        if (!have) {
+            c->rstart = c->rend = 0;
+            if (fill(c, 1, deadline))
+                return -1;
+            have = c->rend - c->rstart;
+        }
+        take = have < n ? have : n;
+        c->rstart += take;
+        n -= take;
     }
     return 0;
 }
@@ -140,28 +186,54 @@ static int send_reply(struct conn *c, uint16_t type, uint32_t seq,
     return hypfs_msg_writev_all(c->fd, iov, 3) ? -1 : 0;
 }
 
+/* The caller this connection is now (the mapping may have changed). */
+static void identify(struct conn *c, struct hypfs_caller *caller)
+{
+    if (!callers_current(c->snap)) {
+        callers_put(c->snap);
+        c->snap = callers_get();
+    }
+    callers_lookup(c->snap, c->uid, &caller->domid, &caller->flags);
+    caller->mem = &hypfsd_guest_ops;
+    caller->mem_ctx = &c->guest;
+}
+
+static int reply_op(struct conn *c, uint32_t seq, long ret)
+{
+    struct hypfs_msg_op_reply reply = { .ret = ret };
+
+    return send_reply(c, HYPFS_MSG_OP_REPLY, seq, &reply, sizeof(reply),
+                      NULL, 0);
+}
+
+/* Run the hypercall @op on the bytes given, and answer it. */
+static int run_op(struct conn *c, const struct hypfs_msg_op *op,
+                  const uint8_t *path, const uint8_t *data, uint32_t seq)
+{
+    struct hypfs_msg_op_reply reply = { 0 };
+    struct hypfs_caller caller;
+
+    identify(c, &caller);
+    hypfsd_guest_init(&c->guest, op, path, data);
+    reply.ret = hypfs_do_op(srv.fs, &caller, op->cmd, op->arg1, op->arg2,
+                            op->arg3, op->arg4);
+    reply.out_len = (uint32_t)c->guest.out_len;
+    return send_reply(c, HYPFS_MSG_OP_REPLY, seq, &reply, sizeof(reply),
+                      c->guest.out, c->guest.out_len);
+}
+
 static int handle_op(struct conn *c, const uint8_t *payload, uint32_t len,
                      uint32_t seq)
 {
     struct hypfs_msg_op op;
-    struct hypfs_msg_op_reply reply = { 0 };
-    struct hypfs_caller caller;
     const uint8_t *path, *data;
 
     if (hypfsd_parse_op(payload, len, &op, &path, &data)) {
-        log_debug("connection of uid %u pid %d: malformed request",
-                  (unsigned int)c->uid, (int)c->pid);
+        log_limited(&rl_bad, L_DEBUG, "connection of uid %u pid %d: "
+                    "malformed request", (unsigned int)c->uid, (int)c->pid);
         return -1;
     }
-    callers_identify(c->uid, &caller.domid, &caller.flags);
-    caller.mem = &hypfsd_guest_ops;
-    caller.mem_ctx = &c->guest;
-    hypfsd_guest_init(&c->guest, &op, path, data);
-    reply.ret = hypfs_do_op(srv.fs, &caller, op.cmd, op.arg1, op.arg2,
-                            op.arg3, op.arg4);
-    reply.out_len = (uint32_t)c->guest.out_len;
-    return send_reply(c, HYPFS_MSG_OP_REPLY, seq, &reply, sizeof(reply),
-                      c->guest.out, c->guest.out_len);
+    return run_op(c, &op, path, data, seq);
 }
 
 static int handle_ctl(struct conn *c, const uint8_t *payload, uint32_t len,
@@ -170,18 +242,18 @@ static int handle_ctl(struct conn *c, const uint8_t *payload, uint32_t len,
     const char *argv[33];
     struct hypfs_msg_ctl_reply reply;
     struct ctl_result res = { 0 };
-    unsigned int flags;
-    uint32_t domid;
+    struct hypfs_caller caller;
     int argc, ret;
 
     argc = hypfsd_parse_ctl((const char *)payload, len, argv, 33);
     if (argc < 0) {
-        log_debug("connection of uid %u pid %d: malformed control request",
-                  (unsigned int)c->uid, (int)c->pid);
+        log_limited(&rl_bad, L_DEBUG, "connection of uid %u pid %d: "
+                    "malformed control request", (unsigned int)c->uid,
+                    (int)c->pid);
         return -1;
     }
-    callers_identify(c->uid, &domid, &flags);
-    if (!(flags & HYPFS_CALLER_CONTROL)) {
+    identify(c, &caller);
+    if (!(caller.flags & HYPFS_CALLER_CONTROL)) {
         static const char msg[] = "control commands are for the control "
                                   "domain only";
 
@@ -199,6 +271,110 @@ static int handle_ctl(struct conn *c, const uint8_t *payload, uint32_t len,
     return ret;
 }
 
+/* ---- The guests' payload budget ---- */
+
+static int budget_take(struct conn *c, size_t n, int64_t deadline)
+{
+    struct timespec until;
+    int64_t ms = deadline - monotonic_ms();
+
+    if (n > srv.opts.guest_buffer_max)
+        return -1;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += ms / 1000;
+    until.tv_nsec += (ms % 1000) * 1000000;
+    if (until.tv_nsec >= 1000000000) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000;
+    }
+    pthread_mutex_lock(&srv.lock);
+    while (srv.budget_used + n > srv.opts.guest_buffer_max)
+        if (pthread_cond_timedwait(&srv.budget_freed, &srv.lock, &until)) {
+            pthread_mutex_unlock(&srv.lock);
+            log_limited(&rl_refused, L_NOTICE, "connection of uid %u pid "
+                        "%d: the guests' buffer budget (%zu bytes) stayed "
+                        "full, closed", (unsigned int)c->uid, (int)c->pid,
+                        srv.opts.guest_buffer_max);
+            return -1;
+        }
+    srv.budget_used += n;
+    c->budget = n;
+    pthread_mutex_unlock(&srv.lock);
+    return 0;
+}
+
+static void budget_release(struct conn *c)
+{
+    if (!c->budget)
+        return;
+    pthread_mutex_lock(&srv.lock);
+    srv.budget_used -= c->budget;
+    c->budget = 0;
+    pthread_cond_broadcast(&srv.budget_freed);
+    pthread_mutex_unlock(&srv.lock);
+}
+
+/*
+ * A large request of a guest (a write with a value, mostly): its value is
+ * taken in only once the write is known to be allowed, and then within
+ * the guests' budget; otherwise it is read and dropped, never buffered.
+ * 0 to go on, -1 to close.
+ */
+static int serve_large_op(struct conn *c, const struct hypfs_msg_hdr *hdr,
+                          int64_t deadline)
+{
+    uint8_t path[XEN_HYPFS_MAX_PATHLEN];
+    struct hypfs_msg_op op;
+    struct hypfs_caller caller;
+    size_t head = sizeof(*hdr) + sizeof(op);
+    long ret;
+    int err;
+
+    if (fill(c, head, deadline))
+        return -1;
+    memcpy(&op, c->rbuf + c->rstart + sizeof(*hdr), sizeof(op));
+    /* The lengths must agree before any of them is trusted. */
+    if (op.flags || op.path_len > XEN_HYPFS_MAX_PATHLEN ||
+        op.path_len > op.arg2 || op.data_len > HYPFS_MSG_DATA_MAX ||
+        op.data_len > op.arg4 ||
+        hdr->len != sizeof(op) + (size_t)op.path_len + op.data_len) {
+        log_limited(&rl_bad, L_DEBUG, "connection of uid %u pid %d: "
+                    "malformed request", (unsigned int)c->uid, (int)c->pid);
+        return -1;
+    }
+    if (fill(c, head + op.path_len, deadline))
+        return -1;
+    memcpy(path, c->rbuf + c->rstart + head, op.path_len);
+    if (op.cmd == XEN_HYPFS_OP_write_contents) {
+        /* The checks that need only the path: the caller's rights first. */
+        identify(c, &caller);
+        hypfsd_guest_init(&c->guest, &op, path, NULL);
+        c->guest.data_len = 0;
+        ret = hypfs_write_check(srv.fs, &caller, op.arg1, op.arg2, op.arg4);
+        if (!ret) {
+            if (budget_take(c, hdr->len, deadline))
+                return -1;
+            err = fill(c, sizeof(*hdr) + hdr->len, deadline);
+            if (!err) {
+                c->rstart += sizeof(*hdr);
+                err = handle_op(c, c->rbuf + c->rstart, hdr->len, hdr->seq);
+                c->rstart += hdr->len;
+            }
+            budget_release(c);
+            return err;
+        }
+        c->rstart += head + op.path_len;
+        return skip(c, op.data_len, deadline) ? -1
+                                              : reply_op(c, hdr->seq, ret);
+    }
+    /* Any other command reads no value: drop it, then run without. */
+    c->rstart += head + op.path_len;
+    if (skip(c, op.data_len, deadline))
+        return -1;
+    op.data_len = 0;
+    return run_op(c, &op, path, NULL, hdr->seq);
+}
+
 /* One frame: 0 to go on, -1 to close the connection. */
 static int serve_frame(struct conn *c)
 {
@@ -206,26 +382,31 @@ static int serve_frame(struct conn *c)
     int64_t deadline;
     int ret;
 
-    /* Between frames a client may stay quiet for as long as it likes. */
+    /* Between frames a client may stay quiet (a guest: for a while). */
     if (fill(c, 1, -1))
         return -1;
-    deadline = now_ms() + FRAME_TIMEOUT_MS;
+    deadline = monotonic_ms() + FRAME_TIMEOUT_MS;
     if (fill(c, sizeof(hdr), deadline))
         return -1;
     memcpy(&hdr, c->rbuf + c->rstart, sizeof(hdr));
     if (hypfsd_check_request_hdr(&hdr)) {
-        log_debug("connection of uid %u pid %d: bad frame header",
-                  (unsigned int)c->uid, (int)c->pid);
+        log_limited(&rl_bad, L_DEBUG, "connection of uid %u pid %d: bad "
+                    "frame header", (unsigned int)c->uid, (int)c->pid);
         return -1;
     }
-    if (fill(c, sizeof(hdr) + hdr.len, deadline))
-        return -1;
-    c->rstart += sizeof(hdr);
-    if (hdr.type == HYPFS_MSG_OP)
-        ret = handle_op(c, c->rbuf + c->rstart, hdr.len, hdr.seq);
-    else
-        ret = handle_ctl(c, c->rbuf + c->rstart, hdr.len, hdr.seq);
-    c->rstart += hdr.len;
+    if (hdr.type == HYPFS_MSG_OP && !c->control &&
+        sizeof(hdr) + hdr.len > RBUF_INITIAL) {
+        ret = serve_large_op(c, &hdr, deadline);
+    } else {
+        if (fill(c, sizeof(hdr) + hdr.len, deadline))
+            return -1;
+        c->rstart += sizeof(hdr);
+        if (hdr.type == HYPFS_MSG_OP)
+            ret = handle_op(c, c->rbuf + c->rstart, hdr.len, hdr.seq);
+        else
+            ret = handle_ctl(c, c->rbuf + c->rstart, hdr.len, hdr.seq);
+        c->rstart += hdr.len;
+    }
     if (c->rstart == c->rend) {
         c->rstart = c->rend = 0;
         if (c->rcap > RBUF_KEEP) {
@@ -242,20 +423,39 @@ static int serve_frame(struct conn *c)
     return ret;
 }
 
+static struct conn *conn_new(int fd, uid_t uid, pid_t pid, bool control)
+{
+    struct conn *c = calloc(1, sizeof(*c));
+
+    if (!c || !(c->rbuf = malloc(RBUF_INITIAL))) {
+        free(c);
+        return NULL;
+    }
+    c->fd = fd;
+    c->uid = uid;
+    c->pid = pid;
+    c->control = control;
+    c->rcap = RBUF_INITIAL;
+    c->snap = callers_get();
+    return c;
+}
+
 static void conn_free(struct conn *c)
 {
     close(c->fd);
     free(c->rbuf);
     hypfsd_guest_fini(&c->guest);
+    callers_put(c->snap);
     free(c);
 }
 
 static void *conn_thread(void *arg)
 {
     struct conn *c = arg;
+    uint64_t one = 1;
 
-    log_debug("connection of uid %u pid %d opened", (unsigned int)c->uid,
-              (int)c->pid);
+    log_debug("connection of uid %u pid %d opened (%s)", (unsigned int)c->uid,
+              (int)c->pid, c->control ? "control domain" : "guest");
     while (!serve_frame(c))
         ;
     log_debug("connection of uid %u pid %d closed", (unsigned int)c->uid,
@@ -268,87 +468,94 @@ static void *conn_thread(void *arg)
         srv.list = c->next;
     if (c->next)
         c->next->prev = c->prev;
-    if (!--srv.nconns)
+    if (c->control)
+        srv.ncontrol--;
+    else
+        srv.nguest--;
+    if (!srv.ncontrol && !srv.nguest)
         pthread_cond_broadcast(&srv.drained);
     pthread_mutex_unlock(&srv.lock);
     conn_free(c);
+    /* A descriptor is free again: accepting may resume if it paused. */
+    if (srv.wake_fd >= 0 && write(srv.wake_fd, &one, sizeof(one)) < 0) {
+        /* The counter saturated: the main loop is awake anyway. */
+    }
     return NULL;
 }
 
 int server_serve_fd(struct hypfs *fs, int fd, uid_t uid)
 {
-    struct conn *c = calloc(1, sizeof(*c));
+    struct callers_snap *snap = callers_get();
+    unsigned int flags;
+    uint32_t domid;
+    struct conn *c;
 
-    if (!c || !(c->rbuf = malloc(RBUF_INITIAL))) {
-        free(c);
+    callers_lookup(snap, uid, &domid, &flags);
+    callers_put(snap);
+    c = conn_new(fd, uid, getpid(), flags & HYPFS_CALLER_CONTROL);
+    if (!c) {
         close(fd);
         return -ENOMEM;
     }
     srv.fs = fs;
-    c->fd = fd;
-    c->uid = uid;
-    c->pid = getpid();
-    c->rcap = RBUF_INITIAL;
     while (!serve_frame(c))
         ;
     conn_free(c);
     return 0;
 }
 
-static void accept_one(int lfd, unsigned int max_clients)
+void server_start_conn(int fd, const struct ucred *cred, bool control,
+                       unsigned int limit_per_uid)
 {
-    struct ucred cred;
-    socklen_t len = sizeof(cred);
-    struct timeval tv = { SEND_TIMEOUT_S, 0 };
+    struct timeval snd = { SEND_TIMEOUT_S, 0 };
+    struct timeval idle = { srv.opts.idle_timeout_s, 0 };
     pthread_attr_t attr;
     pthread_t tid;
     struct conn *c, *it;
-    unsigned int same_uid = 0, limit = callers_limit_per_uid();
-    int fd;
-
-    fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
-    if (fd < 0) {
-        if (errno != EINTR && errno != EAGAIN && errno != ECONNABORTED)
-            log_warn("accept: %s", strerror(errno));
-        return;
-    }
-    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len)) {
-        log_warn("cannot identify a client: %s", strerror(errno));
-        close(fd);
-        return;
-    }
-    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+    unsigned int same_uid = 0;
+    const char *full = NULL;
 
     pthread_mutex_lock(&srv.lock);
-    for (it = srv.list; it; it = it->next)
-        same_uid += it->uid == cred.uid;
-    if (srv.nconns >= max_clients ||
-        (cred.uid && cred.uid != getuid() && same_uid >= limit)) {
+    if (control) {
+        if (srv.ncontrol >= srv.opts.max_control)
+            full = "the control domain's connections";
+    } else {
+        for (it = srv.list; it; it = it->next)
+            same_uid += !it->control && it->uid == cred->uid;
+        if (srv.nguest >= srv.opts.max_clients)
+            full = "the guests' connections";
+        else if (same_uid >= limit_per_uid)
+            full = "this user's connections";
+    }
+    if (full) {
         pthread_mutex_unlock(&srv.lock);
-        log_debug("refusing a connection of uid %u pid %d: too many clients",
-                  (unsigned int)cred.uid, (int)cred.pid);
+        log_limited(&rl_refused, L_NOTICE, "refusing a connection of uid %u "
+                    "pid %d: %s are all in use", (unsigned int)cred->uid,
+                    (int)cred->pid, full);
         close(fd);
         return;
     }
-    c = calloc(1, sizeof(*c));
-    if (c)
-        c->rbuf = malloc(RBUF_INITIAL);
-    if (!c || !c->rbuf) {
+    c = conn_new(fd, cred->uid, cred->pid, control);
+    if (!c) {
         pthread_mutex_unlock(&srv.lock);
-        if (c)
-            free(c);
+        log_limited(&rl_refused, L_WARNING, "refusing a connection of uid "
+                    "%u: out of memory", (unsigned int)cred->uid);
         close(fd);
         return;
     }
-    c->fd = fd;
-    c->uid = cred.uid;
-    c->pid = cred.pid;
-    c->rcap = RBUF_INITIAL;
+    /* Threads read blocking; a guest's reads end when it idles too long. */
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &snd, sizeof(snd));
+    if (!control && srv.opts.idle_timeout_s)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &idle, sizeof(idle));
     c->next = srv.list;
     if (srv.list)
         srv.list->prev = c;
     srv.list = c;
-    srv.nconns++;
+    if (control)
+        srv.ncontrol++;
+    else
+        srv.nguest++;
 
     pthread_attr_init(&attr);
     pthread_attr_setstacksize(&attr, THREAD_STACK);
@@ -357,149 +564,58 @@ static void accept_one(int lfd, unsigned int max_clients)
         srv.list = c->next;
         if (c->next)
             c->next->prev = NULL;
-        srv.nconns--;
+        if (control)
+            srv.ncontrol--;
+        else
+            srv.nguest--;
         pthread_mutex_unlock(&srv.lock);
-        log_warn("cannot start a thread for a client");
+        log_limited(&rl_refused, L_WARNING, "cannot start a thread for a "
+                    "client of uid %u", (unsigned int)cred->uid);
         conn_free(c);
     } else
         pthread_mutex_unlock(&srv.lock);
     pthread_attr_destroy(&attr);
 }
 
-/*
- * Take the socket: a lock file makes two daemons starting at once agree,
- * and a socket that still answers means another daemon serves it.
- */
-static int take_socket(const char *path, int *lock_fd)
+void server_init(struct hypfs *fs, const struct server_opts *opts,
+                 int wake_fd)
 {
-    struct sockaddr_un sa = { .sun_family = AF_UNIX };
-    char lockpath[sizeof(sa.sun_path) + 8];
-    int fd, probe;
-
-    if (strlen(path) >= sizeof(sa.sun_path)) {
-        log_err("socket path too long: %s", path);
-        return -1;
-    }
-    strcpy(sa.sun_path, path);
-    snprintf(lockpath, sizeof(lockpath), "%s.lock", path);
-
-    if (!strcmp(path, HYPFS_DEFAULT_SOCKET) && mkdir("/run/hypfs", 0755) &&
-        errno != EEXIST) {
-        log_err("cannot create /run/hypfs: %s (use --socket PATH)",
-                strerror(errno));
-        return -1;
-    }
-    *lock_fd = open(lockpath, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (*lock_fd < 0) {
-        log_err("cannot open %s: %s", lockpath, strerror(errno));
-        return -1;
-    }
-    if (flock(*lock_fd, LOCK_EX | LOCK_NB)) {
-        log_err("another hypfsd is already serving %s", path);
-        return -1;
-    }
-    probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (probe >= 0 && !connect(probe, (struct sockaddr *)&sa, sizeof(sa))) {
-        close(probe);
-        log_err("%s is served by another process", path);
-        return -1;
-    }
-    if (probe >= 0)
-        close(probe);
-    unlink(path);   /* a stale socket left by a crash */
-
-    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) ||
-        chmod(path, 0666) || listen(fd, 128)) {
-        log_err("cannot listen on %s: %s", path, strerror(errno));
-        if (fd >= 0)
-            close(fd);
-        return -1;
-    }
-    return fd;
+    srv.fs = fs;
+    srv.opts = *opts;
+    srv.wake_fd = wake_fd;
 }
 
-/* 0 after a clean stop, -1 if it could not start, 1 if threads remain. */
-int server_run(struct hypfs *fs, const struct server_opts *opts,
-               const char *config_path)
+const struct server_opts *server_opts(void)
 {
-    struct pollfd pfd[2];
+    return &srv.opts;
+}
+
+void server_counts(unsigned int *control, unsigned int *guests)
+{
+    pthread_mutex_lock(&srv.lock);
+    *control = srv.ncontrol;
+    *guests = srv.nguest;
+    pthread_mutex_unlock(&srv.lock);
+}
+
+int server_drain(void)
+{
     struct timespec until;
-    sigset_t mask;
-    int lfd, sfd, lock_fd = -1, ret = 0;
     struct conn *c;
+    int ret = 0;
 
-    srv.fs = fs;
-    sigemptyset(&mask);
-    sigaddset(&mask, SIGTERM);
-    sigaddset(&mask, SIGINT);
-    sigaddset(&mask, SIGHUP);
-    /* Blocked here, before any thread exists, so only signalfd sees them. */
-    pthread_sigmask(SIG_BLOCK, &mask, NULL);
-    signal(SIGPIPE, SIG_IGN);
-    sfd = signalfd(-1, &mask, SFD_CLOEXEC);
-    if (sfd < 0) {
-        log_err("signalfd: %s", strerror(errno));
-        return -1;
-    }
-    lfd = take_socket(opts->socket_path, &lock_fd);
-    if (lfd < 0) {
-        close(sfd);
-        if (lock_fd >= 0)
-            close(lock_fd);
-        return -1;
-    }
-    log_notice("serving %s: %u cpus, pid %d", opts->socket_path,
-               model.host_cpus, (int)getpid());
-
-    pfd[0].fd = lfd;
-    pfd[0].events = POLLIN;
-    pfd[1].fd = sfd;
-    pfd[1].events = POLLIN;
-    for (;;) {
-        struct signalfd_siginfo si;
-
-        if (poll(pfd, 2, -1) < 0) {
-            if (errno == EINTR)
-                continue;
-            log_err("poll: %s", strerror(errno));
-            ret = -1;
-            break;
-        }
-        if (pfd[1].revents & POLLIN) {
-            if (read(sfd, &si, sizeof(si)) != sizeof(si))
-                continue;
-            if (si.ssi_signo == SIGHUP) {
-                log_notice("SIGHUP: reloading %s",
-                           config_path ? config_path : "the default mapping");
-                if (callers_load(config_path))
-                    log_warn("configuration not reloaded; keeping the old");
-                continue;
-            }
-            log_notice("%s: stopping", si.ssi_signo == SIGTERM ? "SIGTERM"
-                                                               : "SIGINT");
-            break;
-        }
-        if (pfd[0].revents & POLLIN)
-            accept_one(lfd, opts->max_clients);
-    }
-
-    /* Stop: no new clients; end every connection; wait for the threads. */
-    close(lfd);
-    unlink(opts->socket_path);
     pthread_mutex_lock(&srv.lock);
     for (c = srv.list; c; c = c->next)
         shutdown(c->fd, SHUT_RDWR);
     clock_gettime(CLOCK_REALTIME, &until);
     until.tv_sec += 5;
-    while (srv.nconns)
+    while (srv.ncontrol || srv.nguest)
         if (pthread_cond_timedwait(&srv.drained, &srv.lock, &until)) {
-            log_warn("%u connections did not end in time", srv.nconns);
+            log_warn("%u connections did not end in time",
+                     srv.ncontrol + srv.nguest);
             ret = 1;
             break;
         }
     pthread_mutex_unlock(&srv.lock);
-    close(sfd);
-    close(lock_fd);
     return ret;
 }

@@ -28,7 +28,7 @@ static struct daemon d;
 
 static int setup(void **state)
 {
-    static const char *const args[] = { "--max-clients", "40", NULL };
+    static const char *const args[] = { "--max-control-clients", "40", NULL };
 
     (void)state;
     return daemon_start(&d, NULL, args);

@@ -1,0 +1,238 @@
+/*
+ * The socket's place in the filesystem, which may be shared with other
+ * users (the README's /tmp): hypfsd creates, follows, changes and removes
+ * nothing there but its own socket and lock file.
+ *
+ *   - a directory others can write must be sticky (then only a file's
+ *     owner may remove or rename it), and must belong to root or to us;
+ *   - the lock file is opened without following a link, must be our own
+ *     plain file with one link, and is checked to still be the file at
+ *     its name once locked;
+ *   - a socket found at the path is removed only if it is ours and dead
+ *     (nobody answers on it);
+ *   - the socket is bound with the mode it keeps (umask, no chmod()), and
+ *     checked to be ours once bound;
+ *   - at stop, the socket and the lock go only if they are still ours.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "hypfsd.h"
+
+/*
+ * Is @dir a safe place for our files?  Others may not be able to replace
+ * them: a directory others can write must be sticky (then only the
+ * owner of a file may remove or rename it).
+ */
+static int check_dir(const struct sock_place *sp)
+{
+    struct stat st;
+
+    if (fstat(sp->dirfd, &st))
+        return -1;
+    if (st.st_uid != 0 && st.st_uid != geteuid()) {
+        log_err("refusing to serve in %s: it belongs to uid %u, who could "
+                "replace the socket (use a directory of root's or hypfsd's)",
+                sp->dir, (unsigned int)st.st_uid);
+        return -1;
+    }
+    if ((st.st_mode & (S_IWGRP | S_IWOTH)) && !(st.st_mode & S_ISVTX)) {
+        log_err("refusing to serve in %s: others may write there and it is "
+                "not sticky, so anyone could replace the socket (use "
+                "/run/hypfs or a directory only hypfsd may write)", sp->dir);
+        return -1;
+    }
+    return 0;
+}
+
+/*
+ * Is the file @name in the directory, if there, ours to reuse: a @type
+ * file of our own user, with one link?  1 yes, 0 absent, -1 no (logged).
+ */
+static int ours(const struct sock_place *sp, const char *name, mode_t type,
+                const char *what)
+{
+    struct stat st;
+
+    if (fstatat(sp->dirfd, name, &st, AT_SYMLINK_NOFOLLOW)) {
+        if (errno == ENOENT)
+            return 0;
+        log_err("cannot check %s/%s: %s", sp->dir, name, strerror(errno));
+        return -1;
+    }
+    if ((st.st_mode & S_IFMT) != type || st.st_uid != geteuid() ||
+        (type == S_IFREG && st.st_nlink != 1)) {
+        log_err("%s/%s exists and is not %s hypfsd left (%s of uid %u): "
+                "remove it, or choose another --socket", sp->dir, name, what,
+                S_ISLNK(st.st_mode) ? "a symbolic link" :
+                S_ISSOCK(st.st_mode) ? "a socket" :
+                S_ISREG(st.st_mode) ? "a file" : "something else",
+                (unsigned int)st.st_uid);
+        return -1;
+    }
+    return 1;
+}
+
+/*
+ * The lock: two daemons starting at once agree on one.  Opened without
+ * following a link, checked to be our own plain file, and re-checked to
+ * still be the file at that name once locked (a stopping daemon removes
+ * it).
+ */
+static int take_lock(const struct sock_place *sp)
+{
+    int attempt;
+
+    for (attempt = 0; attempt < 5; attempt++) {
+        struct stat a, b;
+        int fd;
+
+        if (ours(sp, sp->lock_name, S_IFREG, "the lock file") < 0)
+            return -1;
+        fd = openat(sp->dirfd, sp->lock_name,
+                    O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC,
+                    0600);
+        if (fd < 0) {
+            log_err("cannot open %s/%s: %s", sp->dir, sp->lock_name,
+                    strerror(errno));
+            return -1;
+        }
+        if (fstat(fd, &a) || !S_ISREG(a.st_mode) || a.st_uid != geteuid() ||
+            a.st_nlink != 1) {
+            log_err("%s/%s is not hypfsd's lock file", sp->dir, sp->lock_name);
+            close(fd);
+            return -1;
+        }
+        if (flock(fd, LOCK_EX | LOCK_NB)) {
+            log_err("another hypfsd is already serving %s/%s", sp->dir,
+                    sp->name);
+            close(fd);
+            return -1;
+        }
+        if (!fstatat(sp->dirfd, sp->lock_name, &b, AT_SYMLINK_NOFOLLOW) &&
+            a.st_dev == b.st_dev && a.st_ino == b.st_ino)
+            return fd;
+        close(fd);      /* removed under us by a daemon stopping: again */
+    }
+    log_err("cannot take %s/%s: it keeps changing", sp->dir, sp->lock_name);
+    return -1;
+}
+
+int sockdir_take(const char *path, struct sock_place *sp, int *lock_fd)
+{
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    char copy[PATH_MAX];
+    struct stat st;
+    mode_t mask;
+    int fd, probe, r;
+
+    if (strlen(path) >= sizeof(sa.sun_path) || strlen(path) >= sizeof(copy)) {
+        log_err("socket path too long: %s", path);
+        return -1;
+    }
+    strcpy(copy, path);
+    snprintf(sp->dir, sizeof(sp->dir), "%s", dirname(copy));
+    strcpy(copy, path);
+    snprintf(sp->name, sizeof(sp->name), "%s", basename(copy));
+    if (!*sp->name || !strcmp(sp->name, "/") || !strcmp(sp->name, ".") ||
+        strlen(sp->name) + 5 > NAME_MAX) {
+        log_err("not a socket path: %s", path);
+        return -1;
+    }
+    snprintf(sp->lock_name, sizeof(sp->lock_name), "%s.lock", sp->name);
+
+    if (!strcmp(path, HYPFS_DEFAULT_SOCKET) && mkdir("/run/hypfs", 0755) &&
+        errno != EEXIST) {
+        log_err("cannot create /run/hypfs: %s (use --socket PATH)",
+                strerror(errno));
+        return -1;
+    }
+    sp->dirfd = open(sp->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (sp->dirfd < 0) {
+        log_err("cannot open %s: %s", sp->dir, strerror(errno));
+        return -1;
+    }
+    if (check_dir(sp))
+        return -1;
+    *lock_fd = take_lock(sp);
+    if (*lock_fd < 0)
+        return -1;
+
+    /* A socket left there: ours, and nobody answering on it? */
+    r = ours(sp, sp->name, S_IFSOCK, "a socket");
+    if (r < 0)
+        return -1;
+    strcpy(sa.sun_path, path);
+    if (r > 0) {
+        probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (probe >= 0 && !connect(probe, (struct sockaddr *)&sa, sizeof(sa))) {
+            close(probe);
+            log_err("%s is served by another process", path);
+            return -1;
+        }
+        if (probe >= 0)
+            close(probe);
+        if (unlinkat(sp->dirfd, sp->name, 0) && errno != ENOENT) {
+            log_err("cannot remove the stale socket %s: %s", path,
+                    strerror(errno));
+            return -1;
+        }
+    }
+
+    /*
+     * Bound with the mode it keeps (0666: anyone may connect, and what
+     * they may do depends on who they are), so that nothing is changed
+     * after it exists: no chmod() another user could race.
+     */
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0) {
+        log_err("socket: %s", strerror(errno));
+        return -1;
+    }
+    mask = umask(0111);
+    r = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
+    umask(mask);
+    if (r || listen(fd, SOMAXCONN)) {
+        log_err("cannot listen on %s: %s", path, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    if (fstatat(sp->dirfd, sp->name, &st, AT_SYMLINK_NOFOLLOW) ||
+        !S_ISSOCK(st.st_mode) || st.st_uid != geteuid()) {
+        log_err("%s changed under us: refusing to serve it", path);
+        close(fd);
+        return -1;
+    }
+    sp->dev = st.st_dev;
+    sp->ino = st.st_ino;
+    return fd;
+}
+
+void sockdir_release(struct sock_place *sp, int lock_fd)
+{
+    struct stat st;
+
+    if (!fstatat(sp->dirfd, sp->name, &st, AT_SYMLINK_NOFOLLOW) &&
+        st.st_dev == sp->dev && st.st_ino == sp->ino)
+        unlinkat(sp->dirfd, sp->name, 0);
+    if (lock_fd >= 0) {
+        struct stat a;
+
+        /* Still our locked file: then it goes, before the lock does. */
+        if (!fstat(lock_fd, &a) &&
+            !fstatat(sp->dirfd, sp->lock_name, &st, AT_SYMLINK_NOFOLLOW) &&
+            a.st_dev == st.st_dev && a.st_ino == st.st_ino)
+            unlinkat(sp->dirfd, sp->lock_name, 0);
+        close(lock_fd);
+    }
+}
+
