@@ -24,15 +24,26 @@
  * SO_PEERCRED); not running as root, it refuses every other user.  Modes
  * and owners are reported for the calling user.
  *
- * One thread serves the session; the connections of other users are kept
- * in a small cache.
+ * Requests are served by libfuse's multi-threaded loop, so that one user's
+ * requests never wait behind another's.  Per-user connections are kept in
+ * a bounded cache and reused; each reconnects by itself after hypfsd
+ * restarts.  A connection is made as its user without forking: the
+ * serving thread switches its own effective ids for the connect() (the
+ * raw setresuid/setresgid system calls change only the calling thread),
+ * so that hypfsd's SO_PEERCRED sees that user, and switches back.
+ *
+ * Shared state and its locks: the inode table (nodes_lock), the user
+ * cache (users_lock); a request copies the path it works on, so nothing
+ * it holds can be freed by a concurrent forget.  Handles are thread-safe.
  */
-#define FUSE_USE_VERSION 34
+#define FUSE_USE_VERSION 312
 
 #include <errno.h>
 #include <fcntl.h>
 #include <fuse_lowlevel.h>
 #include <grp.h>
+#include <pthread.h>
+#include <sys/syscall.h>
 #include <limits.h>
 #include <signal.h>
 #include <stddef.h>
@@ -42,7 +53,6 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -58,8 +68,9 @@ struct node {
 };
 
 #define BUCKETS 4096u
-static struct node *by_path[BUCKETS], *by_ino[BUCKETS];
-static fuse_ino_t next_ino = 2;
+static pthread_mutex_t nodes_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct node *by_path[BUCKETS], *by_ino[BUCKETS];     /* nodes_lock */
+static fuse_ino_t next_ino = 2;                             /* nodes_lock */
 
 static uint32_t hash_str(const char *s)
 {
@@ -70,6 +81,7 @@ static uint32_t hash_str(const char *s)
     return h;
 }
 
+/* nodes_lock held. */
 static struct node *node_by_ino(fuse_ino_t ino)
 {
     struct node *n;
@@ -80,7 +92,7 @@ static struct node *node_by_ino(fuse_ino_t ino)
     return NULL;
 }
 
-/* The node of @path, made if new; NULL when out of memory. */
+/* The node of @path, made if new; NULL when out of memory.  nodes_lock. */
 static struct node *node_get(const char *path)
 {
     uint32_t h = hash_str(path) % BUCKETS;
@@ -101,6 +113,7 @@ static struct node *node_get(const char *path)
     return n;
 }
 
+/* nodes_lock held. */
 static void node_forget(struct node *n, uint64_t count)
 {
     struct node **pp;
@@ -118,12 +131,46 @@ static void node_forget(struct node *n, uint64_t count)
     free(n);
 }
 
+/* A copy of @ino's path (free() it), or NULL: ESTALE in *err, or ENOMEM. */
+static char *ino_path(fuse_ino_t ino, int *err)
+{
+    struct node *n;
+    char *path = NULL;
+
+    pthread_mutex_lock(&nodes_lock);
+    n = node_by_ino(ino);
+    if (n)
+        path = strdup(n->path);
+    pthread_mutex_unlock(&nodes_lock);
+    if (!path)
+        *err = n ? ENOMEM : ESTALE;
+    return path;
+}
+
+/* Count a lookup of @path: its inode number, or 0 when out of memory. */
+static fuse_ino_t node_looked_up(const char *path)
+{
+    struct node *n;
+    fuse_ino_t ino = 0;
+
+    pthread_mutex_lock(&nodes_lock);
+    n = node_get(path);
+    if (n) {
+        n->nlookup++;
+        ino = n->ino;
+    }
+    pthread_mutex_unlock(&nodes_lock);
+    return ino;
+}
+
 /* ---- Whose rights: a connection per calling user ---- */
 
 struct user_conn {
     uid_t uid;
+    gid_t gid;
     xenhypfs_handle *h;         /* NULL: this user has no hypfs right */
     time_t made;
+    unsigned int busy;          /* requests using h now */
 };
 
 #define USER_CACHE 64
@@ -135,82 +182,106 @@ static struct {
     bool as_root;
     uid_t uid;
     gid_t gid;
+    uid_t euid;                 /* what this thread switches back to */
+    gid_t egid;
     xenhypfs_handle *own;
-    struct user_conn users[USER_CACHE];
     time_t mounted;
 } fs;
 
-/* Connect to hypfsd as @uid/@gid, from a child that becomes that user. */
+static pthread_mutex_t users_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct user_conn users[USER_CACHE];                  /* users_lock */
+
+/*
+ * Connect to hypfsd as @uid/@gid: this thread takes those effective ids
+ * for the connect() alone.  The raw system calls change the calling
+ * thread's credentials only (glibc's wrappers would change every
+ * thread's); the saved ids stay root's, so it can switch back.
+ */
 static int connect_as(uid_t uid, gid_t gid)
 {
     struct sockaddr_un sa = { .sun_family = AF_UNIX };
-    char cbuf[CMSG_SPACE(sizeof(int))];
-    struct msghdr msg = { 0 };
-    struct iovec iov;
-    struct cmsghdr *cm;
-    char byte = 0;
-    int sv[2], fd = -1, status;
-    pid_t pid;
+    int fd, err = 0;
 
-    if (strlen(fs.socket) >= sizeof(sa.sun_path) ||
-        socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv))
-        return -1;
+    if (strlen(fs.socket) >= sizeof(sa.sun_path))
+        return -ENAMETOOLONG;
     memcpy(sa.sun_path, fs.socket, strlen(fs.socket) + 1);
-    pid = fork();
-    if (pid < 0) {
-        close(sv[0]);
-        close(sv[1]);
-        return -1;
-    }
-    if (!pid) {
-        int s;
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    if (syscall(SYS_setresgid, -1, gid, -1) ||
+        syscall(SYS_setresuid, -1, uid, -1)) {
+        err = -errno;
+    } else {
+        int r;
 
-        close(sv[0]);
-        if (setgroups(0, NULL) || setgid(gid) || setuid(uid) ||
-            getuid() != uid)
-            _exit(1);
-        s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (s < 0 || connect(s, (struct sockaddr *)&sa, sizeof(sa)))
-            _exit(1);
-        iov.iov_base = &byte;
-        iov.iov_len = 1;
-        msg.msg_iov = &iov;
-        msg.msg_iovlen = 1;
-        msg.msg_control = cbuf;
-        msg.msg_controllen = sizeof(cbuf);
-        cm = CMSG_FIRSTHDR(&msg);
-        cm->cmsg_level = SOL_SOCKET;
-        cm->cmsg_type = SCM_RIGHTS;
-        cm->cmsg_len = CMSG_LEN(sizeof(int));
-        memcpy(CMSG_DATA(cm), &s, sizeof(int));
-        _exit(sendmsg(sv[1], &msg, 0) == 1 ? 0 : 1);
+        do
+            r = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
+        while (r < 0 && errno == EINTR);
+        if (r < 0)
+            err = -errno;
     }
-    close(sv[1]);
-    iov.iov_base = &byte;
-    iov.iov_len = 1;
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = cbuf;
-    msg.msg_controllen = sizeof(cbuf);
-    if (recvmsg(sv[0], &msg, MSG_CMSG_CLOEXEC) == 1 &&
-        (cm = CMSG_FIRSTHDR(&msg)) && cm->cmsg_type == SCM_RIGHTS)
-        memcpy(&fd, CMSG_DATA(cm), sizeof(int));
-    close(sv[0]);
-    waitpid(pid, &status, 0);
+    /* Back to ours, whatever happened: a failure here must not go on. */
+    if (syscall(SYS_setresuid, -1, fs.euid, -1) ||
+        syscall(SYS_setresgid, -1, fs.egid, -1))
+        abort();
+    if (err) {
+        close(fd);
+        return err;
+    }
     return fd;
+}
+
+struct connector {
+    uid_t uid;
+    gid_t gid;
+};
+
+/* The handle's connector: every (re)connection is made as its user. */
+static int connect_user(void *arg)
+{
+    const struct connector *who = arg;
+
+    return connect_as(who->uid, who->gid);
+}
+
+static xenhypfs_handle *open_as(uid_t uid, gid_t gid)
+{
+    struct xenhypfs_open_args args = { XENHYPFS_TRANSPORT_SOCKET };
+    struct connector *who = malloc(sizeof(*who));
+    xenhypfs_handle *h;
+
+    if (!who)
+        return NULL;
+    who->uid = uid;
+    who->gid = gid;
+    args.socket_path = fs.socket;
+    args.connect = connect_user;
+    args.connect_arg = who;
+    h = xenhypfs_open_ext(&args);
+    if (!h)
+        free(who);
+    /*
+     * The connector outlives the open: it serves every reconnection.  It
+     * is one small allocation per cached user, kept until unmount.
+     */
+    return h;
 }
 
 /*
  * The handle to serve @req with, or NULL with *err: the mounting user's
- * own, or a connection made as the caller.
+ * own, or a connection made as the caller (cached; release it with
+ * put_handle()).
  */
-static xenhypfs_handle *handle_for(fuse_req_t req, int *err)
+static xenhypfs_handle *get_handle(fuse_req_t req, struct user_conn **slotp,
+                                   int *err)
 {
     const struct fuse_ctx *ctx = fuse_req_ctx(req);
     time_t now = time(NULL);
-    struct user_conn *slot = NULL, *oldest = &fs.users[0];
-    int i, fd;
+    struct user_conn *slot = NULL, *victim = NULL;
+    xenhypfs_handle *h;
+    int i;
 
+    *slotp = NULL;
     if (ctx->uid == fs.uid)
         return fs.own;
     if (!fs.as_root) {
@@ -218,47 +289,102 @@ static xenhypfs_handle *handle_for(fuse_req_t req, int *err)
         *err = EACCES;
         return NULL;
     }
+    pthread_mutex_lock(&users_lock);
     for (i = 0; i < USER_CACHE; i++) {
-        struct user_conn *u = &fs.users[i];
+        struct user_conn *u = &users[i];
 
         if (u->made && u->uid == ctx->uid &&
             (u->h || now - u->made < NEGATIVE_SECONDS)) {
-            if (!u->h)
+            if (!u->h) {
+                pthread_mutex_unlock(&users_lock);
                 *err = EACCES;
+                return NULL;
+            }
+            u->busy++;
+            *slotp = u;
+            pthread_mutex_unlock(&users_lock);
             return u->h;
         }
         if (!u->made && !slot)
             slot = u;
-        if (u->made < oldest->made)
-            oldest = u;
+        if (!u->busy && (!victim || u->made < victim->made))
+            victim = u;
     }
-    if (!slot) {
-        slot = oldest;
+    if (!slot)
+        slot = victim;      /* the least recent that no request is using */
+    if (slot) {
         xenhypfs_close(slot->h);
+        memset(slot, 0, sizeof(*slot));
+        slot->uid = ctx->uid;
+        slot->made = now;
+        slot->busy = 1;     /* ours while it connects */
     }
-    fd = connect_as(ctx->uid, ctx->gid);
-    slot->uid = ctx->uid;
-    slot->made = now;
-    slot->h = fd >= 0 ? xenhypfs_open_socket(fd) : NULL;
-    if (!slot->h)       /* no hypfs right (EPERM), or no socket */
-        *err = EACCES;
-    return slot->h;
+    pthread_mutex_unlock(&users_lock);
+
+    /* Connecting takes time: not under the lock. */
+    h = open_as(ctx->uid, ctx->gid);
+    if (!h)
+        *err = EACCES;      /* no hypfs right (EPERM), or no socket */
+    if (slot) {
+        pthread_mutex_lock(&users_lock);
+        slot->h = h;
+        if (!h)
+            slot->busy = 0;
+        pthread_mutex_unlock(&users_lock);
+        if (h)
+            *slotp = slot;
+    } else if (h) {
+        /* Every cached connection is busy: this one is for this request. */
+        *slotp = NULL;
+    }
+    return h;
+}
+
+static void put_handle(xenhypfs_handle *h, struct user_conn *slot)
+{
+    if (h == fs.own || !h)
+        return;
+    if (!slot) {
+        xenhypfs_close(h);
+        return;
+    }
+    pthread_mutex_lock(&users_lock);
+    slot->busy--;
+    pthread_mutex_unlock(&users_lock);
 }
 
 /*
- * What a request on @ino works on: its node, and the handle to ask the
- * hypervisor with.  0, or the errno to reply (ESTALE: a forgotten inode).
+ * What a request on @ino works on: a copy of its path, and the handle to
+ * ask the hypervisor with.  0, or the errno to reply (ESTALE: a forgotten
+ * inode).  Release with release_target().
  */
-static int request_target(fuse_req_t req, fuse_ino_t ino, struct node **n,
-                          xenhypfs_handle **h)
+struct target {
+    char *path;
+    xenhypfs_handle *h;
+    struct user_conn *slot;
+};
+
+static int request_target(fuse_req_t req, fuse_ino_t ino, struct target *t)
 {
     int err = 0;
 
-    *n = node_by_ino(ino);
-    if (!*n)
-        return ESTALE;
-    *h = handle_for(req, &err);
-    return *h ? 0 : err;
+    memset(t, 0, sizeof(*t));
+    t->path = ino_path(ino, &err);
+    if (!t->path)
+        return err;
+    t->h = get_handle(req, &t->slot, &err);
+    if (!t->h) {
+        free(t->path);
+        t->path = NULL;
+        return err;
+    }
+    return 0;
+}
+
+static void release_target(struct target *t)
+{
+    put_handle(t->h, t->slot);
+    free(t->path);
 }
 
 /* ---- Entries as files ---- */
@@ -353,6 +479,8 @@ static char *join(const char *dir, const char *name)
 /* ---- Operations ---- */
 
 #define ENTRY_TIMEOUT 1.0
+#define MAX_THREADS   64
+#define IDLE_THREADS  8
 
 static void op_init(void *userdata, struct fuse_conn_info *conn)
 {
@@ -364,26 +492,21 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
     struct fuse_entry_param e = { 0 };
-    struct node *p, *n;
-    xenhypfs_handle *h;
+    struct target t;
     struct value v;
     char *path;
-    int err = request_target(req, parent, &p, &h);
+    int err = request_target(req, parent, &t);
 
     if (err)
         return (void)fuse_reply_err(req, err);
-    path = join(p->path, name);
-    if (!path)
-        return (void)fuse_reply_err(req, ENOMEM);
-    err = get_value(h, path, &v);
+    path = join(t.path, name);
+    err = path ? get_value(t.h, path, &v) : ENOMEM;
     if (!err) {
-        n = node_get(path);
-        if (!n)
+        e.ino = node_looked_up(path);
+        if (!e.ino)
             err = ENOMEM;
         else {
-            n->nlookup++;
-            e.ino = n->ino;
-            fill_stat(req, n->ino, &v, &e.attr);
+            fill_stat(req, e.ino, &v, &e.attr);
             /*
              * Names may be cached a moment, attributes never: every stat
              * and open asks the hypervisor again with the caller's rights,
@@ -396,6 +519,7 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
         value_free(&v);
     }
     free(path);
+    release_target(&t);
     if (err)
         fuse_reply_err(req, err);
     else
@@ -404,10 +528,13 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 
 static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
 {
-    struct node *n = node_by_ino(ino);
+    struct node *n;
 
+    pthread_mutex_lock(&nodes_lock);
+    n = node_by_ino(ino);
     if (n)
         node_forget(n, nlookup);
+    pthread_mutex_unlock(&nodes_lock);
     fuse_reply_none(req);
 }
 
@@ -416,27 +543,29 @@ static void op_forget_multi(fuse_req_t req, size_t count,
 {
     size_t i;
 
+    pthread_mutex_lock(&nodes_lock);
     for (i = 0; i < count; i++) {
         struct node *n = node_by_ino(forgets[i].ino);
 
         if (n)
             node_forget(n, forgets[i].nlookup);
     }
+    pthread_mutex_unlock(&nodes_lock);
     fuse_reply_none(req);
 }
 
 static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-    struct node *n;
-    xenhypfs_handle *h;
+    struct target t;
     struct value v;
     struct stat st;
-    int err = request_target(req, ino, &n, &h);
+    int err = request_target(req, ino, &t);
 
     (void)fi;
     if (err)
         return (void)fuse_reply_err(req, err);
-    err = get_value(h, n->path, &v);
+    err = get_value(t.h, t.path, &v);
+    release_target(&t);
     if (err)
         return (void)fuse_reply_err(req, err);
     fill_stat(req, ino, &v, &st);
@@ -467,23 +596,22 @@ struct open_file {
 
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-    struct node *n;
     struct open_file *of;
-    xenhypfs_handle *h;
-    int err = request_target(req, ino, &n, &h);
+    struct target t;
+    int err = request_target(req, ino, &t);
 
     if (err)
         return (void)fuse_reply_err(req, err);
     of = calloc(1, sizeof(*of));
-    if (!of)
-        return (void)fuse_reply_err(req, ENOMEM);
-    err = get_value(h, n->path, &of->v);
+    err = of ? get_value(t.h, t.path, &of->v) : ENOMEM;
+    release_target(&t);
     if (!err && of->v.dir)
         err = EISDIR;
     if (!err && (fi->flags & O_ACCMODE) != O_RDONLY && !of->v.writable)
         err = EACCES;
     if (err) {
-        value_free(&of->v);
+        if (of)
+            value_free(&of->v);
         free(of);
         return (void)fuse_reply_err(req, err);
     }
@@ -510,37 +638,37 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
                      size_t size, off_t off, struct fuse_file_info *fi)
 {
     struct open_file *of = (struct open_file *)(uintptr_t)fi->fh;
-    struct node *n = node_by_ino(ino);
-    xenhypfs_handle *h;
+    struct target t;
     size_t len = size;
     char *val;
-    int err = 0, ret;
+    int err, ret;
 
-    if (!n)
-        return (void)fuse_reply_err(req, ESTALE);
     /* A value is written whole, in one write at the start, as on sysfs. */
     if (off != 0)
         return (void)fuse_reply_err(req, EINVAL);
-    h = handle_for(req, &err);
-    if (!h)
+    err = request_target(req, ino, &t);
+    if (err)
         return (void)fuse_reply_err(req, err);
     if (of->v.type == xenhypfs_type_blob) {
-        ret = xenhypfs_write_raw(h, n->path, buf, size);
+        ret = xenhypfs_write_raw(t.h, t.path, buf, size);
+        err = ret ? errno : 0;
     } else {
         if (len && buf[len - 1] == '\n')
             len--;
-        if (memchr(buf, '\0', len))
-            return (void)fuse_reply_err(req, EINVAL);
-        val = malloc(len + 1);
-        if (!val)
-            return (void)fuse_reply_err(req, ENOMEM);
-        memcpy(val, buf, len);
-        val[len] = '\0';
-        ret = xenhypfs_write(h, n->path, val);
-        free(val);
+        val = memchr(buf, '\0', len) ? NULL : malloc(len + 1);
+        if (!val) {
+            err = memchr(buf, '\0', len) ? EINVAL : ENOMEM;
+        } else {
+            memcpy(val, buf, len);
+            val[len] = '\0';
+            ret = xenhypfs_write(t.h, t.path, val);
+            err = ret ? errno : 0;
+            free(val);
+        }
     }
-    if (ret)
-        fuse_reply_err(req, errno);
+    release_target(&t);
+    if (err)
+        fuse_reply_err(req, err);
     else
         fuse_reply_write(req, size);
 }
@@ -560,19 +688,25 @@ static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 
 static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-    struct node *n;
     struct open_file *of;
-    xenhypfs_handle *h;
-    int err = request_target(req, ino, &n, &h);
+    struct target t;
+    int err = request_target(req, ino, &t);
 
     if (err)
         return (void)fuse_reply_err(req, err);
     of = calloc(1, sizeof(*of));
-    if (!of)
-        return (void)fuse_reply_err(req, ENOMEM);
-    of->ents = xenhypfs_readdir(h, n->path, &of->n);
-    if (!of->ents) {
-        err = errno;
+    if (of) {
+        of->ents = xenhypfs_readdir(t.h, t.path, &of->n);
+        err = of->ents ? 0 : errno;
+        /* The directory's path, for readdir's inode numbers. */
+        of->v.data = err ? NULL : t.path;
+        if (!err)
+            t.path = NULL;
+    } else {
+        err = ENOMEM;
+    }
+    release_target(&t);
+    if (err) {
         free(of);
         return (void)fuse_reply_err(req, err);
     }
@@ -584,7 +718,7 @@ static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
                        struct fuse_file_info *fi)
 {
     struct open_file *of = (struct open_file *)(uintptr_t)fi->fh;
-    struct node *n = node_by_ino(ino);
+    const char *dir = of->v.data;
     char *buf = malloc(size ? size : 1);
     size_t used = 0;
     off_t i;
@@ -607,7 +741,7 @@ static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 
             name = e->name;
             st.st_mode = e->type == xenhypfs_type_dir ? S_IFDIR : S_IFREG;
-            path = n ? join(n->path, name) : NULL;
+            path = join(dir, name);
             /* A stable, non-zero number; lookup gives the real one. */
             st.st_ino = path ? (hash_str(path) | 1u) + ((fuse_ino_t)1 << 32) : 1;
             free(path);
@@ -763,6 +897,7 @@ int main(int argc, char **argv)
     char open_err[320];
     struct fuse_cmdline_opts opts;
     struct options o = { 0 };
+    struct fuse_loop_config *loop_cfg;
     struct fuse_session *se;
     int ret = 1, i;
 
@@ -783,6 +918,8 @@ int main(int argc, char **argv)
     fs.socket = xenhypfs_socket_path(o.socket);
     fs.uid = getuid();
     fs.gid = getgid();
+    fs.euid = geteuid();
+    fs.egid = getegid();
     fs.as_root = geteuid() == 0;
     fs.mounted = time(NULL);
 
@@ -813,7 +950,22 @@ int main(int argc, char **argv)
         goto out_session;
     }
     fuse_daemonize(opts.foreground);
-    ret = fuse_session_loop(se);
+    /*
+     * Many threads, so that a slow or busy user delays only its own
+     * requests.  (libfuse starts them as requests come, up to the maximum,
+     * and lets the idle ones beyond a few go.)
+     */
+    loop_cfg = fuse_loop_cfg_create();
+    if (!loop_cfg) {
+        fprintf(stderr, "hypfs-fuse: out of memory\n");
+        ret = 1;
+        fuse_session_unmount(se);
+        goto out_session;
+    }
+    fuse_loop_cfg_set_max_threads(loop_cfg, MAX_THREADS);
+    fuse_loop_cfg_set_idle_threads(loop_cfg, IDLE_THREADS);
+    ret = fuse_session_loop_mt(se, loop_cfg);
+    fuse_loop_cfg_destroy(loop_cfg);
     /* A signal (SIGTERM, SIGINT, SIGHUP) is a clean stop, not a failure. */
     ret = ret && ret != SIGTERM && ret != SIGINT && ret != SIGHUP ? 1 : 0;
     fuse_session_unmount(se);
@@ -823,7 +975,7 @@ int main(int argc, char **argv)
  out_close:
     xenhypfs_close(fs.own);
     for (i = 0; i < USER_CACHE; i++)
-        xenhypfs_close(fs.users[i].h);
+        xenhypfs_close(users[i].h);
  out_args:
     free(opts.mountpoint);
     free(o.socket);
