@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,19 +77,72 @@ static xenhypfs_handle *open_common(const struct xenhypfs_open_args *args,
     return NULL;
 }
 
+/*
+ * Xen's logger, as much of it as we call (xentoollog.h): the first member
+ * of struct xentoollog_logger, and its levels.
+ */
+struct xentoollog_logger {
+    void (*vmessage)(struct xentoollog_logger *logger, int level,
+                     int errnoval, const char *context, const char *format,
+                     va_list al);
+};
+#define XTL_ERROR   8
+
+static void logger_call(struct xentoollog_logger *logger, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    logger->vmessage(logger, XTL_ERROR, -1, "xenhypfs", fmt, ap);
+    va_end(ap);
+}
+
+/*
+ * Why the library could not be opened, as Xen's does it: through the
+ * caller's logger, or without one to standard error in the form of Xen's
+ * default logger ("xencall: error: Could not obtain handle on privileged
+ * command interface: ..."), so that the tool's own one-line verdict that
+ * follows ("Could not open libxenhypfs") has its reason before it.
+ */
+static void log_open_error(struct xentoollog_logger *logger, const char *why)
+{
+    int err = errno;
+
+    if (logger && logger->vmessage)
+        logger_call(logger, "%s", why);
+    else
+        fprintf(stderr, "xenhypfs: error: %s\n", why);
+    errno = err;
+}
+
 xenhypfs_handle *xenhypfs_open(struct xentoollog_logger *logger,
                                unsigned int open_flags)
 {
     struct xenhypfs_open_args args = { XENHYPFS_TRANSPORT_AUTO };
     const char *force = getenv("HYPFS_TRANSPORT");
+    xenhypfs_handle *h;
+    char why[320];
 
-    (void)logger;
     (void)open_flags;
-    if (force && !strcmp(force, "socket"))
-        args.transport = XENHYPFS_TRANSPORT_SOCKET;
-    else if (force && !strcmp(force, "privcmd"))
-        args.transport = XENHYPFS_TRANSPORT_PRIVCMD;
-    return open_common(&args, -1);
+    if (force && *force) {
+        if (!strcmp(force, "socket"))
+            args.transport = XENHYPFS_TRANSPORT_SOCKET;
+        else if (!strcmp(force, "privcmd"))
+            args.transport = XENHYPFS_TRANSPORT_PRIVCMD;
+        else {
+            snprintf(why, sizeof(why), "HYPFS_TRANSPORT=%s: expected socket "
+                     "or privcmd", force);
+            errno = EINVAL;
+            log_open_error(logger, why);
+            return NULL;
+        }
+    }
+    args.err = why;
+    args.errlen = sizeof(why);
+    h = open_common(&args, -1);
+    if (!h)
+        log_open_error(logger, why);
+    return h;
 }
 
 xenhypfs_handle *xenhypfs_open_ext(const struct xenhypfs_open_args *args)

@@ -94,7 +94,8 @@ stop_hypfsd
     status=0
     "$X" ls / >"$tmp/o" 2>"$tmp/e" || status=$?
     cat "$tmp/o"
-    sed 's/^/stderr: /' "$tmp/e"
+    # The library says why first (as Xen's does through its logger).
+    sed -e 's/^/stderr: /' -e "s|$tmp|\$TMP|g" "$tmp/e"
     echo "status: $status"
 } >> "$tmp/actual"
 
