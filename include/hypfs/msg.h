@@ -50,6 +50,13 @@
 /* Where clients look for the daemon, unless HYPFS_SOCKET says otherwise. */
 #define HYPFS_DEFAULT_SOCKET    "/run/hypfs/hypfsd.sock"
 #define HYPFS_SOCKET_ENV        "HYPFS_SOCKET"
+/*
+ * Beside it, the same service on a socket only the daemon's own user (and
+ * root) may connect to, mode 0600: the control domain's door, whose
+ * connections never queue behind anybody else's.  Clients running as
+ * root try it first.
+ */
+#define HYPFS_PRIV_SUFFIX       ".priv"
 
 struct hypfs_msg_hdr {
     uint32_t magic;

@@ -136,7 +136,7 @@ static const char *connect_hint(int err)
 {
     switch (err) {
     case ENOENT:
-        return " (is hypfsd running?  HYPFS_SOCKET names another socket)";
+        return " (is hypfsd running? HYPFS_SOCKET chooses another socket)";
     case ECONNREFUSED:
         return " (nobody serves it: is hypfsd running?)";
     case EACCES:
@@ -146,12 +146,36 @@ static const char *connect_hint(int err)
     }
 }
 
+int hypfs_client_connect_best(const char *path)
+{
+    char priv[sizeof(((struct sockaddr_un *)0)->sun_path)];
+    int fd;
+
+    /*
+     * Root may use the control domain's own door (mode 0600), where its
+     * connections never queue behind anybody else's.  Only root tries:
+     * for everyone else it is closed anyway.  If it is missing (an older
+     * daemon) or nobody answers, the door for everyone will do.  If it is
+     * there but not the daemon's (squatted), that is what the caller is
+     * told: a priv socket that is not ours is never fallen back from.
+     */
+    if (geteuid() == 0 &&
+        (size_t)snprintf(priv, sizeof(priv), "%s%s", path,
+                         HYPFS_PRIV_SUFFIX) < sizeof(priv)) {
+        fd = hypfs_client_connect_path(priv);
+        if (fd >= 0 || (fd != -ENOENT && fd != -ECONNREFUSED &&
+                        fd != -EACCES && fd != -ENOTDIR))
+            return fd;
+    }
+    return hypfs_client_connect_path(path);
+}
+
 static int do_connect(struct hypfs_client *c)
 {
     int fd, ret;
 
     fd = c->connect ? c->connect(c->connect_arg)
-                    : hypfs_client_connect_path(c->socket_path);
+                    : hypfs_client_connect_best(c->socket_path);
     if (fd < 0) {
         set_err(c, "cannot reach hypfsd at %s: %s%s", where(c), strerror(-fd),
                 connect_hint(-fd));

@@ -115,6 +115,13 @@ int hypfs_client_check_server(int fd, const char *what, char *err,
  */
 int hypfs_client_connect_path(const char *path);
 
+/*
+ * As hypfs_client_connect_path(), but as root through the control
+ * domain's own door (@path HYPFS_PRIV_SUFFIX) when the daemon has one:
+ * what hypfs_client_open() uses.
+ */
+int hypfs_client_connect_best(const char *path);
+
 /* ---- Hypercalls ---- */
 
 /*

@@ -35,6 +35,8 @@ static void usage(FILE *f)
 "  pool-list                    list the cpupools\n"
 "  cpu-move CPU POOL            move a cpu into a cpupool\n"
 "  cpu-remove CPU               take a cpu out of its cpupool\n"
+"Daemon:\n"
+"  stats                        heap in use and connections of hypfsd\n"
 "\n"
 "  -s, --socket PATH            hypfsd's socket (default $%s or %s)\n"
 "  -h, --help                   this help\n",
@@ -130,6 +132,7 @@ static const struct command {
     { "pool-list", { NULL }, 0, { NULL } },
     { "cpu-move", { "cpu", "pool" }, 2, { NULL } },
     { "cpu-remove", { "cpu" }, 1, { NULL } },
+    { "stats", { NULL }, 0, { NULL } },
 };
 
 int main(int argc, char **argv)

@@ -246,7 +246,9 @@ const struct server_opts *server_opts(void);
 struct ucred;
 void server_start_conn(int fd, const struct ucred *cred, bool control,
                        unsigned int limit_per_uid);
-void server_counts(unsigned int *control, unsigned int *guests);
+/* Connections now, and the most there were at once (@peak may be NULL). */
+void server_counts(unsigned int *control, unsigned int *guests,
+                   unsigned int *peak);
 /* End every connection and wait (5 s) for their threads: 0, or 1. */
 int server_drain(void);
 extern struct log_ratelimit rl_refused;
@@ -257,11 +259,16 @@ struct sock_place {
     char dir[4096];
     char name[256];
     char lock_name[256];
-    dev_t dev;                  /* the socket file we bound */
-    ino_t ino;
+    char priv_name[256];
+    dev_t dev, priv_dev;        /* the socket files we bound */
+    ino_t ino, priv_ino;
 };
-/* Take the socket at @path: the listening socket, or -1 (logged). */
-int sockdir_take(const char *path, struct sock_place *sp, int *lock_fd);
+/*
+ * Take the socket at @path and the control domain's own beside it
+ * (*priv_fd): the listening socket for everyone, or -1 (logged).
+ */
+int sockdir_take(const char *path, struct sock_place *sp, int *lock_fd,
+                 int *priv_fd);
 /* Remove our socket and lock, and nothing that is not ours any more. */
 void sockdir_release(struct sock_place *sp, int lock_fd);
 

@@ -33,11 +33,12 @@
 
 #define PENDING_TIMEOUT_MS  2000
 #define FD_RESERVE          48u     /* descriptors not for connections */
-#define ACCEPT_BATCH        128
+#define ACCEPT_BATCH        32
 #define BACKOFF_MIN_MS      50
 #define BACKOFF_MAX_MS      1000
+#define EPISODE_QUIET_MS    1000
 
-enum source_kind { SRC_LISTEN, SRC_SIGNAL, SRC_WAKE, SRC_PENDING };
+enum source_kind { SRC_LISTEN, SRC_PRIV, SRC_SIGNAL, SRC_WAKE, SRC_PENDING };
 
 struct source {
     enum source_kind kind;
@@ -55,16 +56,18 @@ struct pending {
 };
 
 static struct {
-    int epfd, lfd;
-    struct source listen_src, signal_src, wake_src;
+    int epfd, lfd, priv_fd;
+    struct source listen_src, priv_src, signal_src, wake_src;
     struct pending *pending;    /* oldest last */
     unsigned int npending;
     struct callers_snap *snap;  /* the main thread's view of the mapping */
     bool paused;                /* not accepting for want of descriptors */
+    bool episode;               /* ... until accepting works for a while */
+    int64_t last_short_ms;      /* the last refusal for want of them */
     int64_t resume_at;
     int backoff_ms;
-    unsigned long refused;      /* connections that waited in the pause */
-} loop = { .epfd = -1, .lfd = -1 };
+    unsigned long pauses;       /* in this episode */
+} loop = { .epfd = -1, .lfd = -1, .priv_fd = -1 };
 
 static void pending_close(struct pending *p)
 {
@@ -80,38 +83,8 @@ static void pending_close(struct pending *p)
     free(p);
 }
 
-static void pending_add(int fd, const struct ucred *cred)
-{
-    struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP };
-    struct pending *p;
-
-    if (loop.npending >= server_opts()->max_pending || !(p = calloc(1, sizeof(*p)))) {
-        log_limited(&rl_refused, L_INFO, "closing a connection of uid %u pid "
-                    "%d at once: it has no hypfs right and %u such peers "
-                    "are waiting already", (unsigned int)cred->uid,
-                    (int)cred->pid, loop.npending);
-        close(fd);
-        return;
-    }
-    p->src.kind = SRC_PENDING;
-    p->fd = fd;
-    p->uid = cred->uid;
-    p->deadline = monotonic_ms() + PENDING_TIMEOUT_MS;
-    ev.data.ptr = p;
-    if (epoll_ctl(loop.epfd, EPOLL_CTL_ADD, fd, &ev)) {
-        close(fd);
-        free(p);
-        return;
-    }
-    p->next = loop.pending;
-    if (loop.pending)
-        loop.pending->prev = p;
-    loop.pending = p;
-    loop.npending++;
-}
-
-/* Its header is in: answer -EPERM, whatever it asked, and close. */
-static void pending_answer(struct pending *p)
+/* A refused peer's first header is in: answer -EPERM, whatever it asked. */
+static void answer_eperm(int fd, const uint8_t *hdr_bytes)
 {
     static const char text[] = "no hypfs right: this user is not mapped to "
                                "a live domain";
@@ -129,25 +102,72 @@ static void pending_answer(struct pending *p)
     size_t len = 0;
 
     memset(&out, 0, sizeof(out));
-    memcpy(&hdr, p->hdr, sizeof(hdr));
-    if (!hypfsd_check_request_hdr(&hdr)) {
-        if (hdr.type == HYPFS_MSG_OP) {
-            out.u.op.ret = -EPERM;
-            len = sizeof(out.u.op);
-        } else {
-            out.u.ctl.r.ret = -EPERM;
-            out.u.ctl.r.text_len = sizeof(text) - 1;
-            memcpy(out.u.ctl.text, text, sizeof(text) - 1);
-            len = sizeof(out.u.ctl);
-        }
-        hypfs_msg_hdr_init(&out.hdr, hdr.type + 1, (uint32_t)len, hdr.seq);
-        /* A few dozen bytes: the socket's buffer takes them, or nothing. */
-        if (send(p->fd, &out, sizeof(out.hdr) + len,
-                 MSG_DONTWAIT | MSG_NOSIGNAL) < 0) {
-            /* A peer that does not take its answer goes without. */
-        }
+    memcpy(&hdr, hdr_bytes, sizeof(hdr));
+    if (hypfsd_check_request_hdr(&hdr))
+        return;
+    if (hdr.type == HYPFS_MSG_OP) {
+        out.u.op.ret = -EPERM;
+        len = sizeof(out.u.op);
+    } else {
+        out.u.ctl.r.ret = -EPERM;
+        out.u.ctl.r.text_len = sizeof(text) - 1;
+        memcpy(out.u.ctl.text, text, sizeof(text) - 1);
+        len = sizeof(out.u.ctl);
     }
-    pending_close(p);
+    hypfs_msg_hdr_init(&out.hdr, hdr.type + 1, (uint32_t)len, hdr.seq);
+    /* A few dozen bytes: the socket's buffer takes them, or nothing. */
+    if (send(fd, &out, sizeof(out.hdr) + len, MSG_DONTWAIT | MSG_NOSIGNAL) < 0) {
+        /* A peer that does not take its answer goes without. */
+    }
+}
+
+/*
+ * A peer with no hypfs right.  Usually its first frame is there already
+ * (or it is gone): then it is answered at once, with no bookkeeping.
+ * Otherwise it waits, boundedly, in the loop.
+ */
+static void pending_add(int fd, const struct ucred *cred)
+{
+    struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP };
+    uint8_t hdr[sizeof(struct hypfs_msg_hdr)];
+    struct pending *p;
+    ssize_t got = recv(fd, hdr, sizeof(hdr), MSG_DONTWAIT);
+
+    if (got == (ssize_t)sizeof(hdr) || got == 0 ||
+        (got < 0 && errno != EAGAIN && errno != EINTR)) {
+        if (got == (ssize_t)sizeof(hdr))
+            answer_eperm(fd, hdr);
+        close(fd);
+        return;
+    }
+    if (loop.npending >= server_opts()->max_pending ||
+        !(p = calloc(1, sizeof(*p)))) {
+        log_limited(&rl_refused, L_INFO, "closing a connection of uid %u pid "
+                    "%d at once: it has no hypfs right and %u such peers "
+                    "are waiting already", (unsigned int)cred->uid,
+                    (int)cred->pid, loop.npending);
+        close(fd);
+        return;
+    }
+    p->src.kind = SRC_PENDING;
+    p->fd = fd;
+    p->uid = cred->uid;
+    p->deadline = monotonic_ms() + PENDING_TIMEOUT_MS;
+    if (got > 0) {
+        memcpy(p->hdr, hdr, (size_t)got);
+        p->got = (size_t)got;
+    }
+    ev.data.ptr = p;
+    if (epoll_ctl(loop.epfd, EPOLL_CTL_ADD, fd, &ev)) {
+        close(fd);
+        free(p);
+        return;
+    }
+    p->next = loop.pending;
+    if (loop.pending)
+        loop.pending->prev = p;
+    loop.pending = p;
+    loop.npending++;
 }
 
 static void pending_readable(struct pending *p)
@@ -162,8 +182,10 @@ static void pending_readable(struct pending *p)
         return;
     }
     p->got += (size_t)n;
-    if (p->got == sizeof(p->hdr))
-        pending_answer(p);
+    if (p->got == sizeof(p->hdr)) {
+        answer_eperm(p->fd, p->hdr);
+        pending_close(p);
+    }
 }
 
 static void pending_expire(int64_t now)
@@ -192,27 +214,30 @@ static int64_t next_deadline(void)
 
 static void stop_accepting(int err)
 {
-    if (!loop.paused) {
+    if (!loop.episode) {
         struct rlimit rl = { 0 };
         unsigned int ncontrol, nguest;
 
         getrlimit(RLIMIT_NOFILE, &rl);
-        server_counts(&ncontrol, &nguest);
+        server_counts(&ncontrol, &nguest, NULL);
         log_warn("not accepting connections for now: %s (%u control, %u "
                  "guest and %u unmapped connections open, descriptor limit "
                  "%llu); resuming by itself", strerror(err), ncontrol,
                  nguest, loop.npending, (unsigned long long)rl.rlim_cur);
         loop.backoff_ms = BACKOFF_MIN_MS;
-        loop.refused = 0;
+        loop.pauses = 0;
+        loop.episode = true;
     } else if (loop.backoff_ms < BACKOFF_MAX_MS) {
         loop.backoff_ms *= 2;
         if (loop.backoff_ms > BACKOFF_MAX_MS)
             loop.backoff_ms = BACKOFF_MAX_MS;
     }
     loop.paused = true;
-    loop.refused++;
-    loop.resume_at = monotonic_ms() + loop.backoff_ms;
+    loop.pauses++;
+    loop.last_short_ms = monotonic_ms();
+    loop.resume_at = loop.last_short_ms + loop.backoff_ms;
     epoll_ctl(loop.epfd, EPOLL_CTL_DEL, loop.lfd, NULL);
+    epoll_ctl(loop.epfd, EPOLL_CTL_DEL, loop.priv_fd, NULL);
     /* Unmapped peers are the cheapest to let go: their descriptors first. */
     while (loop.pending)
         pending_close(loop.pending);
@@ -221,10 +246,13 @@ static void stop_accepting(int err)
 static void resume_accepting(void)
 {
     struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &loop.listen_src };
+    struct epoll_event pev = { .events = EPOLLIN, .data.ptr = &loop.priv_src };
 
     if (!loop.paused)
         return;
-    if (epoll_ctl(loop.epfd, EPOLL_CTL_ADD, loop.lfd, &ev) && errno != EEXIST)
+    if ((epoll_ctl(loop.epfd, EPOLL_CTL_ADD, loop.lfd, &ev) && errno != EEXIST) ||
+        (epoll_ctl(loop.epfd, EPOLL_CTL_ADD, loop.priv_fd, &pev) &&
+         errno != EEXIST))
         log_err("epoll: %s", strerror(errno));
     loop.paused = false;
 }
@@ -255,12 +283,17 @@ static void admit(int fd)
                callers_limit_per_uid(loop.snap));
 }
 
-static void accept_some(void)
+/*
+ * Accept what waits on @lfd, a batch at most: then back to the loop, so
+ * that the control domain's door (checked first) is never kept waiting
+ * behind a long queue on the other.
+ */
+static void accept_some(int lfd)
 {
     int i;
 
     for (i = 0; i < ACCEPT_BATCH; i++) {
-        int fd = accept4(loop.lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+        int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 
         if (fd < 0) {
             switch (errno) {
@@ -281,10 +314,15 @@ static void accept_some(void)
                 return;
             }
         }
-        if (loop.refused) {
+        /*
+         * The shortage is over when accepting has worked for a while:
+         * a connection accepted between two refusals is the same episode.
+         */
+        if (loop.episode &&
+            monotonic_ms() - loop.last_short_ms >= EPISODE_QUIET_MS) {
             log_notice("accepting connections again (paused %lu time%s)",
-                       loop.refused, loop.refused == 1 ? "" : "s");
-            loop.refused = 0;
+                       loop.pauses, loop.pauses == 1 ? "" : "s");
+            loop.episode = false;
         }
         admit(fd);
     }
@@ -350,17 +388,20 @@ int server_run(struct hypfs *fs, const struct server_opts *opts,
         ret = -1;
         goto out;
     }
-    loop.lfd = sockdir_take(opts->socket_path, &sp, &lock_fd);
+    loop.lfd = sockdir_take(opts->socket_path, &sp, &lock_fd, &loop.priv_fd);
     if (loop.lfd < 0) {
         ret = -1;
         goto out;
     }
     loop.listen_src.kind = SRC_LISTEN;
+    loop.priv_src.kind = SRC_PRIV;
     loop.signal_src.kind = SRC_SIGNAL;
     loop.wake_src.kind = SRC_WAKE;
     ev.events = EPOLLIN;
     ev.data.ptr = &loop.listen_src;
     epoll_ctl(loop.epfd, EPOLL_CTL_ADD, loop.lfd, &ev);
+    ev.data.ptr = &loop.priv_src;
+    epoll_ctl(loop.epfd, EPOLL_CTL_ADD, loop.priv_fd, &ev);
     ev.data.ptr = &loop.signal_src;
     epoll_ctl(loop.epfd, EPOLL_CTL_ADD, sfd, &ev);
     ev.data.ptr = &loop.wake_src;
@@ -387,7 +428,12 @@ int server_run(struct hypfs *fs, const struct server_opts *opts,
 
             switch (src->kind) {
             case SRC_LISTEN:
-                accept_some();
+                /* The control domain's door first, whatever the order. */
+                accept_some(loop.priv_fd);
+                accept_some(loop.lfd);
+                break;
+            case SRC_PRIV:
+                accept_some(loop.priv_fd);
                 break;
             case SRC_WAKE:
                 if (read(wake_fd, &v, sizeof(v)) < 0) {
@@ -395,7 +441,8 @@ int server_run(struct hypfs *fs, const struct server_opts *opts,
                 }
                 if (loop.paused) {
                     resume_accepting();
-                    accept_some();
+                    accept_some(loop.priv_fd);
+                    accept_some(loop.lfd);
                 }
                 break;
             case SRC_PENDING:
@@ -425,13 +472,16 @@ int server_run(struct hypfs *fs, const struct server_opts *opts,
         pending_expire(now);
         if (loop.paused && now >= loop.resume_at) {
             resume_accepting();
-            accept_some();
+            accept_some(loop.priv_fd);
+            accept_some(loop.lfd);
         }
     }
 
     /* Stop: no new clients; end every connection; wait for the threads. */
     close(loop.lfd);
     loop.lfd = -1;
+    close(loop.priv_fd);
+    loop.priv_fd = -1;
     sockdir_release(&sp, lock_fd);
     lock_fd = -1;
     while (loop.pending)
@@ -445,6 +495,8 @@ int server_run(struct hypfs *fs, const struct server_opts *opts,
         close(sp.dirfd);
     if (loop.lfd >= 0)
         close(loop.lfd);
+    if (loop.priv_fd >= 0)
+        close(loop.priv_fd);
     if (lock_fd >= 0)
         close(lock_fd);
     if (loop.epfd >= 0)

@@ -42,6 +42,7 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <time.h>
@@ -74,6 +75,7 @@ static struct {
     pthread_cond_t budget_freed;
     struct conn *list;
     unsigned int ncontrol, nguest;
+    unsigned int peak;          /* most connection threads at once */
     size_t budget_used;
     int wake_fd;                /* eventfd: a connection ended */
     struct hypfs *fs;
@@ -449,10 +451,26 @@ static void conn_free(struct conn *c)
     free(c);
 }
 
+/*
+ * Guests' threads yield to the control domain's: a busy guest (or many)
+ * cannot keep the CPU from the control domain's requests.  Linux's nice
+ * value is per thread; lowering one's own priority needs no privilege.
+ */
+#define GUEST_NICENESS  10
+
 static void *conn_thread(void *arg)
 {
     struct conn *c = arg;
     uint64_t one = 1;
+
+    if (!c->control) {
+        int nice_now;
+
+        errno = 0;
+        nice_now = getpriority(PRIO_PROCESS, 0);
+        if (nice_now != -1 || !errno)
+            setpriority(PRIO_PROCESS, 0, nice_now + GUEST_NICENESS);
+    }
 
     log_debug("connection of uid %u pid %d opened (%s)", (unsigned int)c->uid,
               (int)c->pid, c->control ? "control domain" : "guest");
@@ -556,6 +574,8 @@ void server_start_conn(int fd, const struct ucred *cred, bool control,
         srv.ncontrol++;
     else
         srv.nguest++;
+    if (srv.ncontrol + srv.nguest > srv.peak)
+        srv.peak = srv.ncontrol + srv.nguest;
 
     pthread_attr_init(&attr);
     pthread_attr_setstacksize(&attr, THREAD_STACK);
@@ -590,11 +610,14 @@ const struct server_opts *server_opts(void)
     return &srv.opts;
 }
 
-void server_counts(unsigned int *control, unsigned int *guests)
+void server_counts(unsigned int *control, unsigned int *guests,
+                   unsigned int *peak)
 {
     pthread_mutex_lock(&srv.lock);
     *control = srv.ncontrol;
     *guests = srv.nguest;
+    if (peak)
+        *peak = srv.peak;
     pthread_mutex_unlock(&srv.lock);
 }
 

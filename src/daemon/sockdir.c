@@ -10,6 +10,9 @@
  *     its name once locked;
  *   - a socket found at the path is removed only if it is ours and dead
  *     (nobody answers on it);
+ *   - beside the socket everyone uses (0666) is the control domain's own,
+ *     SOCKET.priv (0600), so that its connections never queue behind
+ *     anybody else's in the kernel's accept queue;
  *   - the socket is bound with the mode it keeps (umask, no chmod()), and
  *     checked to be ours once bound;
  *   - at stop, the socket and the lock go only if they are still ours.
@@ -24,6 +27,8 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+
+#include <hypfs/msg.h>
 #include <unistd.h>
 
 #include "hypfsd.h"
@@ -127,15 +132,76 @@ static int take_lock(const struct sock_place *sp)
     return -1;
 }
 
-int sockdir_take(const char *path, struct sock_place *sp, int *lock_fd)
+/*
+ * Bind the socket @name in the place: a stale one of ours (nobody
+ * answering) is removed first; it is bound with the mode it keeps (@mask
+ * as the umask: nothing is changed once it exists, so no chmod() another
+ * user could race), and checked to be ours once bound.  The listening
+ * socket, or -1 (logged).
+ */
+static int bind_one(const struct sock_place *sp, const char *name,
+                    mode_t mask, int backlog, dev_t *dev, ino_t *ino)
 {
     struct sockaddr_un sa = { .sun_family = AF_UNIX };
-    char copy[PATH_MAX];
     struct stat st;
-    mode_t mask;
+    mode_t old;
     int fd, probe, r;
 
-    if (strlen(path) >= sizeof(sa.sun_path) || strlen(path) >= sizeof(copy)) {
+    if ((size_t)snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/%s", sp->dir,
+                         name) >= sizeof(sa.sun_path)) {
+        log_err("socket path too long: %s/%s", sp->dir, name);
+        return -1;
+    }
+    r = ours(sp, name, S_IFSOCK, "a socket");
+    if (r < 0)
+        return -1;
+    if (r > 0) {
+        probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (probe >= 0 && !connect(probe, (struct sockaddr *)&sa, sizeof(sa))) {
+            close(probe);
+            log_err("%s is served by another process", sa.sun_path);
+            return -1;
+        }
+        if (probe >= 0)
+            close(probe);
+        if (unlinkat(sp->dirfd, name, 0) && errno != ENOENT) {
+            log_err("cannot remove the stale socket %s: %s", sa.sun_path,
+                    strerror(errno));
+            return -1;
+        }
+    }
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0) {
+        log_err("socket: %s", strerror(errno));
+        return -1;
+    }
+    old = umask(mask);
+    r = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
+    umask(old);
+    if (r || listen(fd, backlog)) {
+        log_err("cannot listen on %s: %s", sa.sun_path, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    if (fstatat(sp->dirfd, name, &st, AT_SYMLINK_NOFOLLOW) ||
+        !S_ISSOCK(st.st_mode) || st.st_uid != geteuid()) {
+        log_err("%s changed under us: refusing to serve it", sa.sun_path);
+        close(fd);
+        return -1;
+    }
+    *dev = st.st_dev;
+    *ino = st.st_ino;
+    return fd;
+}
+
+int sockdir_take(const char *path, struct sock_place *sp, int *lock_fd,
+                 int *priv_fd)
+{
+    char copy[PATH_MAX];
+    int fd;
+
+    *priv_fd = -1;
+    if (strlen(path) >= sizeof(copy)) {
         log_err("socket path too long: %s", path);
         return -1;
     }
@@ -149,6 +215,8 @@ int sockdir_take(const char *path, struct sock_place *sp, int *lock_fd)
         return -1;
     }
     snprintf(sp->lock_name, sizeof(sp->lock_name), "%s.lock", sp->name);
+    snprintf(sp->priv_name, sizeof(sp->priv_name), "%s%s", sp->name,
+             HYPFS_PRIV_SUFFIX);
 
     if (!strcmp(path, HYPFS_DEFAULT_SOCKET) && mkdir("/run/hypfs", 0755) &&
         errno != EEXIST) {
@@ -167,53 +235,21 @@ int sockdir_take(const char *path, struct sock_place *sp, int *lock_fd)
     if (*lock_fd < 0)
         return -1;
 
-    /* A socket left there: ours, and nobody answering on it? */
-    r = ours(sp, sp->name, S_IFSOCK, "a socket");
-    if (r < 0)
-        return -1;
-    strcpy(sa.sun_path, path);
-    if (r > 0) {
-        probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (probe >= 0 && !connect(probe, (struct sockaddr *)&sa, sizeof(sa))) {
-            close(probe);
-            log_err("%s is served by another process", path);
-            return -1;
-        }
-        if (probe >= 0)
-            close(probe);
-        if (unlinkat(sp->dirfd, sp->name, 0) && errno != ENOENT) {
-            log_err("cannot remove the stale socket %s: %s", path,
-                    strerror(errno));
-            return -1;
-        }
-    }
-
     /*
-     * Bound with the mode it keeps (0666: anyone may connect, and what
-     * they may do depends on who they are), so that nothing is changed
-     * after it exists: no chmod() another user could race.
+     * The door for everyone: 0666, anyone may connect, and what they may
+     * do depends on who they are.  The control domain's own door: 0600,
+     * so that only our user (and root) can queue on it.
      */
-    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    if (fd < 0) {
-        log_err("socket: %s", strerror(errno));
+    fd = bind_one(sp, sp->name, 0111, SOMAXCONN, &sp->dev, &sp->ino);
+    if (fd < 0)
         return -1;
-    }
-    mask = umask(0111);
-    r = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
-    umask(mask);
-    if (r || listen(fd, SOMAXCONN)) {
-        log_err("cannot listen on %s: %s", path, strerror(errno));
+    *priv_fd = bind_one(sp, sp->priv_name, 0177, 128, &sp->priv_dev,
+                        &sp->priv_ino);
+    if (*priv_fd < 0) {
+        unlinkat(sp->dirfd, sp->name, 0);
         close(fd);
         return -1;
     }
-    if (fstatat(sp->dirfd, sp->name, &st, AT_SYMLINK_NOFOLLOW) ||
-        !S_ISSOCK(st.st_mode) || st.st_uid != geteuid()) {
-        log_err("%s changed under us: refusing to serve it", path);
-        close(fd);
-        return -1;
-    }
-    sp->dev = st.st_dev;
-    sp->ino = st.st_ino;
     return fd;
 }
 
@@ -224,6 +260,9 @@ void sockdir_release(struct sock_place *sp, int lock_fd)
     if (!fstatat(sp->dirfd, sp->name, &st, AT_SYMLINK_NOFOLLOW) &&
         st.st_dev == sp->dev && st.st_ino == sp->ino)
         unlinkat(sp->dirfd, sp->name, 0);
+    if (!fstatat(sp->dirfd, sp->priv_name, &st, AT_SYMLINK_NOFOLLOW) &&
+        st.st_dev == sp->priv_dev && st.st_ino == sp->priv_ino)
+        unlinkat(sp->dirfd, sp->priv_name, 0);
     if (lock_fd >= 0) {
         struct stat a;
 

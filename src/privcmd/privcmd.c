@@ -251,7 +251,7 @@ static int move_high(int fd)
 static int emu_connect(void *arg)
 {
     struct stat st;
-    int fd = hypfs_client_connect_path(hypfs_msg_socket_path(NULL));
+    int fd = hypfs_client_connect_best(hypfs_msg_socket_path(NULL));
 
     (void)arg;
     if (fd < 0)

@@ -2,7 +2,10 @@
 # assertions.  Source it first; it cleans up on exit, whatever happens.
 #
 #   start_hypfsd [ARGS]     start hypfsd on a socket in $tmp (exported as
-#                           HYPFS_SOCKET); extra ARGS go to hypfsd
+#                           HYPFS_SOCKET); extra ARGS go to hypfsd;
+#                           $HYPFSD_SOCKET_PATH names another socket and
+#                           $HYPFSD_WRAPPER a command to run it under
+#                           (prlimit, env LD_PRELOAD=...)
 #   stop_hypfsd             SIGTERM; checks exit 0 and the socket removed
 #   check NAME EXP GOT      compare two strings
 #   run_ok / run_fails N    run a command, expect status 0 / N; output in
@@ -51,8 +54,9 @@ wait_socket() {
 }
 
 start_hypfsd() {
-    export HYPFS_SOCKET=$tmp/hypfsd.sock
-    "$HYPFSD" --socket "$HYPFS_SOCKET" "$@" 2>"$tmp/hypfsd.log" &
+    export HYPFS_SOCKET=${HYPFSD_SOCKET_PATH:-$tmp/hypfsd.sock}
+    # shellcheck disable=SC2086
+    ${HYPFSD_WRAPPER:-} "$HYPFSD" --socket "$HYPFS_SOCKET" "$@" 2>>"$tmp/hypfsd.log" &
     hypfsd_pid=$!
     if ! wait_socket "$HYPFS_SOCKET"; then
         cat "$tmp/hypfsd.log" >&2

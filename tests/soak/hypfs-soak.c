@@ -18,12 +18,19 @@
  *    replies never read.
  * Every result is checked against the one expected; anything else is
  * counted and shown.  Once a second the daemon's RSS, threads and open
- * descriptors are sampled from /proc.  At the end, with every client gone,
- * its descriptors and threads must be back to where they started, and its
- * RSS must not have grown over the second half of the run by more than
- * RSS_SLACK_KIB (the allocator settles in the first; a leak grows
- * steadily: one of 20 bytes per control command shows in 10 s).  The last
- * line:
+ * descriptors are sampled from /proc (shown, not judged).  At the end,
+ * with every client gone, its descriptors and threads must be back to
+ * where they started, and the heap it has in use (hypfsctl stats: the C
+ * library's allocations in use, which is what a leak grows; not RSS, which
+ * glibc's bounded caches of thread stacks and arenas move under load) must
+ * be where the first of two equal halves of the run left it (the first
+ * lays down what the daemon keeps for good: glibc's arenas, grown
+ * arrays): the same model state, the same one connection asking, within
+ * a bound derived from the run (HEAP_SLACK_BYTES, ARENA_BYTES for every
+ * arena glibc made in the second half, THREAD_BYTES for every thread
+ * beyond the most there were at once in the first).  A leak of one 16-byte
+ * allocation per thousand requests grows it by tens of KiB in a minute's
+ * run.  The last line:
  *   RESULT seconds=... requests=... ... unexpected=0
  * Exit status 0 only if every check held.
  */
@@ -54,7 +61,20 @@
 #define HOSTILE         2
 #define GUESTS          2       /* processes, as a mapped user */
 #define GUEST_UID       65534
-#define RSS_SLACK_KIB   512
+/*
+ * What may differ between two quiet moments without a leak: a little for
+ * the allocator's bookkeeping, and for every arena glibc made meanwhile
+ * (one more thread contending), its fixed header (a few KiB, counted as
+ * in use).
+ */
+#define HEAP_SLACK_BYTES  1024
+#define ARENA_BYTES       (8 * 1024)
+/*
+ * And for every thread more than ever before at once: glibc keeps the
+ * stacks of ended threads for reuse, each with its thread-local storage
+ * vector, allocated on the heap.
+ */
+#define THREAD_BYTES      512
 #define MAX_SAMPLES     (7 * 24 * 3600)
 
 static struct daemon d;
@@ -522,15 +542,136 @@ static int proc_sample(pid_t pid, struct sample *s)
     return 0;
 }
 
-/* Average RSS of samples [from, to). */
-static long rss_avg(const struct sample *s, size_t from, size_t to)
+/*
+ * The heap hypfsd has in use now, and how many arenas it is in, as its
+ * stats command says; -1 if it cannot say.
+ */
+static long heap_in_use(long *arenas, long *peak)
 {
-    long sum = 0;
-    size_t i;
+    static const char *const argv[] = { "stats" };
+    struct hypfs_client c;
+    const char *text, *p, *q;
+    uint32_t len;
+    int status;
+    long v = -1;
 
-    for (i = from; i < to; i++)
-        sum += s[i].rss_kib;
-    return to > from ? sum / (long)(to - from) : 0;
+    if (tclient_open(&c, d.socket))
+        return -1;
+    if (!hypfs_client_ctl(&c, 1, argv, &status, &text, &len) && !status &&
+        (p = strstr(text, "heap_in_use_bytes ")) &&
+        (q = strstr(text, "heap_arenas ")) &&
+        strstr(text, "connections_peak ")) {
+        v = atol(p + strlen("heap_in_use_bytes "));
+        *arenas = atol(q + strlen("heap_arenas "));
+        *peak = atol(strstr(text, "connections_peak ") +
+                     strlen("connections_peak "));
+    }
+    hypfs_client_close(&c);
+    return v;
+}
+
+struct run {
+    struct sample *samples;
+    size_t nsamples;
+    long rss_max;
+    long guest_requests;
+    bool as_root;
+    bool ok;
+};
+
+/*
+ * One phase of load for @seconds: every kind of client at once, sampled
+ * once a second; then every client stops and the daemon is let to settle.
+ */
+static void phase(struct run *r, double seconds)
+{
+    pthread_t threads[READERS + OPENERS + HOSTILE + 2];
+    pid_t guests[GUESTS];
+    int guest_pipe[2] = { -1, -1 };
+    size_t i, nthreads = 0;
+    double until = now() + seconds;
+    unsigned int g;
+
+    atomic_store(&stop, false);
+    if (r->as_root) {
+        if (pipe(guest_pipe)) {
+            r->ok = false;
+            return;
+        }
+        for (g = 0; g < GUESTS; g++) {
+            guests[g] = fork();
+            if (!guests[g]) {
+                close(guest_pipe[0]);
+                guest_process(guest_pipe[1], until);
+            }
+        }
+        close(guest_pipe[1]);
+    }
+    for (i = 0; i < READERS; i++)
+        pthread_create(&threads[nthreads++], NULL, reader,
+                       (void *)(uintptr_t)(i + 1));
+    for (i = 0; i < OPENERS; i++)
+        pthread_create(&threads[nthreads++], NULL, opener,
+                       (void *)(uintptr_t)(i + 1));
+    for (i = 0; i < HOSTILE; i++)
+        pthread_create(&threads[nthreads++], NULL, hostile,
+                       (void *)(uintptr_t)(i + 1));
+    pthread_create(&threads[nthreads++], NULL, staller, NULL);
+    pthread_create(&threads[nthreads++], NULL, controller, NULL);
+
+    while (now() < until && r->nsamples < MAX_SAMPLES) {
+        struct sample *sm = &r->samples[r->nsamples];
+
+        sleep_ms(1000);
+        if (proc_sample(d.pid, sm)) {
+            fprintf(stderr, "hypfsd is gone\n");
+            r->ok = false;
+            break;
+        }
+        if (getenv("HYPFS_SOAK_TRACE"))
+            printf("rss_kib=%ld threads=%ld fds=%ld requests=%ld\n",
+                   sm->rss_kib, sm->threads, sm->fds, atomic_load(&requests));
+        if (sm->rss_kib > r->rss_max)
+            r->rss_max = sm->rss_kib;
+        r->nsamples++;
+    }
+    atomic_store(&stop, true);
+    for (i = 0; i < nthreads; i++)
+        pthread_join(threads[i], NULL);
+    if (r->as_root) {
+        for (g = 0; g < GUESTS; g++) {
+            struct guest_report rep;
+
+            if (read(guest_pipe[0], &rep, sizeof(rep)) != sizeof(rep)) {
+                unexpected_result("guest", "no report", -1);
+                continue;
+            }
+            r->guest_requests += rep.requests;
+            if (rep.unexpected)
+                unexpected_result("guest", "results", rep.unexpected);
+        }
+        for (g = 0; g < GUESTS; g++) {
+            int st;
+
+            if (waitpid(guests[g], &st, 0) != guests[g] || !WIFEXITED(st) ||
+                WEXITSTATUS(st))
+                unexpected_result("guest", "exit status", -1);
+        }
+        close(guest_pipe[0]);
+    }
+}
+
+/* Wait (5 s at most) for the daemon's descriptors and threads to be @base's. */
+static void settle(const struct sample *base, struct sample *now_)
+{
+    int i;
+
+    for (i = 0; i < 50; i++) {
+        sleep_ms(100);
+        if (!proc_sample(d.pid, now_) && now_->fds == base->fds &&
+            now_->threads == base->threads)
+            break;
+    }
 }
 
 int main(int argc, char **argv)
@@ -539,26 +680,29 @@ int main(int argc, char **argv)
     double seconds = argc > 1 ? atof(argv[1]) : env ? atof(env) : 60;
     static const char *const args[] = { "--test-tree", "--quiet", NULL };
     char config[64];
-    pthread_t threads[READERS + OPENERS + HOSTILE + 2];
-    pid_t guests[GUESTS];
-    int guest_pipe[2] = { -1, -1 };
-    struct sample base, end, *samples;
-    size_t nsamples = 0, i, nthreads = 0;
-    long guest_requests = 0, rss_mid, rss_last, rss_max = 0;
-    bool as_root = geteuid() == 0, ok = true;
-    double t0, until;
-    unsigned int g;
+    struct sample base, mid, end;
+    struct run r = { .as_root = geteuid() == 0, .ok = true };
+    long rss_mid, rss_last, heap_mid, heap_end, arenas_mid = 0, arenas_end = 0;
+    long peak_mid = 0, peak_end = 0, allowed;
+    double t0;
 
     setvbuf(stdout, NULL, _IOLBF, 0);
     if (seconds < 4) {
         fprintf(stderr, "usage: hypfs-soak [SECONDS >= 4]\n");
         return 2;
     }
-    samples = calloc(MAX_SAMPLES, sizeof(*samples));
+    r.samples = calloc(MAX_SAMPLES, sizeof(*r.samples));
     host_cpus = (unsigned int)sysconf(_SC_NPROCESSORS_ONLN);
     snprintf(config, sizeof(config), "map %d 1\n", GUEST_UID);
-    if (!samples || daemon_start(&d, as_root ? config : NULL, args))
+    /*
+     * Without per-thread caches of freed chunks in the daemon: what they
+     * hold at a given moment counts as in use, and the main thread's
+     * would blur the measure by a few hundred bytes either way.
+     */
+    setenv("GLIBC_TUNABLES", "glibc.malloc.tcache_count=0", 1);
+    if (!r.samples || daemon_start(&d, r.as_root ? config : NULL, args))
         return 1;
+    unsetenv("GLIBC_TUNABLES");
     setenv("HYPFS_SOCKET", d.socket, 1);
     setenv("HYPFS_TRANSPORT", "socket", 1);
     {
@@ -577,126 +721,75 @@ int main(int argc, char **argv)
         }
         hypfs_client_close(&ctl_client);
     }
+    if (!r.as_root)
+        printf("not root: no guest processes (a second user is needed)\n");
     sleep_ms(200);
     if (proc_sample(d.pid, &base)) {
         daemon_stop(&d);
         return 1;
     }
 
+    /*
+     * Two equal halves, each ended by every client going away.  The first
+     * lays down what the daemon keeps for good under this load (glibc's
+     * arenas for its threads, grown arrays); after the second, with the
+     * same model state and the same one connection asking, the heap in use
+     * must be where the first left it.
+     */
     t0 = now();
-    until = t0 + seconds;
-    if (as_root) {
-        if (pipe(guest_pipe))
-            return 1;
-        for (g = 0; g < GUESTS; g++) {
-            guests[g] = fork();
-            if (!guests[g]) {
-                close(guest_pipe[0]);
-                guest_process(guest_pipe[1], until);
-            }
-        }
-        close(guest_pipe[1]);
-    } else {
-        printf("not root: no guest processes (a second user is needed)\n");
-    }
-    for (i = 0; i < READERS; i++)
-        pthread_create(&threads[nthreads++], NULL, reader,
-                       (void *)(uintptr_t)(i + 1));
-    for (i = 0; i < OPENERS; i++)
-        pthread_create(&threads[nthreads++], NULL, opener,
-                       (void *)(uintptr_t)(i + 1));
-    for (i = 0; i < HOSTILE; i++)
-        pthread_create(&threads[nthreads++], NULL, hostile,
-                       (void *)(uintptr_t)(i + 1));
-    pthread_create(&threads[nthreads++], NULL, staller, NULL);
-    pthread_create(&threads[nthreads++], NULL, controller, NULL);
+    phase(&r, seconds / 2);
+    settle(&base, &mid);
+    heap_mid = heap_in_use(&arenas_mid, &peak_mid);
+    phase(&r, seconds / 2);
+    settle(&base, &end);
+    heap_end = heap_in_use(&arenas_end, &peak_end);
+    allowed = HEAP_SLACK_BYTES +
+              ARENA_BYTES * (arenas_end > arenas_mid ? arenas_end - arenas_mid
+                                                     : 0) +
+              THREAD_BYTES * (peak_end > peak_mid ? peak_end - peak_mid : 0);
+    rss_mid = r.nsamples ? r.samples[r.nsamples / 2].rss_kib : 0;
+    rss_last = r.nsamples ? r.samples[r.nsamples - 1].rss_kib : 0;
 
-    while (now() < until && nsamples < MAX_SAMPLES) {
-        sleep_ms(1000);
-        if (proc_sample(d.pid, &samples[nsamples])) {
-            fprintf(stderr, "hypfsd is gone\n");
-            ok = false;
-            break;
-        }
-        if (getenv("HYPFS_SOAK_TRACE"))
-            printf("t=%.0f rss_kib=%ld threads=%ld fds=%ld requests=%ld\n",
-                   now() - t0, samples[nsamples].rss_kib,
-                   samples[nsamples].threads, samples[nsamples].fds,
-                   atomic_load(&requests));
-        if (samples[nsamples].rss_kib > rss_max)
-            rss_max = samples[nsamples].rss_kib;
-        nsamples++;
-    }
-    atomic_store(&stop, true);
-    for (i = 0; i < nthreads; i++)
-        pthread_join(threads[i], NULL);
-    if (as_root) {
-        for (g = 0; g < GUESTS; g++) {
-            struct guest_report rep;
-
-            if (read(guest_pipe[0], &rep, sizeof(rep)) != sizeof(rep)) {
-                unexpected_result("guest", "no report", -1);
-                continue;
-            }
-            guest_requests += rep.requests;
-            if (rep.unexpected)
-                unexpected_result("guest", "results", rep.unexpected);
-        }
-        for (g = 0; g < GUESTS; g++) {
-            int st;
-
-            if (waitpid(guests[g], &st, 0) != guests[g] || !WIFEXITED(st) ||
-                WEXITSTATUS(st))
-                unexpected_result("guest", "exit status", -1);
-        }
-        close(guest_pipe[0]);
-    }
-
-    /* Every connection gone: the daemon is back where it started. */
-    for (i = 0; i < 50; i++) {
-        sleep_ms(100);
-        if (!proc_sample(d.pid, &end) && end.fds == base.fds &&
-            end.threads == base.threads)
-            break;
-    }
-    rss_mid = rss_avg(samples, nsamples / 2, nsamples / 2 + 3 < nsamples ?
-                      nsamples / 2 + 3 : nsamples);
-    rss_last = rss_avg(samples, nsamples > 3 ? nsamples - 3 : 0, nsamples);
-
-    printf("daemon:   rss %ld KiB at start, %ld half-way, %ld at the end "
-           "(max %ld); fds %ld -> %ld; threads %ld -> %ld\n",
-           base.rss_kib, rss_mid, rss_last, rss_max, base.fds, end.fds,
+    printf("daemon:   heap in use %ld bytes (%ld arenas, %ld threads at "
+           "most) after the first half, %ld (%ld, %ld) after the second "
+           "(%ld allowed); rss %ld KiB at start, %ld half-way, %ld at the "
+           "end (max %ld); fds %ld -> %ld; threads %ld -> %ld\n", heap_mid,
+           arenas_mid, peak_mid, heap_end, arenas_end, peak_end, allowed,
+           base.rss_kib, rss_mid, rss_last, r.rss_max, base.fds, end.fds,
            base.threads, end.threads);
     printf("clients:  %ld toolstack calls (%ld writes), %ld control steps, "
            "%ld guest calls, %ld hostile connections, %ld stalled frames\n",
            atomic_load(&requests), atomic_load(&writes),
-           atomic_load(&ctl_steps), guest_requests,
+           atomic_load(&ctl_steps), r.guest_requests,
            atomic_load(&hostile_conns), atomic_load(&stalls));
-    if (end.fds != base.fds || end.threads != base.threads) {
+    if (end.fds != base.fds || end.threads != base.threads ||
+        mid.fds != base.fds || mid.threads != base.threads) {
         fprintf(stderr, "FAIL: descriptors or threads not back to start\n");
-        ok = false;
+        r.ok = false;
     }
-    if (rss_last - rss_mid > RSS_SLACK_KIB) {
-        fprintf(stderr, "FAIL: RSS grew by %ld KiB over the second half\n",
-                rss_last - rss_mid);
-        ok = false;
+    if (heap_mid < 0 || heap_end < 0 || heap_end - heap_mid > allowed) {
+        fprintf(stderr, "FAIL: the heap in use grew by %ld bytes over the "
+                "second half (from %ld to %ld), more than %ld\n",
+                heap_end - heap_mid, heap_mid, heap_end, allowed);
+        r.ok = false;
     }
     if (atomic_load(&unexpected)) {
         fprintf(stderr, "FAIL: %ld unexpected results\n",
                 atomic_load(&unexpected));
-        ok = false;
+        r.ok = false;
     }
     if (daemon_stop(&d)) {
         fprintf(stderr, "FAIL: hypfsd did not stop cleanly\n");
-        ok = false;
+        r.ok = false;
     }
     printf("RESULT seconds=%.0f requests=%ld control=%ld guest=%ld "
-           "hostile=%ld rss_start_kib=%ld rss_mid_kib=%ld rss_end_kib=%ld "
-           "rss_max_kib=%ld fds_start=%ld fds_end=%ld unexpected=%ld\n",
+           "hostile=%ld heap_mid=%ld heap_end=%ld rss_start_kib=%ld "
+           "rss_mid_kib=%ld rss_end_kib=%ld rss_max_kib=%ld fds_start=%ld "
+           "fds_end=%ld unexpected=%ld\n",
            now() - t0, atomic_load(&requests), atomic_load(&ctl_steps),
-           guest_requests, atomic_load(&hostile_conns), base.rss_kib,
-           rss_mid, rss_last, rss_max, base.fds, end.fds,
+           r.guest_requests, atomic_load(&hostile_conns), heap_mid, heap_end,
+           base.rss_kib, rss_mid, rss_last, r.rss_max, base.fds, end.fds,
            atomic_load(&unexpected));
-    free(samples);
-    return ok ? 0 : 1;
+    free(r.samples);
+    return r.ok ? 0 : 1;
 }

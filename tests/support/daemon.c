@@ -171,3 +171,33 @@ int create_domains(const char *socket, const char *prefix, unsigned int n)
     hypfs_client_close(&c);
     return ret;
 }
+
+int churn_domains(const char *socket, unsigned int n)
+{
+    struct hypfs_client c;
+    unsigned int i;
+    int ret = 0;
+
+    if (tclient_open(&c, socket))
+        return -1;
+    for (i = 0; i < n && !ret; i++) {
+        const char *create[2] = { "domain-create", "name=churn" };
+        const char *destroy[2] = { "domain-destroy", NULL };
+        char id[32];
+        const char *text;
+        uint32_t len;
+        int status;
+
+        if (hypfs_client_ctl(&c, 2, create, &status, &text, &len) || status ||
+            len > 12) {
+            ret = -1;
+            break;
+        }
+        snprintf(id, sizeof(id), "id=%.*s", (int)len - 1, text);
+        destroy[1] = id;
+        if (hypfs_client_ctl(&c, 2, destroy, &status, &text, &len) || status)
+            ret = -1;
+    }
+    hypfs_client_close(&c);
+    return ret;
+}

@@ -40,4 +40,7 @@ const char *program_path(const char *env, const char *fallback);
  */
 int create_domains(const char *socket, const char *prefix, unsigned int n);
 
+/* Create and destroy @n domains, one after the other.  0 or -1. */
+int churn_domains(const char *socket, unsigned int n);
+
 #endif

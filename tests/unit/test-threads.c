@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "harness.h"
 
@@ -228,10 +229,116 @@ static void test_readers_and_writers(void **state)
     hypfs_free(fs);
 }
 
+/*
+ * A write the caller may not make is refused without the writer lock: a
+ * read in progress (a callback holding the reader lock until told) does
+ * not delay the refusal.  (Before, the write waited for the writer lock
+ * first, so a guest's write flood stopped every reader.)
+ */
+static pthread_mutex_t slow_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t slow_cond = PTHREAD_COND_INITIALIZER;
+static bool slow_inside, slow_release, refusals_done;
+static long refusal[2];
+
+static int slow_read(const struct hypfs_entry *e, struct hypfs_buf *b)
+{
+    (void)e;
+    pthread_mutex_lock(&slow_lock);
+    slow_inside = true;
+    pthread_cond_broadcast(&slow_cond);
+    while ( !slow_release )
+        pthread_cond_wait(&slow_cond, &slow_lock);
+    pthread_mutex_unlock(&slow_lock);
+    return hypfs_buf_put_string(b, "slow");
+}
+
+static const struct hypfs_funcs slow_funcs = { .read = slow_read };
+static HYPFS_VARSIZE_INIT(leaf_slow, XEN_HYPFS_TYPE_STRING, "slow", 0,
+                          &slow_funcs);
+
+static void *slow_reader(void *arg)
+{
+    struct guest g;
+    struct hypfs_caller c;
+    unsigned char buf[64];
+
+    (void)arg;
+    guest_reset(&g);
+    c = caller_control(&g);
+    assert_int_equal(op_read(fs, &c, "/slow", buf, sizeof(buf)), 0);
+    return NULL;
+}
+
+static void *guest_writer(void *arg)
+{
+    struct guest g;
+    struct hypfs_caller c;
+
+    (void)arg;
+    guest_reset(&g);
+    c = caller_domain(&g, 1);
+    refusal[0] = op_write_str(fs, &c, "/w/public", "x");
+    refusal[1] = op_write_str(fs, &c, "/w/hidden", "x");
+    pthread_mutex_lock(&slow_lock);
+    refusals_done = true;
+    pthread_cond_broadcast(&slow_cond);
+    pthread_mutex_unlock(&slow_lock);
+    return NULL;
+}
+
+static void test_refusal_needs_no_writer_lock(void **state)
+{
+    struct hypfs_entry_dir *w;
+    struct hypfs_entry_leaf *pub;
+    struct timespec until;
+    pthread_t r, g;
+    bool done_while_reading;
+
+    (void)state;
+    assert_int_equal(hypfs_new(&fs), 0);
+    hypfs_set_access(&hypfs_root(fs)->e, HYPFS_RIGHT_ANY, HYPFS_RIGHT_CONTROL);
+    hypfs_string_set_reference(&leaf_slow, "slow");
+    assert_int_equal(hypfs_add_leaf(hypfs_root(fs), &leaf_slow, false), 0);
+    assert_int_equal(hypfs_dir_new(hypfs_root(fs), "w", &w), 0);
+    hypfs_set_access(&w->e, HYPFS_RIGHT_ANY, HYPFS_RIGHT_CONTROL);
+    assert_int_equal(hypfs_leaf_new(w, "public", XEN_HYPFS_TYPE_STRING, "a", 2,
+                                    16, &pub), 0);
+    hypfs_set_access(&pub->e, HYPFS_RIGHT_ANY, HYPFS_RIGHT_CONTROL);
+    assert_int_equal(hypfs_leaf_new(w, "hidden", XEN_HYPFS_TYPE_STRING, "a", 2,
+                                    16, NULL), 0);
+
+    assert_int_equal(pthread_create(&r, NULL, slow_reader, NULL), 0);
+    pthread_mutex_lock(&slow_lock);
+    while ( !slow_inside )
+        pthread_cond_wait(&slow_cond, &slow_lock);
+    pthread_mutex_unlock(&slow_lock);
+
+    /* The reader holds the reader lock now, until released. */
+    assert_int_equal(pthread_create(&g, NULL, guest_writer, NULL), 0);
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 10;
+    pthread_mutex_lock(&slow_lock);
+    while ( !refusals_done &&
+            !pthread_cond_timedwait(&slow_cond, &slow_lock, &until) )
+        ;
+    done_while_reading = refusals_done;
+    slow_release = true;
+    pthread_cond_broadcast(&slow_cond);
+    pthread_mutex_unlock(&slow_lock);
+    pthread_join(r, NULL);
+    pthread_join(g, NULL);
+
+    assert_true(done_while_reading);
+    assert_int_equal(refusal[0], -EACCES);
+    assert_int_equal(refusal[1], -ENOENT);
+    hypfs_free(fs);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_readers_and_writers),
+        cmocka_unit_test(test_refusal_needs_no_writer_lock),
     };
 
     return cmocka_run_group_tests_name("threads", tests, NULL, NULL);
