@@ -269,6 +269,8 @@ struct sock_place {
  */
 int sockdir_take(const char *path, struct sock_place *sp, int *lock_fd,
                  int *priv_fd);
+/* Sockets passed by systemd (@n from descriptor @first); as above. */
+int sockdir_inherit(int first, int n, struct sock_place *sp, int *priv_fd);
 /* Remove our socket and lock, and nothing that is not ours any more. */
 void sockdir_release(struct sock_place *sp, int lock_fd);
 

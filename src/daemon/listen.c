@@ -31,6 +31,20 @@
 
 #include "hypfsd.h"
 
+#ifdef HAVE_LIBSYSTEMD
+#include <systemd/sd-daemon.h>
+#else
+/* Without libsystemd: nobody to tell, and no sockets passed. */
+#define SD_LISTEN_FDS_START 3
+static int sd_listen_fds(int unset) { (void)unset; return 0; }
+static int sd_notify(int unset, const char *state)
+{
+    (void)unset;
+    (void)state;
+    return 0;
+}
+#endif
+
 #define PENDING_TIMEOUT_MS  2000
 #define FD_RESERVE          48u     /* descriptors not for connections */
 #define ACCEPT_BATCH        32
@@ -367,8 +381,9 @@ int server_run(struct hypfs *fs, const struct server_opts *opts,
     struct epoll_event ev, events[64];
     struct sock_place sp = { .dirfd = -1 };
     struct server_opts fitted = *opts;
+    char status[160];
     sigset_t mask;
-    int sfd, wake_fd, lock_fd = -1, ret = 0;
+    int sfd, wake_fd, lock_fd = -1, ret = 0, n_passed;
     bool stop = false;
 
     fit_fd_budget(&fitted);
@@ -388,7 +403,13 @@ int server_run(struct hypfs *fs, const struct server_opts *opts,
         ret = -1;
         goto out;
     }
-    loop.lfd = sockdir_take(opts->socket_path, &sp, &lock_fd, &loop.priv_fd);
+    n_passed = sd_listen_fds(1);
+    if (n_passed > 0)
+        loop.lfd = sockdir_inherit(SD_LISTEN_FDS_START, n_passed, &sp,
+                                   &loop.priv_fd);
+    else
+        loop.lfd = sockdir_take(opts->socket_path, &sp, &lock_fd,
+                                &loop.priv_fd);
     if (loop.lfd < 0) {
         ret = -1;
         goto out;
@@ -407,8 +428,13 @@ int server_run(struct hypfs *fs, const struct server_opts *opts,
     ev.data.ptr = &loop.wake_src;
     epoll_ctl(loop.epfd, EPOLL_CTL_ADD, wake_fd, &ev);
     loop.snap = callers_get();
-    log_notice("serving %s: %u cpus, pid %d", opts->socket_path,
+    log_notice("serving %s%s: %u cpus, pid %d", opts->socket_path,
+               n_passed > 0 ? " (sockets from the service manager)" : "",
                model.host_cpus, (int)getpid());
+    /* Ready: clients can connect now (Type=notify). */
+    snprintf(status, sizeof(status), "READY=1\nSTATUS=serving %s",
+             opts->socket_path);
+    sd_notify(0, status);
 
     while (!stop) {
         int64_t now = monotonic_ms(), deadline = next_deadline();
@@ -454,9 +480,11 @@ int server_run(struct hypfs *fs, const struct server_opts *opts,
                 if (si.ssi_signo == SIGHUP) {
                     log_notice("SIGHUP: reloading %s", config_path ?
                                config_path : "the default mapping");
+                    sd_notify(0, "RELOADING=1");
                     if (callers_load(config_path))
                         log_warn("configuration not reloaded; keeping the "
                                  "old");
+                    sd_notify(0, "READY=1");
                     break;
                 }
                 log_notice("%s: stopping", si.ssi_signo == SIGTERM ?
@@ -478,6 +506,7 @@ int server_run(struct hypfs *fs, const struct server_opts *opts,
     }
 
     /* Stop: no new clients; end every connection; wait for the threads. */
+    sd_notify(0, "STOPPING=1");
     close(loop.lfd);
     loop.lfd = -1;
     close(loop.priv_fd);

@@ -253,9 +253,56 @@ int sockdir_take(const char *path, struct sock_place *sp, int *lock_fd,
     return fd;
 }
 
+/*
+ * Sockets systemd made and passed (socket activation, hypfsd.socket and
+ * hypfsd-priv.socket): the one whose name ends in HYPFS_PRIV_SUFFIX is the
+ * control domain's door.  They are systemd's: never removed here.
+ */
+int sockdir_inherit(int first, int n, struct sock_place *sp, int *priv_fd)
+{
+    int fd, lfd = -1;
+
+    *priv_fd = -1;
+    sp->dirfd = -1;
+    for (fd = first; fd < first + n; fd++) {
+        struct sockaddr_un sa;
+        socklen_t len = sizeof(sa);
+        size_t plen, slen = strlen(HYPFS_PRIV_SUFFIX);
+        int type = 0;
+        socklen_t tlen = sizeof(type);
+
+        memset(&sa, 0, sizeof(sa));
+        if (getsockname(fd, (struct sockaddr *)&sa, &len) ||
+            sa.sun_family != AF_UNIX ||
+            getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tlen) ||
+            type != SOCK_STREAM) {
+            log_err("descriptor %d passed by the service manager is not a "
+                    "Unix stream socket", fd);
+            return -1;
+        }
+        fcntl(fd, F_SETFD, FD_CLOEXEC);
+        fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+        plen = strnlen(sa.sun_path, sizeof(sa.sun_path));
+        if (plen > slen && !strcmp(sa.sun_path + plen - slen, HYPFS_PRIV_SUFFIX))
+            *priv_fd = fd;
+        else
+            lfd = fd;
+    }
+    if (lfd < 0 || *priv_fd < 0) {
+        log_err("socket activation needs both sockets (SOCKET and SOCKET%s):"
+                " see hypfsd.socket and hypfsd-priv.socket",
+                HYPFS_PRIV_SUFFIX);
+        return -1;
+    }
+    return lfd;
+}
+
 void sockdir_release(struct sock_place *sp, int lock_fd)
 {
     struct stat st;
+
+    if (sp->dirfd < 0)
+        return;     /* systemd's sockets */
 
     if (!fstatat(sp->dirfd, sp->name, &st, AT_SYMLINK_NOFOLLOW) &&
         st.st_dev == sp->dev && st.st_ino == sp->ino)
