@@ -11,6 +11,31 @@
  * hypfs_add_leaf, HYPFS_*_INIT, hypfs_string_set_reference,
  * hypfs_get_dyndata), so that code moves between the two with little change.
  *
+ * ABI
+ * ---
+ * libhypfs.so.1 exports exactly the functions of this header (the version
+ * script lists them), and CI compares the library's ABI with a baseline
+ * (tests/abi/libhypfs.abi, libabigail's abidiff), so a break is seen
+ * before it ships.  Structures the embedder allocates (entries,
+ * directories, dynamic directories, callers) hold only what the embedder
+ * sets, plus fields marked core-private, whose meaning may change between
+ * releases but whose size and place do not; everything else the core keeps
+ * for a directory it allocates itself (struct hypfs_dir_priv, never seen
+ * here).
+ *
+ * Where the callback model departs from Xen's
+ * -------------------------------------------
+ * Xen's struct hypfs_funcs has enter, exit, read, write, getsize and
+ * findentry for every entry.  Here struct hypfs_funcs has read and write
+ * only, and they are optional: plain entries need none.  enter and exit
+ * (and findentry, as find_id, and the listing of ids) belong to dynamic
+ * directories (struct hypfs_dyndir_ops), the one place Xen needs them.
+ * There is no getsize: a read callback renders the whole value once per
+ * operation into a buffer the core owns, and the size is that of the
+ * rendering, so size and content can never disagree (Xen asks getsize,
+ * then read, and a value that changes in between is inconsistent).  Names
+ * are looked up by hash, not by walking a sorted list.
+ *
  * Locking
  * -------
  * Each tree has one reader/writer lock, taken once per operation by
@@ -21,12 +46,21 @@
  *   - read callbacks run concurrently with each other, never with a write;
  *   - write callbacks run alone;
  *   - callbacks must not call any function of this header that takes the
- *     lock (hypfs_add_*, hypfs_remove, hypfs_*_new, hypfs_do_op, ...): those
- *     return -EDEADLK when called from inside an operation;
+ *     lock (hypfs_add_*, hypfs_remove, hypfs_*_new, hypfs_do_op,
+ *     hypfs_notify*, ...): those return -EDEADLK when called from inside
+ *     an operation;
  *   - a variable a leaf points at must be changed by the embedder only
  *     under hypfs_write_lock(), or readers may see it half written.
  * Dynamic directories take the embedder's own locks in their enter hook;
  * lock order is always: tree lock, then embedder locks.
+ *
+ * The lock state is kept per thread and asserted (in builds without
+ * NDEBUG, as Xen's ASSERT(this_cpu(hypfs_locked) == ...) and kernfs's
+ * lockdep_assert_held()): a write callback runs under the writer lock, a
+ * read callback and hypfs_buf_*() under a lock, hypfs_get_dyndata() and
+ * hypfs_get_dynid() inside an operation, and hypfs_write_lock() is never
+ * taken by a thread that holds the lock already (from a callback it would
+ * deadlock): each of these aborts with a message instead.
  *
  * Memory
  * ------
@@ -160,7 +194,7 @@ struct hypfs_funcs {
 /*
  * The common part of every entry.  type, encoding, size, max_size, name and
  * funcs are the embedder's to set before the entry is added; access through
- * hypfs_set_access().  flags and hash are the core's.
+ * hypfs_set_access().  flags and gen are the core's.
  */
 struct hypfs_entry {
     uint8_t type;                     /* XEN_HYPFS_TYPE_* */
@@ -169,7 +203,7 @@ struct hypfs_entry {
     uint8_t flags;                    /* core-private */
     unsigned int size;                /* leaves: content size in bytes */
     unsigned int max_size;            /* longest write; 0: read-only */
-    uint32_t hash;                    /* core-private */
+    uint32_t gen;                     /* core-private: last change */
     const char *name;
     const struct hypfs_funcs *funcs;  /* NULL: plain entry */
 };
@@ -189,23 +223,29 @@ struct hypfs_entry_leaf {
     } u;
 };
 
-/* Index of a directory's children; core-private. */
-struct hypfs_dir_index {
-    uint64_t *slots;                  /* hash table: tagged entry pointers */
-    uint32_t nslots;
-    uint32_t nr;                      /* children */
-    struct hypfs_entry **order;       /* sorted prefix, then unsorted tail */
-    uint32_t order_cap;
-    uint32_t order_sorted;
-    int order_dirty;                  /* tail not merged yet (atomic) */
-};
-
-/* A directory. */
+/*
+ * A directory.  What the core keeps for it (its index of children, its
+ * place in the tree, its generations) it allocates itself and reaches
+ * through priv, so that none of it is part of this ABI.
+ */
 struct hypfs_entry_dir {
     struct hypfs_entry e;
-    struct hypfs *fs;                 /* core-private: tree it is part of */
     uint32_t owner;                   /* see hypfs_dir_set_owner() */
-    struct hypfs_dir_index idx;
+    struct hypfs_dir_priv *priv;      /* core-private */
+};
+
+/*
+ * Generations (interface version 2) of one object a dynamic directory
+ * shows, kept by the embedder in the object (its struct domain, say),
+ * zeroed when the object is made, written by the core only, under the
+ * writer lock: the last change to anything in the object's instance, and
+ * the last that every domain, or its owner, could see.  See
+ * hypfs_dyndir_ops.gens.
+ */
+struct hypfs_gens {
+    uint64_t all;
+    uint64_t any;
+    uint64_t owner;
 };
 
 /* ------------------------------------------------------------------------
@@ -242,6 +282,13 @@ struct hypfs_dyndir_ops {
      */
     int (*find_id)(const struct hypfs_dyndir *dd, unsigned int id,
                    void **data);
+    /*
+     * Optional (interface version 2): where the generations of the object
+     * @data (as find_id gave it) are kept.  Without it, a change inside an
+     * instance counts for the control domain only: nobody else is told
+     * (nothing leaks, but domains cannot watch their own instances).
+     */
+    struct hypfs_gens *(*gens)(const struct hypfs_dyndir *dd, void *data);
 };
 
 /* Instances belong to the domain whose id they carry (/domain/<id>/). */
@@ -256,12 +303,13 @@ struct hypfs_dyndir {
 };
 
 /*
- * Inside a callback of an operation: the data and id of the innermost
- * dynamic-directory instance on the operation's path (or being listed).
- * NULL / UINT32_MAX when there is none.
+ * Inside a callback of an operation: the data of the innermost
+ * dynamic-directory instance on the operation's path (or being listed),
+ * NULL when there is none; and its id: 0 with *id set, or -ENOENT when
+ * there is none (every uint32_t is a valid id).
  */
 void *hypfs_get_dyndata(void);
-unsigned int hypfs_get_dynid(void);
+int hypfs_get_dynid(uint32_t *id);
 
 /* ------------------------------------------------------------------------
  * Static definitions (the embedder owns the storage)
@@ -334,7 +382,8 @@ static inline void hypfs_string_set_reference(struct hypfs_entry_leaf *leaf,
 /*
  * Set an entry's rights (HYPFS_RIGHT_*).  Call it before adding the entry,
  * or under hypfs_write_lock().  Returns 0 or -EINVAL (unknown right; nothing
- * changed).
+ * changed).  On an entry in a tree, new rights are not a recorded change
+ * (a caller that may now see it is not told): hypfs_notify() its path.
  */
 int hypfs_set_access(struct hypfs_entry *entry, unsigned int read_right,
                      unsigned int write_right);
@@ -497,25 +546,68 @@ int hypfs_buf_put_num(struct hypfs_buf *buf, const struct hypfs_entry *entry,
 #define HYPFS_CONTENT_MAX       (16u << 20)
 
 /* ------------------------------------------------------------------------
- * Utilities
+ * Interface version 2: generations, change notification, watches
+ *
+ * Every entry has a generation, which grows when it changes (for a
+ * directory: when anything below it does), kept per kind of caller so that
+ * a caller learns nothing about what it may not read (see abi.h).  The
+ * core keeps them for its own changes (writes, entries added and
+ * removed); an embedder whose values change outside hypfs (a read callback
+ * rendering its own state, a dynamic directory's objects) says so with
+ * hypfs_notify() / hypfs_notify_gone().  A change costs O(depth of the
+ * entry) under the writer lock, whoever watches.
  */
 
 /*
- * Compress @len bytes with gzip.  Returns 0 with *out (free() it) and
- * *out_len, or -ENOMEM / -EIO.
+ * The entry at @path (absolute; an instance of a dynamic directory too)
+ * changed outside hypfs: its value, or for a directory what is below it
+ * (an instance that appeared).  Takes the writer lock.  0, -ENOENT (no
+ * such entry), -EINVAL (not a path), or -EDEADLK (from a callback).
  */
-int hypfs_gzip(const void *data, size_t len, void **out, size_t *out_len);
+int hypfs_notify(struct hypfs *fs, const char *path);
 
 /*
- * Allocation hooks, so that tests can make the Nth allocation fail.  NULL
- * restores the C library's.  Not thread-safe: set before any tree exists.
+ * The instance of a dynamic directory at @path ("/domain/7") went away.
+ * Its parent's generation moves for those who could see it.  0, -ENOENT
+ * (the parent is not a dynamic directory), -EINVAL, -EDEADLK.
  */
-struct hypfs_alloc_hooks {
-    void *(*malloc)(size_t size);
-    void *(*realloc)(void *ptr, size_t size);
-    void (*free)(void *ptr);
+int hypfs_notify_gone(struct hypfs *fs, const char *path);
+
+/*
+ * Called after every change, under the writer lock, with the path of what
+ * changed and the tree's generation: it must only take note (wake a
+ * thread that checks watches with hypfs_get_generation()).  NULL: none.
+ * Set it before the tree is shared.
+ */
+typedef void (*hypfs_change_hook)(void *arg, const char *path, uint64_t gen);
+void hypfs_set_change_hook(struct hypfs *fs, hypfs_change_hook hook,
+                           void *arg);
+
+/*
+ * The generation of @path (absolute, NUL-terminated) as @caller sees it,
+ * in *gen.  Returns 0, or -EPERM / -ENOENT as a read would.  Reader lock.
+ */
+long hypfs_get_generation(struct hypfs *fs, const struct hypfs_caller *caller,
+                          const char *path, uint64_t *gen);
+
+/*
+ * Watches (XEN_HYPFS_OP_watch, XEN_HYPFS_OP_unwatch) are the embedder's to
+ * keep and to deliver: the core checks the caller and the path, then
+ * calls these (under the reader lock: they must only record).  @known is
+ * the generation the caller knows; @gen the one it has now.  They return
+ * 0 or -errno (-ENOSPC: too many watches; -ENOENT: no such token).
+ * Without them both commands are -EOPNOTSUPP.  Set before the tree is
+ * shared.
+ */
+struct hypfs_watch_ops {
+    int (*watch)(void *arg, const struct hypfs_caller *caller,
+                 const char *path, uint64_t token, uint64_t known,
+                 uint64_t gen);
+    int (*unwatch)(void *arg, const struct hypfs_caller *caller,
+                   uint64_t token);
 };
-void hypfs_set_alloc_hooks(const struct hypfs_alloc_hooks *hooks);
+void hypfs_set_watch_ops(struct hypfs *fs, const struct hypfs_watch_ops *ops,
+                         void *arg);
 
 #ifdef __cplusplus
 }

@@ -3,7 +3,8 @@
  * slab that core-owned entries are carved from.
  *
  * Every allocation of the core goes through core_malloc() and friends, so
- * that tests can fail the Nth one (hypfs_set_alloc_hooks()).  Entries made
+ * that tests can fail the Nth one (hypfs_set_alloc_hooks(), in
+ * hypfs-testing.h: the static build's only, not libhypfs.so's).  Entries made
  * at run time (hypfs_leaf_new(), hypfs_dir_new()) come from a slab of 8-byte
  * size classes: a directory of a million small leaves then costs the bytes
  * of its entries and not a malloc header plus 16-byte rounding for each.
@@ -15,6 +16,7 @@
 #include <string.h>
 
 #include "core-internal.h"
+#include "hypfs-testing.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 #define HAVE_ASAN 1
@@ -33,7 +35,7 @@
 #define UNPOISON(p, n)  ((void)(p), (void)(n))
 #endif
 
-static struct hypfs_alloc_hooks hooks = { malloc, realloc, free };
+static struct hypfs_alloc_hooks hooks = { malloc, calloc, realloc, free };
 
 void hypfs_set_alloc_hooks(const struct hypfs_alloc_hooks *h)
 {
@@ -42,6 +44,7 @@ void hypfs_set_alloc_hooks(const struct hypfs_alloc_hooks *h)
     else
     {
         hooks.malloc = malloc;
+        hooks.calloc = calloc;
         hooks.realloc = realloc;
         hooks.free = free;
     }
@@ -50,6 +53,12 @@ void hypfs_set_alloc_hooks(const struct hypfs_alloc_hooks *h)
 void *core_malloc(size_t size)
 {
     return hooks.malloc(size ? size : 1);
+}
+
+void *core_calloc(size_t n, size_t size)
+{
+    /* The C library's: large zeroed blocks come from the kernel as is. */
+    return hooks.calloc(n ? n : 1, size ? size : 1);
 }
 
 void *core_realloc(void *ptr, size_t size)

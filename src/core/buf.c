@@ -66,7 +66,11 @@ static int buf_reserve(struct hypfs_buf *buf, size_t more)
 
 int hypfs_buf_put(struct hypfs_buf *buf, const void *data, size_t len)
 {
-    int ret = buf_reserve(buf, len);
+    int ret;
+
+    LOCK_ASSERT(core_lock_state != UNLOCKED,
+                "hypfs_buf_*() outside a read callback");
+    ret = buf_reserve(buf, len);
 
     if ( ret )
         return ret;
@@ -86,6 +90,8 @@ int hypfs_buf_printf(struct hypfs_buf *buf, const char *fmt, ...)
     va_list ap;
     int n, ret;
 
+    LOCK_ASSERT(core_lock_state != UNLOCKED,
+                "hypfs_buf_*() outside a read callback");
     va_start(ap, fmt);
     n = vsnprintf(NULL, 0, fmt, ap);
     va_end(ap);
@@ -122,7 +128,7 @@ int hypfs_buf_put_num(struct hypfs_buf *buf, const struct hypfs_entry *entry,
     return hypfs_buf_put(buf, &v, entry->size);
 }
 
-int hypfs_gzip(const void *data, size_t len, void **out, size_t *out_len)
+int core_gzip(const void *data, size_t len, void **out, size_t *out_len)
 {
     z_stream z;
     uLong bound;
@@ -140,8 +146,7 @@ int hypfs_gzip(const void *data, size_t len, void **out, size_t *out_len)
         return -E2BIG;
     }
     bound = deflateBound(&z, (uLong)len);
-    /* Caller frees with free(): this buffer is not the core's. */
-    dst = malloc(bound);
+    dst = core_malloc(bound);
     if ( !dst )
     {
         deflateEnd(&z);
@@ -155,7 +160,7 @@ int hypfs_gzip(const void *data, size_t len, void **out, size_t *out_len)
     deflateEnd(&z);
     if ( ret != Z_STREAM_END )
     {
-        free(dst);
+        core_free(dst);
         return -EIO;
     }
     *out = dst;

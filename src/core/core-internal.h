@@ -3,13 +3,17 @@
  *
  * Who guards what:
  *   struct hypfs.lock       the shape of the tree, every leaf's content and
- *                           size, every directory index except its order
- *                           array's lazy merge;
+ *                           size, every directory's private state (index,
+ *                           parent, generations) except its order array's
+ *                           lazy merge, the tree's generation and the list
+ *                           of owner roots;
  *   struct hypfs.sort_lock  the lazy merge of a directory's unsorted tail
  *                           into its sorted order array, done by readers
  *                           (see index.c);
  *   struct hypfs.slab       the node allocator; taken under the writer lock
  *                           or on a detached subtree only, so it needs none.
+ * A detached directory (being built, or a template) is its builder's: no
+ * lock.
  */
 #ifndef HYPFS_CORE_INTERNAL_H
 #define HYPFS_CORE_INTERNAL_H
@@ -30,6 +34,7 @@
 #define EF_HAS_OWNER  0x20u  /* dir: owner field is set */
 #define EF_SLAB       0x40u  /* core-owned memory from the tree's slab */
 #define EF_OWNED_DATA 0x80u  /* leaf: u.content is core-allocated */
+/* A dir with EF_HAS_OWNER, or a dyndir: EF_SLAB is never set for dirs. */
 
 #define RIGHT_READ(access)   ((access) & 3u)
 #define RIGHT_WRITE(access)  (((access) >> 2) & 3u)
@@ -37,6 +42,7 @@
 /* ---- Allocation (alloc.c) ---- */
 
 void *core_malloc(size_t size);
+void *core_calloc(size_t n, size_t size);
 void *core_realloc(void *ptr, size_t size);
 void core_free(void *ptr);
 
@@ -61,13 +67,69 @@ void *slab_alloc(struct slab *slab, size_t size);
 void slab_release(struct slab *slab, void *ptr, size_t size);
 void slab_destroy(struct slab *slab);
 
+/* ---- Directories (tree.c, index.c) ---- */
+
+/* Index of a directory's children. */
+struct hypfs_dir_index {
+    uint64_t *slots;                  /* hash table: tagged entry pointers */
+    uint32_t nslots;
+    uint32_t nr;                      /* children */
+    struct hypfs_entry **order;       /* sorted prefix, then unsorted tail */
+    uint32_t order_cap;
+    uint32_t order_sorted;
+    int order_dirty;                  /* tail not merged yet (atomic) */
+    /* Incremental growth (index.c): the table being left, and how far. */
+    uint64_t *old_slots;
+    uint32_t old_nslots;
+    uint32_t old_done;                /* old slots [0, old_done) moved */
+};
+
+/*
+ * What an owner was told of things that went from a directory (gen.c):
+ * domid -> the generation of the last such change it could see.
+ */
+struct tomb_map {
+    uint32_t *ids;
+    uint64_t *stamps;                 /* 0: free slot */
+    uint32_t cap;                     /* a power of two, or 0 */
+    uint32_t n;
+};
+
+/* What the core keeps for a directory (entry_dir.priv). */
+struct hypfs_dir_priv {
+    struct hypfs *fs;                 /* tree it is part of; NULL: detached */
+    struct hypfs_entry_dir *parent;   /* NULL: the root, or not in a tree */
+    struct hypfs_dir_index idx;
+    struct hypfs_gens gens;           /* all / any / its owner's */
+    struct hypfs_entry_dir *next_owner_root;  /* struct hypfs.owner_roots */
+    bool is_owner_root;
+    bool is_tomb_parent;
+    struct hypfs_entry_dir *next_tomb_parent; /* struct hypfs.tomb_parents */
+    struct tomb_map tombs;
+};
+
 /* ---- Trees (tree.c) ---- */
 
 struct hypfs {
     pthread_rwlock_t lock;
     pthread_mutex_t sort_lock;
     struct hypfs_entry_dir root;
+    struct hypfs_dir_priv root_priv;
     struct slab slab;
+    uint64_t gen;                     /* the last change's generation */
+    uint8_t mask_key[16];             /* hides generations: see gen.c */
+    hypfs_change_hook hook;
+    void *hook_arg;
+    const struct hypfs_watch_ops *watch_ops;
+    void *watch_arg;
+    /*
+     * Directories in the tree where ownership begins (one with an owner,
+     * a dynamic directory whose instances are owned): a domain's view of
+     * a directory above one of them includes what it may see below.
+     */
+    struct hypfs_entry_dir *owner_roots;
+    /* Directories from which owned entries went (struct tomb_map). */
+    struct hypfs_entry_dir *tomb_parents;
 };
 
 /*
@@ -81,20 +143,47 @@ struct hypfs {
 enum lock_state { UNLOCKED, READ_LOCKED, WRITE_LOCKED };
 extern CORE_TLS enum lock_state core_lock_state;
 
+/*
+ * An assertion on the lock state (Xen's ASSERT(this_cpu(hypfs_locked)),
+ * kernfs's lockdep_assert_held()): in builds without NDEBUG a violation
+ * is reported and aborts, instead of deadlocking or corrupting silently.
+ */
+#ifdef NDEBUG
+#define LOCK_ASSERT(cond, what) ((void)0)
+#else
+#define LOCK_ASSERT(cond, what) \
+    ((cond) ? (void)0 : core_lock_violation(what, __func__))
+#endif
+void core_lock_violation(const char *what, const char *func)
+    __attribute__((noreturn));
+
 void tree_read_lock(struct hypfs *fs);
 void tree_write_lock(struct hypfs *fs);
 void tree_unlock(struct hypfs *fs);
 
 uint32_t name_hash(const char *name, size_t len);
+/* A directory's private state, made if it has none yet; NULL: no memory. */
+struct hypfs_dir_priv *dir_priv_get(struct hypfs_entry_dir *dir);
+/* The tree @dir is part of (NULL: detached). */
+static inline struct hypfs *dir_fs(const struct hypfs_entry_dir *dir)
+{
+    return dir->priv ? dir->priv->fs : NULL;
+}
 /* Size of @entry's record in its parent's listing. */
 size_t entry_record_size(const struct hypfs_entry *entry);
 
 /* ---- Directory index (index.c) ---- */
 
-int index_insert(struct hypfs_dir_index *idx, struct hypfs_entry *entry);
+int index_insert(struct hypfs_dir_index *idx, struct hypfs_entry *entry,
+                 uint32_t hash);
 void index_remove(struct hypfs_dir_index *idx, struct hypfs_entry *entry);
 struct hypfs_entry *index_find(const struct hypfs_dir_index *idx,
                                uint32_t hash, const char *name, size_t len);
+/* The index of @dir (NULL: it has none yet, i.e. no children). */
+static inline struct hypfs_dir_index *dir_index(const struct hypfs_entry_dir *dir)
+{
+    return dir->priv ? &dir->priv->idx : NULL;
+}
 /* Sorted children; merges the tail first if needed (reader-safe). */
 int index_sorted(struct hypfs *fs, struct hypfs_dir_index *idx,
                  struct hypfs_entry ***order, uint32_t *nr);
@@ -113,5 +202,81 @@ struct hypfs_buf {
 void buf_init(struct hypfs_buf *buf);
 void buf_reset(struct hypfs_buf *buf);
 void buf_fini(struct hypfs_buf *buf);
+/* gzip @data (gzip header and trailer), into core_malloc() memory. */
+int core_gzip(const void *data, size_t len, void **out, size_t *out_len);
+
+/* ---- Rights and generations (gen.c) ---- */
+
+/* The owner an entry inherits, if any. */
+struct owner {
+    bool set;
+    uint32_t domid;
+};
+
+/* Who may see a change: computed along its path, from the root down. */
+enum vis_kind { VIS_ANY, VIS_OWNER, VIS_CONTROL };
+struct vis {
+    enum vis_kind kind;
+    uint32_t owner;                   /* VIS_OWNER */
+};
+
+/* The root's, then one step down to a node with @access and @owner. */
+void vis_init(struct vis *v);
+void vis_step(struct vis *v, uint8_t access, struct owner owner);
+/* Who could see @child of @parent (a stored directory in a tree). */
+void gen_vis_of_child(const struct hypfs_entry_dir *parent,
+                      const struct hypfs_entry *child, struct vis *v);
+/* "/a/b/@name" for @parent's child (the change hook's path). */
+void gen_path_of(const struct hypfs_entry_dir *parent, const char *name,
+                 char *buf, size_t len);
+
+/* Deepest nesting of dynamic directories an operation follows. */
+#define MAX_DYN_DEPTH   16u
+
+/* Where a change happened (what a lookup found), for gen_bump(). */
+struct where {
+    struct hypfs_entry_dir *dir;      /* deepest stored dir on the path:
+                                       * a leaf's parent, an instance's
+                                       * dynamic dir, or the dir itself */
+    struct hypfs_entry *leaf;         /* a stored leaf that changed */
+    unsigned int ninst;               /* instances on the path, outermost */
+    struct {                          /* first: their records, and whose */
+        struct hypfs_gens *gens;      /* region each is in (its owner) */
+        struct owner owner;
+    } inst[MAX_DYN_DEPTH];
+    struct vis vis;
+};
+
+/*
+ * Record a change at @w (writer lock held): the tree's generation moves,
+ * and every record on the way up says so for those who could see it.
+ * @path (may be NULL) goes to the change hook.  Returns the generation.
+ */
+uint64_t gen_bump(struct hypfs *fs, const struct where *w, const char *path);
+/* A leaf's generation from its 32 low bits (reader or writer lock). */
+uint64_t gen_of_leaf(const struct hypfs *fs, const struct hypfs_entry *e);
+
+/*
+ * A generation as domain @domid is shown it: (@a, @b) through a keyed
+ * hash, so that the numbers say whether something changed and nothing
+ * about how many other changes the tree saw (see gen.c).
+ */
+uint64_t gen_mask(const struct hypfs *fs, uint32_t domid, uint32_t tag,
+                  uint64_t a, uint64_t b);
+/* SipHash-2-4 of @len bytes under @key (16 bytes). */
+uint64_t siphash24(const uint8_t key[16], const void *data, size_t len);
+void gen_init_key(struct hypfs *fs);
+
+/*
+ * Tombstones: an owned entry (or an owned instance) went from @dir, and
+ * its owner was told.  tomb_reserve() makes room first (0 or -ENOMEM),
+ * so that recording cannot fail after the change is made.
+ */
+int tomb_reserve(struct hypfs_entry_dir *dir);
+void tomb_record(struct hypfs *fs, struct hypfs_entry_dir *dir,
+                 uint32_t domid, uint64_t stamp);
+uint64_t tomb_get(const struct hypfs_entry_dir *dir, uint32_t domid);
+/* @dir leaves the tree (or the tree is freed): forget its tombstones. */
+void tomb_forget(struct hypfs *fs, struct hypfs_entry_dir *dir);
 
 #endif /* HYPFS_CORE_INTERNAL_H */

@@ -19,36 +19,16 @@
  * records.  Views of dynamic directories are materialised once per call,
  * so both passes see the same children even if the embedder's list
  * changes meanwhile.  Children the caller may not read are skipped in both.
+ *
+ * Interface version 2's commands (read_tree, get_generation, watch,
+ * unwatch) live in v2.c, on the same machinery (call.h).  A successful
+ * write records its generation (gen.c).
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "core-internal.h"
-
-#define MAX_DYN_DEPTH   16u
-#define STAGE_SIZE      4096u
-#define ID_NAME_MAX     11u    /* "4294967295" and its NUL */
-
-/* An instance of a dynamic directory, generated for one call. */
-struct dyninst {
-    struct hypfs_entry_dir dir;
-    const struct hypfs_dyndir *dd;
-    void *data;
-    uint32_t id;
-    char name[ID_NAME_MAX];
-};
-
-struct call {
-    struct hypfs *fs;
-    const struct hypfs_caller *caller;
-    bool control;
-    const struct hypfs_dyndir *entered[MAX_DYN_DEPTH];
-    unsigned int nentered;
-    struct dyninst inst[MAX_DYN_DEPTH];
-    unsigned int ninst;
-    struct hypfs_buf render;
-};
+#include "call.h"
 
 static CORE_TLS struct call *current;
 
@@ -56,14 +36,26 @@ void *hypfs_get_dyndata(void)
 {
     struct call *c = current;
 
+    LOCK_ASSERT(core_lock_state != UNLOCKED,
+                "hypfs_get_dyndata() outside an operation");
     return c && c->ninst ? c->inst[c->ninst - 1].data : NULL;
 }
 
-unsigned int hypfs_get_dynid(void)
+int hypfs_get_dynid(uint32_t *id)
 {
     struct call *c = current;
 
-    return c && c->ninst ? c->inst[c->ninst - 1].id : UINT32_MAX;
+    LOCK_ASSERT(core_lock_state != UNLOCKED,
+                "hypfs_get_dynid() outside an operation");
+    if ( !c || !c->ninst )
+        return -ENOENT;
+    *id = c->inst[c->ninst - 1].id;
+    return 0;
+}
+
+struct call *call_current(void)
+{
+    return current;
 }
 
 /*
@@ -76,7 +68,7 @@ static int guest_err(int r)
     return r < 0 && r >= -4095 ? r : -EFAULT;
 }
 
-static int to_guest(const struct hypfs_caller *caller, uint64_t addr,
+int to_guest(const struct hypfs_caller *caller, uint64_t addr,
                     const void *src, size_t len)
 {
     int r = caller->mem->copy_to(caller->mem_ctx, addr, src, len);
@@ -84,7 +76,7 @@ static int to_guest(const struct hypfs_caller *caller, uint64_t addr,
     return r ? guest_err(r) : 0;
 }
 
-static int from_guest(const struct hypfs_caller *caller, void *dst,
+int from_guest(const struct hypfs_caller *caller, void *dst,
                       uint64_t addr, size_t len)
 {
     int r = caller->mem->copy_from(caller->mem_ctx, dst, addr, len);
@@ -94,12 +86,7 @@ static int from_guest(const struct hypfs_caller *caller, void *dst,
 
 /* ---- Rights ---- */
 
-struct owner {
-    bool set;
-    uint32_t domid;
-};
-
-static bool may(const struct call *c, unsigned int right, struct owner o)
+bool may(const struct call *c, unsigned int right, struct owner o)
 {
     if ( c->control )
         return true;
@@ -115,7 +102,7 @@ static bool may(const struct call *c, unsigned int right, struct owner o)
 }
 
 /* The owner of @e when its parent's owner is @inherited. */
-static struct owner owner_of(const struct hypfs_entry *e, struct owner inherited)
+struct owner owner_of(const struct hypfs_entry *e, struct owner inherited)
 {
     if ( e->type == XEN_HYPFS_TYPE_DIR && (e->flags & EF_HAS_OWNER) )
     {
@@ -126,7 +113,7 @@ static struct owner owner_of(const struct hypfs_entry *e, struct owner inherited
     return inherited;
 }
 
-static unsigned int max_write_len(const struct call *c,
+unsigned int max_write_len(const struct call *c,
                                   const struct hypfs_entry *e, struct owner o)
 {
     if ( e->type == XEN_HYPFS_TYPE_DIR || !may(c, RIGHT_WRITE(e->access), o) )
@@ -136,7 +123,7 @@ static unsigned int max_write_len(const struct call *c,
 
 /* ---- Dynamic directories ---- */
 
-static int enter_dyndir(struct call *c, const struct hypfs_dyndir *dd)
+int enter_dyndir(struct call *c, const struct hypfs_dyndir *dd)
 {
     int ret;
 
@@ -152,7 +139,7 @@ static int enter_dyndir(struct call *c, const struct hypfs_dyndir *dd)
     return 0;
 }
 
-static void exit_dyndir(struct call *c)
+void exit_dyndir(struct call *c)
 {
     const struct hypfs_dyndir *dd = c->entered[--c->nentered];
 
@@ -160,7 +147,22 @@ static void exit_dyndir(struct call *c)
         dd->ops->exit(dd);
 }
 
-static bool entered(const struct call *c, const struct hypfs_dyndir *dd)
+int enter_dir(struct call *c, const struct hypfs_entry_dir *dir,
+              const struct hypfs_dyndir **dd)
+{
+    int ret;
+
+    *dd = NULL;
+    if ( !(dir->e.flags & EF_DYNDIR) ||
+         entered(c, (const struct hypfs_dyndir *)dir) )
+        return 0;
+    ret = enter_dyndir(c, (const struct hypfs_dyndir *)dir);
+    if ( !ret )
+        *dd = (const struct hypfs_dyndir *)dir;
+    return ret;
+}
+
+bool entered(const struct call *c, const struct hypfs_dyndir *dd)
 {
     unsigned int i;
 
@@ -171,7 +173,7 @@ static bool entered(const struct call *c, const struct hypfs_dyndir *dd)
 }
 
 /* Strict decimal: what "%u" prints, nothing else. */
-static bool parse_id(const char *s, size_t len, uint32_t *id)
+bool parse_id(const char *s, size_t len, uint32_t *id)
 {
     uint64_t v = 0;
     size_t i;
@@ -205,10 +207,9 @@ static size_t format_id(char *buf, uint32_t id)
     return n;
 }
 
-/* Generate the instance @id of @dd for this call. */
-static int make_instance(struct call *c, const struct hypfs_dyndir *dd,
-                         uint32_t id, void *data, struct owner parent,
-                         struct hypfs_entry **out)
+int make_instance(struct call *c, const struct hypfs_dyndir *dd,
+                  uint32_t id, void *data, struct owner parent,
+                  struct hypfs_entry **out)
 {
     struct dyninst *in;
 
@@ -220,22 +221,28 @@ static int make_instance(struct call *c, const struct hypfs_dyndir *dd,
     in->dd = dd;
     in->data = data;
     in->id = id;
+    in->gens = dd->ops->gens ? dd->ops->gens(dd, data) : NULL;
     in->dir.e.type = XEN_HYPFS_TYPE_DIR;
     in->dir.e.encoding = XEN_HYPFS_ENC_PLAIN;
     in->dir.e.access = dd->template->e.access;
     in->dir.e.flags = EF_INSTANCE;
     in->dir.e.name = in->name;
-    in->dir.fs = c->fs;
+    /* The instance's owner, set directly: it is in no tree. */
     if ( dd->flags & HYPFS_DYNDIR_OWNER_IS_ID )
-        hypfs_dir_set_owner(&in->dir, id);
+    {
+        in->dir.owner = id;
+        in->dir.e.flags |= EF_HAS_OWNER;
+    }
     else if ( parent.set )
-        hypfs_dir_set_owner(&in->dir, parent.domid);
+    {
+        in->dir.owner = parent.domid;
+        in->dir.e.flags |= EF_HAS_OWNER;
+    }
     *out = &in->dir.e;
     return 0;
 }
 
-/* The directory whose index holds @dir's children. */
-static struct hypfs_entry_dir *index_dir(struct hypfs_entry_dir *dir)
+struct hypfs_entry_dir *index_dir(struct hypfs_entry_dir *dir)
 {
     if ( dir->e.flags & EF_INSTANCE )
         return ((struct dyninst *)dir)->dd->template;
@@ -243,11 +250,6 @@ static struct hypfs_entry_dir *index_dir(struct hypfs_entry_dir *dir)
 }
 
 /* ---- Lookup ---- */
-
-struct resolved {
-    struct hypfs_entry *entry;
-    struct owner owner;
-};
 
 static int find_child(struct call *c, struct hypfs_entry_dir *dir,
                       struct owner dir_owner, const char *name, size_t len,
@@ -275,16 +277,17 @@ static int find_child(struct call *c, struct hypfs_entry_dir *dir,
     }
 
     dir = index_dir(dir);
-    *child = index_find(&dir->idx, name_hash(name, len), name, len);
+    *child = index_find(dir_index(dir), name_hash(name, len), name, len);
     return *child ? 0 : -ENOENT;
 }
 
 /*
  * Resolve @path (absolute, NUL-terminated) for the caller.  Every component
  * must exist and be readable by the caller; a trailing '/' requires a
- * directory; an empty component never matches.
+ * directory; an empty component never matches.  On the way, work out
+ * where a change of it would be recorded, and who could see it (r->w).
  */
-static int lookup(struct call *c, const char *path, struct resolved *r)
+int lookup(struct call *c, const char *path, struct resolved *r)
 {
     struct hypfs_entry *entry = &c->fs->root.e;
     struct owner owner = owner_of(entry, (struct owner){ false, 0 });
@@ -292,6 +295,12 @@ static int lookup(struct call *c, const char *path, struct resolved *r)
 
     if ( !may(c, RIGHT_READ(entry->access), owner) )
         return -ENOENT;
+    /* Not a memset: where is large, and this is every call's path. */
+    r->w.dir = &c->fs->root;
+    r->w.leaf = NULL;
+    r->w.ninst = 0;
+    vis_init(&r->w.vis);
+    vis_step(&r->w.vis, entry->access, owner);
 
     for ( ;; )
     {
@@ -313,6 +322,29 @@ static int lookup(struct call *c, const char *path, struct resolved *r)
         owner = owner_of(child, owner);
         if ( !may(c, RIGHT_READ(child->access), owner) )
             return -ENOENT;
+        vis_step(&r->w.vis, child->access, owner);
+        if ( child->flags & EF_INSTANCE )
+        {
+            const struct dyninst *in = (const struct dyninst *)child;
+
+            /* Changes inside it are recorded in its own generations. */
+            r->w.inst[r->w.ninst].gens = in->gens;
+            r->w.inst[r->w.ninst].owner = owner;
+            r->w.ninst++;
+            /* Without a record, only the control domain can be told. */
+            if ( !in->gens )
+                r->w.vis.kind = VIS_CONTROL;
+        }
+        else if ( child->type == XEN_HYPFS_TYPE_DIR && c->ninst == 0 )
+            r->w.dir = (struct hypfs_entry_dir *)child;
+        else if ( child->flags & EF_HAS_OWNER )
+        {
+            /*
+             * An owner inside a template: a region in every instance,
+             * recorded nowhere.  Only the control domain can be told.
+             */
+            r->w.vis.kind = VIS_CONTROL;
+        }
         entry = child;
         if ( !*end )
             break;
@@ -323,6 +355,9 @@ static int lookup(struct call *c, const char *path, struct resolved *r)
     }
     r->entry = entry;
     r->owner = owner;
+    r->in_inst = c->ninst > 0;
+    if ( entry->type != XEN_HYPFS_TYPE_DIR && !r->in_inst )
+        r->w.leaf = entry;
     return 0;
 }
 
@@ -353,11 +388,12 @@ static int check_rendered(const struct hypfs_entry *e, const struct hypfs_buf *b
 }
 
 /* The content of leaf @e: rendered into c->render, or in place. */
-static int leaf_content(struct call *c, const struct hypfs_entry *e,
-                        const void **data, uint32_t *size)
+int leaf_content(struct call *c, const struct hypfs_entry *e,
+                 const void **data, uint32_t *size)
 {
     int ret;
 
+    LOCK_ASSERT(core_lock_state != UNLOCKED, "a leaf read without the lock");
     if ( !e->funcs || !e->funcs->read )
     {
         *data = hypfs_leaf_content((const struct hypfs_entry_leaf *)e);
@@ -377,17 +413,6 @@ static int leaf_content(struct call *c, const struct hypfs_entry *e,
 }
 
 /* ---- Directory views ---- */
-
-struct idname {
-    uint32_t id;
-    uint8_t len;
-    char name[ID_NAME_MAX];
-};
-
-struct idlist {
-    struct idname *v;
-    size_t n, cap;
-};
 
 static int collect_id(void *arg, unsigned int id)
 {
@@ -418,28 +443,9 @@ static int idname_cmp(const void *a, const void *b)
                     ((const struct idname *)b)->name);
 }
 
-/* The children of one directory as seen by one caller. */
-struct view {
-    struct hypfs_entry_dir *dir;      /* as looked up (maybe an instance) */
-    struct owner owner;               /* of dir: inherited by children */
-    const struct hypfs_dyndir *dd;    /* dynamic: ids; else order */
-    struct idlist ids;
-    struct hypfs_entry **order;
-    uint32_t nr;
-};
-
-/* One child of a view, static or instance. */
-struct child {
-    const struct hypfs_entry *entry;  /* NULL: an instance */
-    const char *name;
-    size_t len;
-    uint8_t access;
-    struct owner owner;
-};
-
 /* Open a view; the caller has entered @dir if it is dynamic. */
-static int view_open(struct call *c, struct hypfs_entry_dir *dir,
-                     struct owner owner, struct view *v)
+int view_open(struct call *c, struct hypfs_entry_dir *dir,
+              struct owner owner, struct view *v)
 {
     int ret;
 
@@ -461,17 +467,17 @@ static int view_open(struct call *c, struct hypfs_entry_dir *dir,
             qsort(v->ids.v, v->ids.n, sizeof(*v->ids.v), idname_cmp);
         return 0;
     }
-    return index_sorted(c->fs, &index_dir(dir)->idx, &v->order, &v->nr);
+    return index_sorted(c->fs, dir_index(index_dir(dir)), &v->order, &v->nr);
 }
 
-static void view_close(struct view *v)
+void view_close(struct view *v)
 {
     core_free(v->ids.v);
     v->ids.v = NULL;
 }
 
 /* Child @i of the view; false past the end.  Skips duplicate ids. */
-static bool view_child(const struct view *v, size_t *i, struct child *ch)
+bool view_child(const struct view *v, size_t *i, struct child *ch)
 {
     if ( v->dd )
     {
@@ -484,6 +490,7 @@ static bool view_child(const struct view *v, size_t *i, struct child *ch)
             return false;
         in = &v->ids.v[*i];
         ch->entry = NULL;
+        ch->id = in->id;
         ch->name = in->name;
         ch->len = in->len;
         ch->access = v->dd->template->e.access;
@@ -505,8 +512,8 @@ static bool view_child(const struct view *v, size_t *i, struct child *ch)
  * Sum of the records of the children visible to the caller, and how many
  * they are.
  */
-static int view_size(struct call *c, const struct view *v, uint32_t *size,
-                     size_t *count)
+int view_size(struct call *c, const struct view *v, uint32_t *size,
+              size_t *count)
 {
     struct child ch;
     uint64_t sum = 0;
@@ -533,22 +540,16 @@ static int view_size(struct call *c, const struct view *v, uint32_t *size,
 }
 
 /* content_len of directory @dir (owner @o) for the caller. */
-static int dir_size(struct call *c, struct hypfs_entry_dir *dir, struct owner o,
-                    uint32_t *size)
+int dir_size(struct call *c, struct hypfs_entry_dir *dir, struct owner o,
+             uint32_t *size)
 {
-    const struct hypfs_dyndir *dd = NULL;
+    const struct hypfs_dyndir *dd;
     struct view v;
     size_t count;
-    int ret;
+    int ret = enter_dir(c, dir, &dd);
 
-    if ( (dir->e.flags & EF_DYNDIR) &&
-         !entered(c, (const struct hypfs_dyndir *)dir) )
-    {
-        dd = (const struct hypfs_dyndir *)dir;
-        ret = enter_dyndir(c, dd);
-        if ( ret )
-            return ret;
-    }
+    if ( ret )
+        return ret;
     ret = view_open(c, dir, o, &v);
     if ( !ret )
         ret = view_size(c, &v, size, &count);
@@ -559,9 +560,8 @@ static int dir_size(struct call *c, struct hypfs_entry_dir *dir, struct owner o,
 }
 
 /* The direntry part of @ch's record. */
-static int child_direntry(struct call *c, const struct view *v,
-                          const struct child *ch,
-                          struct xen_hypfs_direntry *d)
+int child_direntry(struct call *c, const struct view *v,
+                   const struct child *ch, struct xen_hypfs_direntry *d)
 {
     const struct hypfs_entry *e = ch->entry;
     const void *data;
@@ -593,16 +593,7 @@ static int child_direntry(struct call *c, const struct view *v,
     return leaf_content(c, e, &data, &d->content_len);
 }
 
-/* Where the records go: a staging buffer flushed to the guest. */
-struct stage {
-    struct call *c;
-    uint64_t addr;          /* guest address of the next flush */
-    size_t used;
-    /* Records end with up to 3 bytes of padding written as 4: slack. */
-    unsigned char buf[STAGE_SIZE + 4];
-};
-
-static int stage_flush(struct stage *s)
+int stage_flush(struct stage *s)
 {
     int ret;
 
@@ -620,7 +611,7 @@ static int stage_flush(struct stage *s)
  * Room for @len bytes (at most STAGE_SIZE) in the stage at *p, flushing it
  * first if needed.  0, or the flush's error.
  */
-static int stage_reserve(struct stage *s, size_t len, unsigned char **p)
+int stage_reserve(struct stage *s, size_t len, unsigned char **p)
 {
     int ret = len > STAGE_SIZE - s->used ? stage_flush(s) : 0;
 
@@ -836,8 +827,8 @@ static long write_checks(const struct call *c, const struct resolved *r,
 /* Small values are fetched onto the stack; larger ones into the heap. */
 #define WRITE_STACK_BUF 256u
 
-static long do_write(struct call *c, const struct resolved *r, uint64_t addr,
-                     uint64_t len)
+static long do_write(struct call *c, const struct resolved *r,
+                     const char *path, uint64_t addr, uint64_t len)
 {
     const struct hypfs_caller *caller = c->caller;
     struct hypfs_entry *e = r->entry;
@@ -886,16 +877,21 @@ static long do_write(struct call *c, const struct resolved *r, uint64_t addr,
 
     if ( custom )
     {
+        LOCK_ASSERT(core_lock_state == WRITE_LOCKED,
+                    "a write callback without the writer lock");
         ret = e->funcs->write(leaf, buf, (unsigned int)len);
         if ( ret > 0 )
             ret = -EIO;
-        goto out;
     }
-
-    memcpy(e->flags & EF_INLINE ? (void *)&leaf->u.val : leaf->u.write_ptr,
-           buf, (size_t)len);
-    e->size = (unsigned int)len;
-    ret = 0;
+    else
+    {
+        memcpy(e->flags & EF_INLINE ? (void *)&leaf->u.val : leaf->u.write_ptr,
+               buf, (size_t)len);
+        e->size = (unsigned int)len;
+        ret = 0;
+    }
+    if ( !ret )
+        gen_bump(c->fs, &r->w, path);
 
  out:
     if ( buf != stackbuf )
@@ -909,9 +905,9 @@ static long do_write(struct call *c, const struct resolved *r, uint64_t addr,
  * into @path.  Returns 0 to go on, else the hypercall's result (which is
  * never 0: get_version's is positive, the rest are errors).
  */
-static long check_call(struct hypfs *fs, const struct hypfs_caller *caller,
-                       unsigned int cmd, uint64_t arg1, uint64_t arg2,
-                       uint64_t arg3, uint64_t arg4, char *path)
+long check_call(struct hypfs *fs, const struct hypfs_caller *caller,
+                unsigned int cmd, uint64_t arg1, uint64_t arg2, uint64_t arg3,
+                uint64_t arg4, char *path)
 {
     long ret;
 
@@ -936,8 +932,8 @@ static long check_call(struct hypfs *fs, const struct hypfs_caller *caller,
     return 0;
 }
 
-static void call_begin(struct call *c, struct hypfs *fs,
-                       const struct hypfs_caller *caller, bool write)
+void call_begin(struct call *c, struct hypfs *fs,
+                const struct hypfs_caller *caller, bool write)
 {
     c->fs = fs;
     c->caller = caller;
@@ -952,7 +948,7 @@ static void call_begin(struct call *c, struct hypfs *fs,
     current = c;
 }
 
-static void call_end(struct call *c)
+void call_end(struct call *c)
 {
     while ( c->nentered )
         exit_dyndir(c);
@@ -999,6 +995,10 @@ long hypfs_do_op(struct hypfs *fs, const struct hypfs_caller *caller,
     struct call c;
     long ret;
 
+    /* unwatch names a watch by its token: no path. */
+    if ( cmd == XEN_HYPFS_OP_unwatch && fs && caller &&
+         (caller->flags & HYPFS_CALLER_HYPFS) )
+        return do_unwatch(fs, caller, arg1, arg2, arg3, arg4);
     ret = check_call(fs, caller, cmd, arg1, arg2, arg3, arg4, path);
     if ( ret )
         return ret;
@@ -1028,7 +1028,16 @@ long hypfs_do_op(struct hypfs *fs, const struct hypfs_caller *caller,
         ret = do_read(&c, &r, arg3, arg4);
         break;
     case XEN_HYPFS_OP_write_contents:
-        ret = do_write(&c, &r, arg3, arg4);
+        ret = do_write(&c, &r, path, arg3, arg4);
+        break;
+    case XEN_HYPFS_OP_read_tree:
+        ret = do_read_tree(&c, &r, path, arg3, arg4);
+        break;
+    case XEN_HYPFS_OP_get_generation:
+        ret = do_get_generation(&c, &r, arg3, arg4);
+        break;
+    case XEN_HYPFS_OP_watch:
+        ret = do_watch(&c, &r, path, arg3, arg4);
         break;
     default:
         ret = -EOPNOTSUPP;

@@ -10,7 +10,11 @@
  * slab; built detached (a template), from core_malloc().
  *
  * Every change to a tree happens under its writer lock; a detached
- * directory (fs == NULL) belongs to whoever is building it and needs none.
+ * directory (not in a tree) belongs to whoever is building it and needs
+ * none.  What the core keeps for a directory (index, parent, generations)
+ * is a struct hypfs_dir_priv it allocates when the directory first needs
+ * it (a child, or joining a tree), and frees when it is removed.  Every
+ * change to a tree records a generation (gen.c).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -23,31 +27,47 @@
 
 CORE_TLS enum lock_state core_lock_state;
 
+void core_lock_violation(const char *what, const char *func)
+{
+    fprintf(stderr, "hypfs: lock misuse in %s: %s\n", func, what);
+    abort();
+}
+
 void tree_read_lock(struct hypfs *fs)
 {
+    LOCK_ASSERT(core_lock_state == UNLOCKED,
+                "the tree lock taken again by a thread that holds it");
     pthread_rwlock_rdlock(&fs->lock);
     core_lock_state = READ_LOCKED;
 }
 
 void tree_write_lock(struct hypfs *fs)
 {
+    LOCK_ASSERT(core_lock_state == UNLOCKED,
+                "the tree lock taken again by a thread that holds it");
     pthread_rwlock_wrlock(&fs->lock);
     core_lock_state = WRITE_LOCKED;
 }
 
 void tree_unlock(struct hypfs *fs)
 {
+    LOCK_ASSERT(core_lock_state != UNLOCKED, "unlocking an unlocked tree");
     core_lock_state = UNLOCKED;
     pthread_rwlock_unlock(&fs->lock);
 }
 
 void hypfs_write_lock(struct hypfs *fs)
 {
+    LOCK_ASSERT(core_lock_state == UNLOCKED,
+                "hypfs_write_lock() by a thread that holds the tree lock "
+                "(from a callback?): it would deadlock");
     tree_write_lock(fs);
 }
 
 void hypfs_write_unlock(struct hypfs *fs)
 {
+    LOCK_ASSERT(core_lock_state == WRITE_LOCKED,
+                "hypfs_write_unlock() without hypfs_write_lock()");
     tree_unlock(fs);
 }
 
@@ -94,6 +114,13 @@ uint32_t name_hash(const char *name, size_t len)
 size_t entry_record_size(const struct hypfs_entry *entry)
 {
     return XEN_HYPFS_DIRENTRY_SIZE(strlen(entry->name));
+}
+
+struct hypfs_dir_priv *dir_priv_get(struct hypfs_entry_dir *dir)
+{
+    if ( !dir->priv )
+        dir->priv = core_calloc(1, sizeof(*dir->priv));
+    return dir->priv;
 }
 
 static int check_name(const char *name)
@@ -209,17 +236,138 @@ static int check_entry(const struct hypfs_entry *e)
     return 0;
 }
 
-/* Attach the subtree below @dir to @fs (NULL: detach it). */
-static void set_tree(struct hypfs_entry_dir *dir, struct hypfs *fs)
+/* ---- Places in the tree ---- */
+
+static bool owner_root(const struct hypfs_entry_dir *dir)
 {
+    return (dir->e.flags & EF_HAS_OWNER) ||
+           ((dir->e.flags & EF_DYNDIR) &&
+            (((const struct hypfs_dyndir *)dir)->flags &
+             HYPFS_DYNDIR_OWNER_IS_ID));
+}
+
+static void owner_root_link(struct hypfs *fs, struct hypfs_entry_dir *dir)
+{
+    if ( dir->priv->is_owner_root )
+        return;
+    dir->priv->is_owner_root = true;
+    dir->priv->next_owner_root = fs->owner_roots;
+    fs->owner_roots = dir;
+}
+
+static void owner_root_unlink(struct hypfs *fs, struct hypfs_entry_dir *dir)
+{
+    struct hypfs_entry_dir **pp;
+
+    if ( !fs || !dir->priv || !dir->priv->is_owner_root )
+        return;
+    for ( pp = &fs->owner_roots; *pp; pp = &(*pp)->priv->next_owner_root )
+        if ( *pp == dir )
+        {
+            *pp = dir->priv->next_owner_root;
+            break;
+        }
+    dir->priv->is_owner_root = false;
+    dir->priv->next_owner_root = NULL;
+}
+
+/*
+ * Attach the subtree below @dir to @fs as a child of @parent (fs NULL:
+ * detach it).  Every directory in it has its private state already.  A
+ * dynamic directory's template hangs below the dynamic directory; owner
+ * roots inside templates are not registered (what changes inside an
+ * instance is recorded in the instance's own generations).
+ */
+static void set_tree(struct hypfs_entry_dir *dir, struct hypfs *fs,
+                     struct hypfs_entry_dir *parent, bool in_template)
+{
+    struct hypfs_dir_index *idx = dir_index(dir);
     uint32_t i;
 
-    dir->fs = fs;
+    dir->priv->fs = fs;
+    dir->priv->parent = fs ? parent : NULL;
+    if ( fs && !in_template && owner_root(dir) )
+        owner_root_link(fs, dir);
     if ( dir->e.flags & EF_DYNDIR )
-        set_tree(((struct hypfs_dyndir *)dir)->template, fs);
-    for ( i = 0; i < dir->idx.nr; i++ )
-        if ( dir->idx.order[i]->type == XEN_HYPFS_TYPE_DIR )
-            set_tree((struct hypfs_entry_dir *)dir->idx.order[i], fs);
+        set_tree(((struct hypfs_dyndir *)dir)->template, fs, dir, true);
+    for ( i = 0; idx && i < idx->nr; i++ )
+        if ( idx->order[i]->type == XEN_HYPFS_TYPE_DIR )
+            set_tree((struct hypfs_entry_dir *)idx->order[i], fs, dir,
+                     in_template);
+}
+
+/* Is @dir inside a dynamic directory's template? */
+static bool in_template(const struct hypfs_entry_dir *dir)
+{
+    const struct hypfs_entry_dir *d;
+
+    for ( d = dir; d && d->priv; d = d->priv->parent )
+        if ( d->priv->parent && (d->priv->parent->e.flags & EF_DYNDIR) &&
+             ((const struct hypfs_dyndir *)d->priv->parent)->template == d )
+            return true;
+    return false;
+}
+
+/*
+ * Every directory of the subtree below @dir gets its private state (a
+ * static directory may have none yet), so that attaching it cannot fail
+ * half-way.  0 or -ENOMEM (what was allocated stays: it is harmless).
+ */
+static int prepare_subtree(struct hypfs_entry_dir *dir)
+{
+    struct hypfs_dir_index *idx;
+    uint32_t i;
+    int ret;
+
+    if ( !dir_priv_get(dir) )
+        return -ENOMEM;
+    if ( (dir->e.flags & EF_DYNDIR) &&
+         (ret = prepare_subtree(((struct hypfs_dyndir *)dir)->template)) )
+        return ret;
+    idx = dir_index(dir);
+    for ( i = 0; idx && i < idx->nr; i++ )
+        if ( idx->order[i]->type == XEN_HYPFS_TYPE_DIR &&
+             (ret = prepare_subtree((struct hypfs_entry_dir *)idx->order[i])) )
+            return ret;
+    return 0;
+}
+
+/*
+ * Record that @child of @parent appeared (@added) or is going, for those
+ * who could see it.  Nothing to record outside a tree.
+ */
+static void record_change(struct hypfs_entry_dir *parent,
+                          struct hypfs_entry *child, bool added)
+{
+    struct hypfs *fs = dir_fs(parent);
+    struct where w = { .dir = parent };
+    char path[XEN_HYPFS_MAX_PATHLEN];
+    uint64_t g;
+
+    if ( !fs )
+        return;
+    gen_vis_of_child(parent, child, &w.vis);
+    gen_path_of(parent, child->name, path, sizeof(path));
+    g = gen_bump(fs, &w, path);
+    if ( !added )
+    {
+        /*
+         * Its owner's view of the directories above must still move when
+         * the region it owned is gone (hypfs_remove() made the room).
+         */
+        if ( w.vis.kind == VIS_OWNER )
+            tomb_record(fs, parent, w.vis.owner, g);
+        return;
+    }
+    /* A new entry starts at this change. */
+    if ( child->type == XEN_HYPFS_TYPE_DIR )
+    {
+        struct hypfs_gens *gs = &((struct hypfs_entry_dir *)child)->priv->gens;
+
+        gs->all = gs->any = gs->owner = fs->gen;
+    }
+    else
+        child->gen = (uint32_t)fs->gen;
 }
 
 /* Add @entry (already checked) to @parent; caller holds the lock if any. */
@@ -227,6 +375,7 @@ static int add_entry_locked(struct hypfs_entry_dir *parent,
                             struct hypfs_entry *entry)
 {
     size_t len = strlen(entry->name);
+    struct hypfs_dir_priv *pp;
     uint32_t hash;
     uint64_t size;
     int ret;
@@ -236,36 +385,45 @@ static int add_entry_locked(struct hypfs_entry_dir *parent,
     if ( (parent->e.flags & (EF_DYNDIR | EF_INSTANCE)) ||
          entry == &parent->e )
         return -EINVAL;
+    pp = dir_priv_get(parent);
+    if ( !pp )
+        return -ENOMEM;
+    if ( entry->type == XEN_HYPFS_TYPE_DIR &&
+         (ret = prepare_subtree((struct hypfs_entry_dir *)entry)) )
+        return ret;
     hash = name_hash(entry->name, len);
-    if ( index_find(&parent->idx, hash, entry->name, len) )
+    if ( index_find(&pp->idx, hash, entry->name, len) )
         return -EEXIST;
     size = (uint64_t)parent->e.size + XEN_HYPFS_DIRENTRY_SIZE(len);
     if ( size > UINT32_MAX - sizeof(struct xen_hypfs_direntry) )
         return -E2BIG;
 
-    entry->hash = hash;
-    ret = index_insert(&parent->idx, entry);
+    ret = index_insert(&pp->idx, entry, hash);
     if ( ret )
         return ret;
     parent->e.size = (unsigned int)size;
     entry->flags |= EF_LINKED;
+    if ( entry->type == XEN_HYPFS_TYPE_DIR )
+        set_tree((struct hypfs_entry_dir *)entry, pp->fs, parent,
+                 in_template(parent));
+    record_change(parent, entry, true);
     return 0;
 }
 
 static int lock_for_change(struct hypfs_entry_dir *parent)
 {
-    if ( !parent->fs )
+    if ( !dir_fs(parent) )
         return 0;
     if ( core_lock_state != UNLOCKED )
         return -EDEADLK;
-    tree_write_lock(parent->fs);
+    tree_write_lock(dir_fs(parent));
     return 0;
 }
 
-static void unlock_after_change(struct hypfs_entry_dir *parent)
+static void unlock_after_change(struct hypfs *fs)
 {
-    if ( parent->fs )
-        tree_unlock(parent->fs);
+    if ( fs )
+        tree_unlock(fs);
 }
 
 static int nofault_check(int ret, bool nofault, const char *what,
@@ -285,6 +443,7 @@ static int add_dir_common(struct hypfs_entry_dir *parent,
                           struct hypfs_entry_dir *dir, bool dyn)
 {
     struct hypfs_dyndir *dd = (struct hypfs_dyndir *)dir;
+    struct hypfs *fs;
     int ret;
 
     if ( !parent || !dir )
@@ -296,6 +455,7 @@ static int add_dir_common(struct hypfs_entry_dir *parent,
                  !dd->ops->find_id) )
         return -EINVAL;
 
+    fs = dir_fs(parent);
     ret = lock_for_change(parent);
     if ( ret )
         return ret;
@@ -305,18 +465,19 @@ static int add_dir_common(struct hypfs_entry_dir *parent,
                       (dd->template->e.flags & (EF_LINKED | EF_DYNDIR)) ||
                       !valid_access(dd->template->e.access)) )
         ret = -EINVAL;
-    if ( !ret )
-        ret = add_entry_locked(parent, &dir->e);
-    if ( !ret )
+    if ( !ret && dyn )
     {
-        if ( dyn )
-        {
-            dir->e.flags |= EF_DYNDIR;
+        /* Marked first, so that attaching it links the template too. */
+        dir->e.flags |= EF_DYNDIR;
+        ret = add_entry_locked(parent, &dir->e);
+        if ( ret )
+            dir->e.flags &= (uint8_t)~EF_DYNDIR;
+        else
             dd->template->e.flags |= EF_LINKED;
-        }
-        set_tree(dir, parent->fs);
     }
-    unlock_after_change(parent);
+    else if ( !ret )
+        ret = add_entry_locked(parent, &dir->e);
+    unlock_after_change(fs);
     return ret;
 }
 
@@ -340,10 +501,12 @@ int hypfs_add_dyndir(struct hypfs_entry_dir *parent, struct hypfs_dyndir *dd,
 int hypfs_add_leaf(struct hypfs_entry_dir *parent,
                    struct hypfs_entry_leaf *leaf, bool nofault)
 {
+    struct hypfs *fs;
     int ret = -EINVAL;
 
     if ( parent && leaf )
     {
+        fs = dir_fs(parent);
         ret = check_entry(&leaf->e);
         if ( !ret && leaf->e.type == XEN_HYPFS_TYPE_DIR )
             ret = -EINVAL;
@@ -352,7 +515,7 @@ int hypfs_add_leaf(struct hypfs_entry_dir *parent,
         if ( !ret )
         {
             ret = add_entry_locked(parent, &leaf->e);
-            unlock_after_change(parent);
+            unlock_after_change(fs);
         }
     }
     return nofault_check(ret, nofault, "leaf", leaf ? leaf->e.name : NULL);
@@ -391,11 +554,13 @@ static void release_entry(struct hypfs *fs, struct hypfs_entry *e);
 
 static void release_dir_children(struct hypfs *fs, struct hypfs_entry_dir *dir)
 {
+    struct hypfs_dir_index *idx = dir_index(dir);
     uint32_t i;
 
-    for ( i = 0; i < dir->idx.nr; i++ )
-        release_entry(fs, dir->idx.order[i]);
-    index_destroy(&dir->idx);
+    for ( i = 0; idx && i < idx->nr; i++ )
+        release_entry(fs, idx->order[i]);
+    if ( idx )
+        index_destroy(idx);
     dir->e.size = 0;
 }
 
@@ -416,7 +581,10 @@ static void release_entry(struct hypfs *fs, struct hypfs_entry *e)
             release_entry(fs, &tmpl->e);
         }
         release_dir_children(fs, dir);
-        dir->fs = NULL;
+        owner_root_unlink(fs, dir);
+        tomb_forget(fs, dir);
+        core_free(dir->priv);
+        dir->priv = NULL;
     }
     else if ( flags & EF_OWNED_DATA )
         core_free(((struct hypfs_entry_leaf *)e)->u.write_ptr);
@@ -430,33 +598,50 @@ static void release_entry(struct hypfs *fs, struct hypfs_entry *e)
         core_free(e);
 }
 
+/* Room for the tombstone the removal of @entry may need. */
+static int removal_room(struct hypfs_entry_dir *parent,
+                        const struct hypfs_entry *entry)
+{
+    struct vis v;
+
+    gen_vis_of_child(parent, entry, &v);
+    return v.kind == VIS_OWNER ? tomb_reserve(parent) : 0;
+}
+
 int hypfs_remove(struct hypfs_entry_dir *parent, struct hypfs_entry *entry)
 {
+    struct hypfs *fs;
     size_t len;
     int ret;
 
     if ( !parent || !entry || !entry->name )
         return -ENOENT;
+    fs = dir_fs(parent);
     ret = lock_for_change(parent);
     if ( ret )
         return ret;
     len = strlen(entry->name);
-    if ( index_find(&parent->idx, entry->hash, entry->name, len) != entry )
+    if ( index_find(dir_index(parent), name_hash(entry->name, len),
+                    entry->name, len) != entry )
         ret = -ENOENT;
+    else if ( fs && (ret = removal_room(parent, entry)) )
+        ;
     else
     {
-        index_remove(&parent->idx, entry);
+        /* Who could see it is told, before it is gone. */
+        record_change(parent, entry, false);
+        index_remove(dir_index(parent), entry);
         parent->e.size -= (unsigned int)XEN_HYPFS_DIRENTRY_SIZE(len);
-        release_entry(parent->fs, entry);
+        release_entry(fs, entry);
     }
-    unlock_after_change(parent);
+    unlock_after_change(fs);
     return ret;
 }
 
 int hypfs_dir_new(struct hypfs_entry_dir *parent, const char *name,
                   struct hypfs_entry_dir **out)
 {
-    struct hypfs *fs = parent ? parent->fs : NULL;
+    struct hypfs *fs = parent ? dir_fs(parent) : NULL;
     struct hypfs_entry_dir *dir;
     uint8_t flags;
     size_t len;
@@ -469,7 +654,7 @@ int hypfs_dir_new(struct hypfs_entry_dir *parent, const char *name,
     if ( ret )
         return ret;
     dir = core_entry_alloc(fs, sizeof(*dir) + len + 1, &flags);
-    if ( !dir )
+    if ( !dir || !dir_priv_get(dir) )
         ret = -ENOMEM;
     else
     {
@@ -477,21 +662,21 @@ int hypfs_dir_new(struct hypfs_entry_dir *parent, const char *name,
         dir->e.type = XEN_HYPFS_TYPE_DIR;
         dir->e.name = (const char *)(dir + 1);
         dir->e.flags = flags;
-        dir->fs = fs;
         if ( parent )
             ret = add_entry_locked(parent, &dir->e);
-        if ( ret )
-        {
-            if ( flags & EF_SLAB )
-                slab_release(&fs->slab, dir, sizeof(*dir) + len + 1);
-            else
-                core_free(dir);
-        }
-        else if ( out )
-            *out = dir;
     }
+    if ( ret && dir )
+    {
+        core_free(dir->priv);
+        if ( flags & EF_SLAB )
+            slab_release(&fs->slab, dir, sizeof(*dir) + len + 1);
+        else
+            core_free(dir);
+    }
+    else if ( !ret && out )
+        *out = dir;
     if ( parent )
-        unlock_after_change(parent);
+        unlock_after_change(fs);
     return ret;
 }
 
@@ -501,7 +686,7 @@ static int leaf_new(struct hypfs_entry_dir *parent, const char *name,
                     const void *content, unsigned int size,
                     unsigned int max_size, struct hypfs_entry_leaf **out)
 {
-    struct hypfs *fs = parent ? parent->fs : NULL;
+    struct hypfs *fs = parent ? dir_fs(parent) : NULL;
     struct hypfs_entry_leaf *leaf;
     void *data = NULL;
     uint8_t flags;
@@ -572,7 +757,7 @@ static int leaf_new(struct hypfs_entry_dir *parent, const char *name,
     else
         core_free(leaf);
  out:
-    unlock_after_change(parent);
+    unlock_after_change(fs);
     return ret;
 }
 
@@ -597,7 +782,7 @@ int hypfs_leaf_new_gzip(struct hypfs_entry_dir *parent, const char *name,
     if ( type == XEN_HYPFS_TYPE_STRING &&
          (!len || ((const char *)data)[len - 1] != '\0') )
         return -EINVAL;
-    ret = hypfs_gzip(data, len, &z, &zlen);
+    ret = core_gzip(data, len, &z, &zlen);
     if ( ret )
         return ret;
     if ( zlen > HYPFS_CONTENT_MAX )
@@ -605,7 +790,7 @@ int hypfs_leaf_new_gzip(struct hypfs_entry_dir *parent, const char *name,
     else
         ret = leaf_new(parent, name, type, XEN_HYPFS_ENC_GZIP, z,
                        (unsigned int)zlen, 0, leaf);
-    free(z);
+    core_free(z);
     return ret;
 }
 
@@ -628,6 +813,10 @@ void hypfs_dir_set_owner(struct hypfs_entry_dir *dir, uint32_t domid)
 {
     dir->owner = domid;
     dir->e.flags |= EF_HAS_OWNER;
+    /* In a tree already (the writer lock held): it begins ownership now. */
+    if ( dir->priv && dir->priv->fs && (dir->e.flags & EF_LINKED) &&
+         !in_template(dir) )
+        owner_root_link(dir->priv->fs, dir);
 }
 
 /* ---- Trees ---- */
@@ -657,7 +846,9 @@ int hypfs_new(struct hypfs **out)
     fs->root.e.type = XEN_HYPFS_TYPE_DIR;
     fs->root.e.name = "";
     fs->root.e.flags = EF_LINKED;
-    fs->root.fs = fs;
+    fs->root.priv = &fs->root_priv;
+    fs->root_priv.fs = fs;
+    gen_init_key(fs);
     *out = fs;
     return 0;
 }
@@ -672,8 +863,22 @@ void hypfs_free(struct hypfs *fs)
     if ( !fs )
         return;
     release_dir_children(fs, &fs->root);
+    tomb_forget(fs, &fs->root);
     slab_destroy(&fs->slab);
     pthread_mutex_destroy(&fs->sort_lock);
     pthread_rwlock_destroy(&fs->lock);
     core_free(fs);
+}
+
+void hypfs_set_change_hook(struct hypfs *fs, hypfs_change_hook hook, void *arg)
+{
+    fs->hook = hook;
+    fs->hook_arg = arg;
+}
+
+void hypfs_set_watch_ops(struct hypfs *fs, const struct hypfs_watch_ops *ops,
+                         void *arg)
+{
+    fs->watch_ops = ops;
+    fs->watch_arg = arg;
 }

@@ -25,7 +25,7 @@ done
 # Nothing outside DESTDIR/prefix.
 outside=$(cd "$dest" && find . -type f | grep -v "^\.$prefix/" || true)
 check "files installed outside the prefix" "" "$outside"
-grep -q "^ExecStart=$prefix/sbin/hypfsd$" "$root/lib/systemd/system/hypfsd.service" ||
+grep -q "^ExecStart=$prefix/sbin/hypfsd \$HYPFSD_OPTIONS$" "$root/lib/systemd/system/hypfsd.service" ||
     fail "the unit does not start the installed hypfsd"
 
 # Build with the installed xenhypfs.pc and run against the installed library.

@@ -99,7 +99,7 @@ static void test_get_version(void **state)
 
     (void)state;
     raw(XEN_HYPFS_OP_get_version, 0, 0, 0, 0, NULL, 0, NULL, 0, &r);
-    assert_int_equal(r.ret, 1);
+    assert_int_equal(r.ret, XEN_HYPFS_VERSION);
     raw(XEN_HYPFS_OP_get_version, 1, 0, 0, 0, NULL, 0, NULL, 0, &r);
     assert_int_equal(r.ret, -EINVAL);
     raw(XEN_HYPFS_OP_get_version, 0, 0, 0, 4, NULL, 0, NULL, 0, &r);

@@ -11,7 +11,7 @@
  * an entry is visible when it and every directory above it is tagged
  * `any`, or `owner` with the domain's own <id>; the control domain sees
  * everything; an unmapped caller gets -EPERM for every command.  Then:
- *   get_version  1 (or -EPERM);
+ *   get_version  the interface version (or -EPERM);
  *   read         0 and the entry, with max_write_len > 0 exactly when the
  *                caller may write it; -ENOENT when invisible;
  *   listing      exactly the documented children the caller can see, and
@@ -406,7 +406,7 @@ static void run_caller(enum caller c, int out_fd)
     }
     expect("get_version", "", op(&cl, XEN_HYPFS_OP_get_version, NULL, NULL,
                                  0, 0, &out, &out_len),
-           c == UNMAPPED ? -EPERM : 1);
+           c == UNMAPPED ? -EPERM : XEN_HYPFS_VERSION);
     for (i = 0; i < npaths; i++)
         check_path(&cl, c, &paths[i]);
     hypfs_client_close(&cl);

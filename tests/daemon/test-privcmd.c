@@ -90,7 +90,8 @@ static void test_open(void **state)
     fd = openat(AT_FDCWD, "/proc/xen/privcmd", O_RDWR);
     assert_true(fd >= 0);
     assert_int_equal(hcall(fd, __HYPERVISOR_hypfs_op,
-                           XEN_HYPFS_OP_get_version, NULL, 0, NULL, 0), 1);
+                           XEN_HYPFS_OP_get_version, NULL, 0, NULL, 0),
+                     XEN_HYPFS_VERSION);
     assert_int_equal(close(fd), 0);
     /* Other paths are what they are. */
     fd = open("/dev/xen/hypercall", O_RDWR);
@@ -107,7 +108,8 @@ static void test_hypercalls(void **state)
 
     (void)state;
     assert_int_equal(hcall(pfd, __HYPERVISOR_hypfs_op,
-                           XEN_HYPFS_OP_get_version, NULL, 0, NULL, 0), 1);
+                           XEN_HYPFS_OP_get_version, NULL, 0, NULL, 0),
+                     XEN_HYPFS_VERSION);
     expect_fail(hcall(pfd, __HYPERVISOR_hypfs_op, XEN_HYPFS_OP_get_version,
                       NULL, 1, NULL, 0), EINVAL);
     assert_int_equal(hread("/test/types/u16", buf, sizeof(buf)), 0);
@@ -133,7 +135,7 @@ static void test_hypercalls(void **state)
     /* The command is taken as an unsigned int, as Xen does. */
     assert_int_equal(hcall(pfd, __HYPERVISOR_hypfs_op,
                            XEN_HYPFS_OP_get_version | (1ull << 32), NULL, 0,
-                           NULL, 0), 1);
+                           NULL, 0), XEN_HYPFS_VERSION);
 }
 
 /*
@@ -214,11 +216,11 @@ static void test_descriptors(void **state)
     d3 = dup2(pfd, fds[1]);     /* replaces the pipe's write end */
     assert_true(d1 >= 0 && d2 >= 100 && d3 == fds[1]);
     assert_int_equal(hcall(d1, __HYPERVISOR_hypfs_op, XEN_HYPFS_OP_get_version,
-                           NULL, 0, NULL, 0), 1);
+                           NULL, 0, NULL, 0), XEN_HYPFS_VERSION);
     assert_int_equal(hcall(d2, __HYPERVISOR_hypfs_op, XEN_HYPFS_OP_get_version,
-                           NULL, 0, NULL, 0), 1);
+                           NULL, 0, NULL, 0), XEN_HYPFS_VERSION);
     assert_int_equal(hcall(d3, __HYPERVISOR_hypfs_op, XEN_HYPFS_OP_get_version,
-                           NULL, 0, NULL, 0), 1);
+                           NULL, 0, NULL, 0), XEN_HYPFS_VERSION);
     close(d1);
     close(d2);
     assert_int_equal(hcall(d1, __HYPERVISOR_hypfs_op, XEN_HYPFS_OP_get_version,
@@ -270,7 +272,7 @@ static void test_threads_and_fork(void **state)
     assert_int_equal(waitpid(pid, &status, 0), pid);
     assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
     assert_int_equal(hcall(pfd, __HYPERVISOR_hypfs_op, XEN_HYPFS_OP_get_version,
-                           NULL, 0, NULL, 0), 1);
+                           NULL, 0, NULL, 0), XEN_HYPFS_VERSION);
 }
 
 int main(void)

@@ -150,16 +150,24 @@ static const struct hypfs_dyndir_ops dyn_ops = {
     dyn_enter, dyn_exit, dyn_foreach, dyn_find,
 };
 
+static uint32_t dynid(void)
+{
+    uint32_t id = 0;
+
+    CHECK(!hypfs_get_dynid(&id));
+    return id;
+}
+
 static int id_read(const struct hypfs_entry *e, struct hypfs_buf *b)
 {
-    CHECK((uintptr_t)hypfs_get_dyndata() == hypfs_get_dynid() + 100);
-    return hypfs_buf_put_num(b, e, hypfs_get_dynid());
+    CHECK((uintptr_t)hypfs_get_dyndata() == dynid() + 100);
+    return hypfs_buf_put_num(b, e, dynid());
 }
 
 static int name_read(const struct hypfs_entry *e, struct hypfs_buf *b)
 {
     (void)e;
-    return hypfs_buf_printf(b, "dom%u", hypfs_get_dynid());
+    return hypfs_buf_printf(b, "dom%u", dynid());
 }
 
 static int name_write(struct hypfs_entry_leaf *l, const void *v, unsigned int len)

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include <hypfs/hypfs.h>
+#include "hypfs-testing.h"
 
 #define FAILMALLOC_IMPL
 #include "failmalloc.h"
@@ -81,7 +82,7 @@ FILE *fm_open_memstream(char **buf, size_t *len)
 }
 
 static const struct hypfs_alloc_hooks core_hooks = {
-    fm_malloc, fm_realloc, free,
+    fm_malloc, fm_calloc, fm_realloc, free,
 };
 
 void fm_arm(unsigned int n)

@@ -160,6 +160,41 @@ static inline long read_content(struct hypfs *fs, const char *path, void *out,
     return d.content_len;
 }
 
+/* A uint32 leaf @name in @dir, with rights @rd/@wr. */
+static inline struct hypfs_entry_leaf *mk_leaf(struct hypfs *fs,
+                                               struct hypfs_entry_dir *dir,
+                                               const char *name,
+                                               unsigned int rd,
+                                               unsigned int wr)
+{
+    struct hypfs_entry_leaf *l;
+    uint32_t v = 1;
+
+    assert_int_equal(hypfs_leaf_new(dir, name, XEN_HYPFS_TYPE_UINT, &v, 4, 4,
+                                    &l), 0);
+    hypfs_write_lock(fs);
+    assert_int_equal(hypfs_set_access(&l->e, rd, wr), 0);
+    hypfs_write_unlock(fs);
+    return l;
+}
+
+/* A directory @name in @parent, readable by @rd, owned by @owner (>= 0). */
+static inline struct hypfs_entry_dir *mk_dir(struct hypfs *fs,
+                                             struct hypfs_entry_dir *parent,
+                                             const char *name,
+                                             unsigned int rd, long owner)
+{
+    struct hypfs_entry_dir *d;
+
+    assert_int_equal(hypfs_dir_new(parent, name, &d), 0);
+    hypfs_write_lock(fs);
+    assert_int_equal(hypfs_set_access(&d->e, rd, HYPFS_RIGHT_CONTROL), 0);
+    if ( owner >= 0 )
+        hypfs_dir_set_owner(d, (uint32_t)owner);
+    hypfs_write_unlock(fs);
+    return d;
+}
+
 /* Parse a listing into names separated by ',' (for compact assertions). */
 static inline int listing_names(const unsigned char *content, uint32_t len,
                                 char *out, size_t outlen)

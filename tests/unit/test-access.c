@@ -38,35 +38,6 @@ static HYPFS_DIR_INIT(dd_template, "t");
 static HYPFS_DYNDIR_INIT(dd_dir, "dd", &dd_template, &dd_ops,
                          HYPFS_DYNDIR_OWNER_IS_ID);
 
-static struct hypfs_entry_leaf *mk(struct hypfs_entry_dir *dir, const char *name,
-                                   unsigned int rd, unsigned int wr)
-{
-    struct hypfs_entry_leaf *l;
-    uint32_t v = 1;
-
-    assert_int_equal(hypfs_leaf_new(dir, name, XEN_HYPFS_TYPE_UINT, &v, 4, 4,
-                                    &l), 0);
-    hypfs_write_lock(fs);
-    assert_int_equal(hypfs_set_access(&l->e, rd, wr), 0);
-    hypfs_write_unlock(fs);
-    return l;
-}
-
-static struct hypfs_entry_dir *mkdir_(struct hypfs_entry_dir *parent,
-                                      const char *name, unsigned int rd,
-                                      long owner)
-{
-    struct hypfs_entry_dir *d;
-
-    assert_int_equal(hypfs_dir_new(parent, name, &d), 0);
-    hypfs_write_lock(fs);
-    assert_int_equal(hypfs_set_access(&d->e, rd, HYPFS_RIGHT_CONTROL), 0);
-    if ( owner >= 0 )
-        hypfs_dir_set_owner(d, (uint32_t)owner);
-    hypfs_write_unlock(fs);
-    return d;
-}
-
 static int setup(void **state)
 {
     struct hypfs_entry_dir *root, *secret, *dom, *d1, *d2;
@@ -76,19 +47,19 @@ static int setup(void **state)
     root = hypfs_root(fs);
     assert_int_equal(hypfs_set_access(&root->e, HYPFS_RIGHT_ANY, 0), 0);
 
-    mk(root, "ctl_only", HYPFS_RIGHT_CONTROL, HYPFS_RIGHT_CONTROL);
-    mk(root, "public", HYPFS_RIGHT_ANY, HYPFS_RIGHT_CONTROL);
-    mk(root, "public_rw", HYPFS_RIGHT_ANY, HYPFS_RIGHT_ANY);
-    mk(root, "orphan_owner", HYPFS_RIGHT_OWNER, HYPFS_RIGHT_OWNER);
-    secret = mkdir_(root, "secret", HYPFS_RIGHT_CONTROL, -1);
-    mk(secret, "inner", HYPFS_RIGHT_ANY, HYPFS_RIGHT_ANY);
-    dom = mkdir_(root, "dom", HYPFS_RIGHT_ANY, -1);
-    d1 = mkdir_(dom, "1", HYPFS_RIGHT_OWNER, 1);
-    mk(d1, "mine", HYPFS_RIGHT_OWNER, HYPFS_RIGHT_OWNER);
-    mk(d1, "ro", HYPFS_RIGHT_OWNER, HYPFS_RIGHT_CONTROL);
-    mk(d1, "pub", HYPFS_RIGHT_ANY, HYPFS_RIGHT_ANY);
-    d2 = mkdir_(dom, "2", HYPFS_RIGHT_OWNER, 2);
-    mk(d2, "mine", HYPFS_RIGHT_OWNER, HYPFS_RIGHT_OWNER);
+    mk_leaf(fs, root, "ctl_only", HYPFS_RIGHT_CONTROL, HYPFS_RIGHT_CONTROL);
+    mk_leaf(fs, root, "public", HYPFS_RIGHT_ANY, HYPFS_RIGHT_CONTROL);
+    mk_leaf(fs, root, "public_rw", HYPFS_RIGHT_ANY, HYPFS_RIGHT_ANY);
+    mk_leaf(fs, root, "orphan_owner", HYPFS_RIGHT_OWNER, HYPFS_RIGHT_OWNER);
+    secret = mk_dir(fs, root, "secret", HYPFS_RIGHT_CONTROL, -1);
+    mk_leaf(fs, secret, "inner", HYPFS_RIGHT_ANY, HYPFS_RIGHT_ANY);
+    dom = mk_dir(fs, root, "dom", HYPFS_RIGHT_ANY, -1);
+    d1 = mk_dir(fs, dom, "1", HYPFS_RIGHT_OWNER, 1);
+    mk_leaf(fs, d1, "mine", HYPFS_RIGHT_OWNER, HYPFS_RIGHT_OWNER);
+    mk_leaf(fs, d1, "ro", HYPFS_RIGHT_OWNER, HYPFS_RIGHT_CONTROL);
+    mk_leaf(fs, d1, "pub", HYPFS_RIGHT_ANY, HYPFS_RIGHT_ANY);
+    d2 = mk_dir(fs, dom, "2", HYPFS_RIGHT_OWNER, 2);
+    mk_leaf(fs, d2, "mine", HYPFS_RIGHT_OWNER, HYPFS_RIGHT_OWNER);
 
     assert_int_equal(hypfs_set_access(&dd_v.e, HYPFS_RIGHT_OWNER,
                                       HYPFS_RIGHT_OWNER), 0);

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 
 #include "harness.h"
+#include "hypfs-testing.h"
 
 static int alloc_count, alloc_fail_at;
 
@@ -25,7 +26,16 @@ static void *t_realloc(void *p, size_t n)
     return realloc(p, n);
 }
 
-static const struct hypfs_alloc_hooks hooks = { t_malloc, t_realloc, free };
+static void *t_calloc(size_t n, size_t size)
+{
+    if ( alloc_fail_at && ++alloc_count == alloc_fail_at )
+        return NULL;
+    return calloc(n, size);
+}
+
+static const struct hypfs_alloc_hooks hooks = {
+    t_malloc, t_calloc, t_realloc, free,
+};
 
 static struct hypfs *fs;
 static struct hypfs_entry_dir *dir;

@@ -58,7 +58,8 @@ static void test_no_right_eperm(void **state)
                      -EPERM);
 }
 
-/* Rule 2: get_version with all arguments 0 returns 1; any other -EINVAL. */
+/* Rule 2: get_version with all arguments 0 returns the
+ * interface version (2); any other -EINVAL. */
 static void test_get_version(void **state)
 {
     struct guest g;
@@ -69,9 +70,9 @@ static void test_get_version(void **state)
     ctl = caller_control(&g);
     dom = caller_domain(&g, 3);
     assert_int_equal(hypfs_do_op(fs, &ctl, XEN_HYPFS_OP_get_version, 0, 0, 0, 0),
-                     1);
+                     XEN_HYPFS_VERSION);
     assert_int_equal(hypfs_do_op(fs, &dom, XEN_HYPFS_OP_get_version, 0, 0, 0, 0),
-                     1);
+                     XEN_HYPFS_VERSION);
     assert_int_equal(hypfs_do_op(fs, &ctl, XEN_HYPFS_OP_get_version, 1, 0, 0, 0),
                      -EINVAL);
     assert_int_equal(hypfs_do_op(fs, &ctl, XEN_HYPFS_OP_get_version, 0, 1, 0, 0),
@@ -230,11 +231,11 @@ static void test_unknown_command(void **state)
     (void)state;
     guest_reset(&g);
     c = caller_control(&g);
-    assert_int_equal(hypfs_do_op(fs, &c, 3, gaddr(p), strlen(p) + 1, 0, 0),
+    assert_int_equal(hypfs_do_op(fs, &c, 7, gaddr(p), strlen(p) + 1, 0, 0),
                      -EOPNOTSUPP);
     assert_int_equal(hypfs_do_op(fs, &c, 0xffffffffu, gaddr(p), strlen(p) + 1,
                                  0, 0), -EOPNOTSUPP);
-    assert_int_equal(hypfs_do_op(fs, &c, 3, gaddr(missing),
+    assert_int_equal(hypfs_do_op(fs, &c, 7, gaddr(missing),
                                  strlen(missing) + 1, 0, 0), -ENOENT);
 }
 

@@ -80,7 +80,10 @@ static int name_read(const struct hypfs_entry *e, struct hypfs_buf *b)
 
 static int id_read(const struct hypfs_entry *e, struct hypfs_buf *b)
 {
-    return hypfs_buf_put_num(b, e, hypfs_get_dynid());
+    uint32_t id;
+
+    assert_int_equal(hypfs_get_dynid(&id), 0);
+    return hypfs_buf_put_num(b, e, id);
 }
 
 static int gran_read(const struct hypfs_entry *e, struct hypfs_buf *b)
@@ -415,6 +418,88 @@ static void test_template_rules(void **state)
     assert_int_equal(hypfs_dir_new(&pool_dir.dir, "x", NULL), -EINVAL);
 }
 
+/*
+ * Every uint32_t is an id, 4294967295 included: hypfs_get_dynid() tells
+ * "no instance" apart by its return value, not by a reserved id.
+ */
+static int top_foreach(const struct hypfs_dyndir *dd,
+                       int (*fn)(void *arg, unsigned int id), void *arg)
+{
+    int ret;
+
+    (void)dd;
+    if ( (ret = fn(arg, 4294967295u)) )
+        return ret;
+    return fn(arg, 0);
+}
+
+static int top_find(const struct hypfs_dyndir *dd, unsigned int id,
+                    void **data)
+{
+    (void)dd;
+    if ( id != 0 && id != 4294967295u )
+        return -ENOENT;
+    *data = &pools[0];
+    return 0;
+}
+
+static int top_id_read(const struct hypfs_entry *e, struct hypfs_buf *b)
+{
+    uint32_t id = 12345;
+
+    assert_int_equal(hypfs_get_dynid(&id), 0);
+    return hypfs_buf_put_num(b, e, id);
+}
+
+static int top_none_read(const struct hypfs_entry *e, struct hypfs_buf *b)
+{
+    uint32_t id = 12345;
+
+    /* Not inside an instance: -ENOENT, and the id left alone. */
+    assert_int_equal(hypfs_get_dynid(&id), -ENOENT);
+    assert_int_equal(id, 12345);
+    return hypfs_buf_put_num(b, e, 7);
+}
+
+static void test_largest_id(void **state)
+{
+    static const struct hypfs_dyndir_ops top_ops = {
+        .foreach_id = top_foreach,
+        .find_id = top_find,
+    };
+    static const struct hypfs_funcs top_id_funcs = { .read = top_id_read };
+    static const struct hypfs_funcs top_none_funcs = { .read = top_none_read };
+    static struct hypfs_entry_leaf top_id = {
+        .e = { .type = XEN_HYPFS_TYPE_UINT, .name = "id", .size = 4,
+               .funcs = &top_id_funcs },
+    };
+    static struct hypfs_entry_leaf top_none = {
+        .e = { .type = XEN_HYPFS_TYPE_UINT, .name = "noinstance", .size = 4,
+               .funcs = &top_none_funcs },
+    };
+    static HYPFS_DIR_INIT(top_template, "template");
+    static HYPFS_DYNDIR_INIT(top_dir, "top", &top_template, &top_ops, 0);
+    char names[64];
+    uint32_t v;
+
+    (void)state;
+    assert_int_equal(hypfs_add_leaf(&top_template, &top_id, false), 0);
+    assert_int_equal(hypfs_add_dyndir(hypfs_root(fs), &top_dir, false), 0);
+    assert_int_equal(hypfs_add_leaf(hypfs_root(fs), &top_none, false), 0);
+    assert_int_equal(ls("/top", names, sizeof(names), NULL), 2);
+    assert_string_equal(names, "0,4294967295");
+    assert_int_equal(read_content(fs, "/top/4294967295/id", &v, sizeof(v)),
+                     4);
+    assert_int_equal(v, 4294967295u);
+    assert_int_equal(read_content(fs, "/top/0/id", &v, sizeof(v)), 4);
+    assert_int_equal(v, 0);
+    assert_int_equal(read_content(fs, "/top/4294967296/id", &v, sizeof(v)),
+                     -ENOENT);
+    assert_int_equal(read_content(fs, "/noinstance", &v, sizeof(v)), 4);
+    assert_int_equal(hypfs_remove(hypfs_root(fs), &top_none.e), 0);
+    assert_int_equal(hypfs_remove(hypfs_root(fs), &top_dir.dir.e), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -428,6 +513,7 @@ int main(void)
         cmocka_unit_test(test_empty),
         cmocka_unit_test(test_no_growth_per_access),
         cmocka_unit_test(test_template_rules),
+        cmocka_unit_test(test_largest_id),
     };
 
     return cmocka_run_group_tests_name("dyndir", tests, setup, teardown);

@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "harness.h"
+#include "core-internal.h"
 
 #define READERS     8
 #define ITERATIONS  20000
@@ -171,10 +172,11 @@ static void *shape_writer(void *arg)
             unsigned int i;
 
             hypfs_write_lock(fs);
-            for ( i = 0; i < churn->idx.nr; i++ )
-                if ( !strcmp(churn->idx.order[i]->name, name) )
+            for ( i = 0; i < dir_index(churn)->nr; i++ )
+                if ( !strcmp(dir_index(churn)->order[i]->name, name) )
                     break;
-            l = i < churn->idx.nr ? (struct hypfs_entry_leaf *)churn->idx.order[i]
+            l = i < dir_index(churn)->nr ?
+                (struct hypfs_entry_leaf *)dir_index(churn)->order[i]
                                   : NULL;
             hypfs_write_unlock(fs);
             if ( l )

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 
 #include "harness.h"
+#include "core-internal.h"
 
 static struct hypfs *fs;
 
@@ -174,7 +175,7 @@ static void test_invalid_entries(void **state)
                                          XEN_HYPFS_TYPE_STRING, "ab", 2, NULL),
                      -EINVAL);
     /* Nothing of the above is in the tree. */
-    assert_int_equal(hypfs_root(fs)->idx.nr, 0);
+    assert_int_equal(dir_index(hypfs_root(fs))->nr, 0);
 }
 
 /* A detached directory (a template, a subtree built before use). */
@@ -201,8 +202,8 @@ static void test_detached(void **state)
     assert_int_equal(hypfs_remove(hypfs_root(fs), &stat_dir.e), 0);
     assert_int_equal(read_content(fs, "/static-dir/built/sub/v", &out, 1),
                      -ENOENT);
-    assert_int_equal(stat_dir.idx.nr, 0);
-    assert_null(stat_dir.fs);
+    /* Detached: no private state left at all. */
+    assert_null(stat_dir.priv);
 }
 
 /* Thousands of entries in scrambled order: lookups, order, removal. */
@@ -288,7 +289,7 @@ static void test_large_dir(void **state)
         assert_int_equal(hypfs_leaf_new(big, name, XEN_HYPFS_TYPE_UINT, &i, 4,
                                         0, NULL), 0);
     }
-    assert_int_equal(big->idx.nr, N);
+    assert_int_equal(dir_index(big)->nr, N);
     assert_int_equal(hypfs_remove(hypfs_root(fs), &big->e), 0);
     free(leaves);
     free(buf);

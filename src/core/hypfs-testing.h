@@ -1,0 +1,31 @@
+/*
+ * What tests may do to the core that embedders may not: make its
+ * allocations fail.  In the static build of the core only (libhypfs's
+ * tests link it); libhypfs.so.1 does not export it.
+ */
+#ifndef HYPFS_TESTING_H
+#define HYPFS_TESTING_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/*
+ * Allocation hooks, so that tests can make the Nth allocation fail.  NULL
+ * restores the C library's.  Not thread-safe: set before any tree exists.
+ */
+struct hypfs_alloc_hooks {
+    void *(*malloc)(size_t size);
+    void *(*calloc)(size_t n, size_t size);
+    void *(*realloc)(void *ptr, size_t size);
+    void (*free)(void *ptr);
+};
+void hypfs_set_alloc_hooks(const struct hypfs_alloc_hooks *hooks);
+
+struct hypfs;
+/*
+ * The key that hides generations from domains (normally random): tests
+ * compare what two trees show.
+ */
+void hypfs_testing_set_key(struct hypfs *fs, const uint8_t key[16]);
+
+#endif /* HYPFS_TESTING_H */
