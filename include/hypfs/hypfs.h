@@ -54,6 +54,13 @@
  * Dynamic directories take the embedder's own locks in their enter hook;
  * lock order is always: tree lock, then embedder locks.
  *
+ * The lock is fair both ways: a stream of readers cannot starve a writer,
+ * and a burst of changes cannot starve readers (a writer that finds
+ * readers waiting lets them in first, at least every 50 us).  Waiters
+ * spin briefly before sleeping, since operations are short.  No change
+ * holds it for long either: a directory's index grows a few slots per
+ * change, never all at once.
+ *
  * The lock state is kept per thread and asserted (in builds without
  * NDEBUG, as Xen's ASSERT(this_cpu(hypfs_locked) == ...) and kernfs's
  * lockdep_assert_held()): a write callback runs under the writer lock, a

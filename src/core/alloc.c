@@ -14,6 +14,8 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include <sys/mman.h>
 
 #include "core-internal.h"
 #include "hypfs-testing.h"
@@ -70,6 +72,126 @@ void core_free(void *ptr)
 {
     if ( ptr )
         hooks.free(ptr);
+}
+
+/* ---- Arrays that grow large ----
+ *
+ * A directory's hash table and order array grow with it, and the writer
+ * lock is held while they do: stopping every reader.  From the C library
+ * a large array costs O(size) at the wrong moments: realloc() copies it
+ * (glibc's dynamic mmap threshold moves large blocks into the heap after
+ * the first are freed), calloc() may clear it by hand, free() of a
+ * mapping gives back every page at once (50 us per MiB measured here).
+ * Above ARRAY_MAP_MIN an array is a mapping of its own instead: made
+ * zeroed by the kernel, grown by mremap() (page tables move, bytes do
+ * not), and given back a piece at a time (core_array_release()).  Small
+ * arrays stay the C library's, and the allocation hooks' (tests make
+ * those fail; they never grow a directory this far).
+ */
+#define ARRAY_MAP_MIN   (128u * 1024u)
+
+static size_t page_round(size_t n)
+{
+    size_t pg = (size_t)sysconf(_SC_PAGESIZE);
+
+    return (n + pg - 1) & ~(pg - 1);
+}
+
+static bool array_mapped(size_t size)
+{
+    return size >= ARRAY_MAP_MIN;
+}
+
+/* Bytes of array mappings, for the benchmark's memory figures. */
+static size_t mapped_bytes;
+
+size_t hypfs_testing_mapped_bytes(void)
+{
+    return __atomic_load_n(&mapped_bytes, __ATOMIC_RELAXED);
+}
+
+static void count_mapped(size_t add, size_t sub)
+{
+    __atomic_add_fetch(&mapped_bytes, add, __ATOMIC_RELAXED);
+    __atomic_sub_fetch(&mapped_bytes, sub, __ATOMIC_RELAXED);
+}
+
+void *core_array_alloc(size_t size)
+{
+    void *p;
+
+    if ( !array_mapped(size) )
+        return core_calloc(1, size);
+    p = mmap(NULL, page_round(size), PROT_READ | PROT_WRITE,
+             MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if ( p == MAP_FAILED )
+        return NULL;
+    count_mapped(page_round(size), 0);
+    return p;
+}
+
+void *core_array_resize(void *p, size_t old_size, size_t new_size)
+{
+    void *q;
+
+    if ( !p )
+        return core_array_alloc(new_size);
+    if ( array_mapped(old_size) && array_mapped(new_size) )
+    {
+        q = mremap(p, page_round(old_size), page_round(new_size),
+                   MREMAP_MAYMOVE);
+        if ( q == MAP_FAILED )
+            return NULL;
+        count_mapped(page_round(new_size), page_round(old_size));
+        return q;
+    }
+    if ( !array_mapped(old_size) && !array_mapped(new_size) )
+        return core_realloc(p, new_size);
+    /* Across the line: once, and small. */
+    q = core_array_alloc(new_size);
+    if ( !q )
+        return NULL;
+    memcpy(q, p, old_size < new_size ? old_size : new_size);
+    core_array_free(p, old_size);
+    return q;
+}
+
+void core_array_free(void *p, size_t size)
+{
+    if ( !p )
+        return;
+    if ( array_mapped(size) )
+    {
+        munmap(p, page_round(size));
+        count_mapped(0, page_round(size));
+    }
+    else
+        core_free(p);
+}
+
+size_t core_array_release(void *p, size_t size, size_t done, size_t upto)
+{
+    size_t pg = (size_t)sysconf(_SC_PAGESIZE);
+    size_t end = upto & ~(pg - 1);
+
+    if ( !p || !array_mapped(size) || end <= done )
+        return done;
+    munmap((char *)p + done, end - done);
+    count_mapped(0, end - done);
+    return end;
+}
+
+void core_array_free_rest(void *p, size_t size, size_t released)
+{
+    if ( !p )
+        return;
+    if ( !array_mapped(size) )
+        core_free(p);
+    else if ( released < page_round(size) )
+    {
+        munmap((char *)p + released, page_round(size) - released);
+        count_mapped(0, page_round(size) - released);
+    }
 }
 
 /* Blocks are 64 KiB; the first 16 bytes link them. */

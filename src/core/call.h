@@ -26,6 +26,7 @@ struct call {
     struct hypfs *fs;
     const struct hypfs_caller *caller;
     bool control;
+    bool changes;                     /* may change the tree: see lookup() */
     const struct hypfs_dyndir *entered[MAX_DYN_DEPTH];
     unsigned int nentered;
     struct dyninst inst[MAX_DYN_DEPTH];
@@ -89,10 +90,44 @@ int to_guest(const struct hypfs_caller *caller, uint64_t addr,
 int from_guest(const struct hypfs_caller *caller, void *dst, uint64_t addr,
                size_t len);
 
-bool may(const struct call *c, unsigned int right, struct owner o);
-struct owner owner_of(const struct hypfs_entry *e, struct owner inherited);
-unsigned int max_write_len(const struct call *c, const struct hypfs_entry *e,
-                           struct owner o);
+/* Inline: these are on every call's path. */
+static inline bool may(const struct call *c, unsigned int right,
+                       struct owner o)
+{
+    if ( c->control )
+        return true;
+    switch ( right )
+    {
+    case HYPFS_RIGHT_ANY:
+        return true;
+    case HYPFS_RIGHT_OWNER:
+        return o.set && o.domid == c->caller->domid;
+    default:
+        return false;
+    }
+}
+
+/* The owner of @e when its parent's owner is @inherited. */
+static inline struct owner owner_of(const struct hypfs_entry *e,
+                                    struct owner inherited)
+{
+    if ( e->type == XEN_HYPFS_TYPE_DIR && (e->flags & EF_HAS_OWNER) )
+    {
+        struct owner o = { true, ((const struct hypfs_entry_dir *)e)->owner };
+
+        return o;
+    }
+    return inherited;
+}
+
+static inline unsigned int max_write_len(const struct call *c,
+                                         const struct hypfs_entry *e,
+                                         struct owner o)
+{
+    if ( e->type == XEN_HYPFS_TYPE_DIR || !may(c, RIGHT_WRITE(e->access), o) )
+        return 0;
+    return e->max_size;
+}
 
 int enter_dyndir(struct call *c, const struct hypfs_dyndir *dd);
 void exit_dyndir(struct call *c);
@@ -108,7 +143,12 @@ bool parse_id(const char *s, size_t len, uint32_t *id);
 int make_instance(struct call *c, const struct hypfs_dyndir *dd, uint32_t id,
                   void *data, struct owner parent, struct hypfs_entry **out);
 /* The directory whose index holds @dir's children. */
-struct hypfs_entry_dir *index_dir(struct hypfs_entry_dir *dir);
+static inline struct hypfs_entry_dir *index_dir(struct hypfs_entry_dir *dir)
+{
+    if ( dir->e.flags & EF_INSTANCE )
+        return ((struct dyninst *)dir)->dd->template;
+    return dir;
+}
 
 int lookup(struct call *c, const char *path, struct resolved *r);
 /* The content of leaf @e: rendered into c->render, or in place. */

@@ -47,6 +47,19 @@ void *core_realloc(void *ptr, size_t size);
 void core_free(void *ptr);
 
 /*
+ * Arrays that grow with a directory (alloc.c): zeroed when made; resized
+ * without copying once large; the caller says how large they are.
+ * core_array_release() gives back the whole pages of [@done, @upto) that
+ * will never be read again, and returns the new @done; a released array
+ * is freed with core_array_free_rest().
+ */
+void *core_array_alloc(size_t size);
+void *core_array_resize(void *p, size_t old_size, size_t new_size);
+void core_array_free(void *p, size_t size);
+size_t core_array_release(void *p, size_t size, size_t done, size_t upto);
+void core_array_free_rest(void *p, size_t size, size_t released);
+
+/*
  * A size-class allocator for core-owned entries, so that a leaf costs its
  * bytes and not a malloc header and rounding.  Memory goes back to the
  * free lists on release and to the system when the tree is freed.
@@ -82,6 +95,7 @@ struct hypfs_dir_index {
     uint64_t *old_slots;
     uint32_t old_nslots;
     uint32_t old_done;                /* old slots [0, old_done) moved */
+    size_t old_released;              /* ... bytes of them given back */
 };
 
 /*
@@ -112,6 +126,16 @@ struct hypfs_dir_priv {
 
 struct hypfs {
     pthread_rwlock_t lock;
+    /*
+     * The lock's hand-off (tree.c): readers that arrived / got in.  On a
+     * line of their own, apart from the lock's.
+     */
+    struct {
+        uint32_t arrived;
+        uint32_t entered;
+        uint32_t writers_waiting;
+        uint64_t last_handoff_ns;
+    } __attribute__((aligned(64))) gate;
     pthread_mutex_t sort_lock;
     struct hypfs_entry_dir root;
     struct hypfs_dir_priv root_priv;

@@ -86,41 +86,6 @@ int from_guest(const struct hypfs_caller *caller, void *dst,
 
 /* ---- Rights ---- */
 
-bool may(const struct call *c, unsigned int right, struct owner o)
-{
-    if ( c->control )
-        return true;
-    switch ( right )
-    {
-    case HYPFS_RIGHT_ANY:
-        return true;
-    case HYPFS_RIGHT_OWNER:
-        return o.set && o.domid == c->caller->domid;
-    default:
-        return false;
-    }
-}
-
-/* The owner of @e when its parent's owner is @inherited. */
-struct owner owner_of(const struct hypfs_entry *e, struct owner inherited)
-{
-    if ( e->type == XEN_HYPFS_TYPE_DIR && (e->flags & EF_HAS_OWNER) )
-    {
-        struct owner o = { true, ((const struct hypfs_entry_dir *)e)->owner };
-
-        return o;
-    }
-    return inherited;
-}
-
-unsigned int max_write_len(const struct call *c,
-                                  const struct hypfs_entry *e, struct owner o)
-{
-    if ( e->type == XEN_HYPFS_TYPE_DIR || !may(c, RIGHT_WRITE(e->access), o) )
-        return 0;
-    return e->max_size;
-}
-
 /* ---- Dynamic directories ---- */
 
 int enter_dyndir(struct call *c, const struct hypfs_dyndir *dd)
@@ -242,13 +207,6 @@ int make_instance(struct call *c, const struct hypfs_dyndir *dd,
     return 0;
 }
 
-struct hypfs_entry_dir *index_dir(struct hypfs_entry_dir *dir)
-{
-    if ( dir->e.flags & EF_INSTANCE )
-        return ((struct dyninst *)dir)->dd->template;
-    return dir;
-}
-
 /* ---- Lookup ---- */
 
 static int find_child(struct call *c, struct hypfs_entry_dir *dir,
@@ -281,11 +239,41 @@ static int find_child(struct call *c, struct hypfs_entry_dir *dir,
     return *child ? 0 : -ENOENT;
 }
 
+/* One step of a lookup for a change: @child (owner @owner) is next. */
+static void where_step(const struct call *c, struct where *w,
+                       const struct hypfs_entry *child, struct owner owner)
+{
+    vis_step(&w->vis, child->access, owner);
+    if ( child->flags & EF_INSTANCE )
+    {
+        const struct dyninst *in = (const struct dyninst *)child;
+
+        /* Changes inside it are recorded in its own generations. */
+        w->inst[w->ninst].gens = in->gens;
+        w->inst[w->ninst].owner = owner;
+        w->ninst++;
+        /* Without a record, only the control domain can be told. */
+        if ( !in->gens )
+            w->vis.kind = VIS_CONTROL;
+    }
+    else if ( child->type == XEN_HYPFS_TYPE_DIR && c->ninst == 0 )
+        w->dir = (struct hypfs_entry_dir *)child;
+    else if ( child->flags & EF_HAS_OWNER )
+    {
+        /*
+         * An owner inside a template: a region in every instance,
+         * recorded nowhere.  Only the control domain can be told.
+         */
+        w->vis.kind = VIS_CONTROL;
+    }
+}
+
 /*
  * Resolve @path (absolute, NUL-terminated) for the caller.  Every component
  * must exist and be readable by the caller; a trailing '/' requires a
- * directory; an empty component never matches.  On the way, work out
- * where a change of it would be recorded, and who could see it (r->w).
+ * directory; an empty component never matches.  For a call that changes
+ * something (c->changes), work out on the way where a change of it would
+ * be recorded, and who could see it (r->w); reads need none of that.
  */
 int lookup(struct call *c, const char *path, struct resolved *r)
 {
@@ -295,12 +283,15 @@ int lookup(struct call *c, const char *path, struct resolved *r)
 
     if ( !may(c, RIGHT_READ(entry->access), owner) )
         return -ENOENT;
-    /* Not a memset: where is large, and this is every call's path. */
-    r->w.dir = &c->fs->root;
-    r->w.leaf = NULL;
-    r->w.ninst = 0;
-    vis_init(&r->w.vis);
-    vis_step(&r->w.vis, entry->access, owner);
+    if ( c->changes )
+    {
+        /* Not a memset: where is large. */
+        r->w.dir = &c->fs->root;
+        r->w.leaf = NULL;
+        r->w.ninst = 0;
+        vis_init(&r->w.vis);
+        vis_step(&r->w.vis, entry->access, owner);
+    }
 
     for ( ;; )
     {
@@ -322,30 +313,9 @@ int lookup(struct call *c, const char *path, struct resolved *r)
         owner = owner_of(child, owner);
         if ( !may(c, RIGHT_READ(child->access), owner) )
             return -ENOENT;
-        vis_step(&r->w.vis, child->access, owner);
-        if ( child->flags & EF_INSTANCE )
-        {
-            const struct dyninst *in = (const struct dyninst *)child;
-
-            /* Changes inside it are recorded in its own generations. */
-            r->w.inst[r->w.ninst].gens = in->gens;
-            r->w.inst[r->w.ninst].owner = owner;
-            r->w.ninst++;
-            /* Without a record, only the control domain can be told. */
-            if ( !in->gens )
-                r->w.vis.kind = VIS_CONTROL;
-        }
-        else if ( child->type == XEN_HYPFS_TYPE_DIR && c->ninst == 0 )
-            r->w.dir = (struct hypfs_entry_dir *)child;
-        else if ( child->flags & EF_HAS_OWNER )
-        {
-            /*
-             * An owner inside a template: a region in every instance,
-             * recorded nowhere.  Only the control domain can be told.
-             */
-            r->w.vis.kind = VIS_CONTROL;
-        }
         entry = child;
+        if ( c->changes )
+            where_step(c, &r->w, child, owner);
         if ( !*end )
             break;
         p = end + 1;
@@ -356,7 +326,7 @@ int lookup(struct call *c, const char *path, struct resolved *r)
     r->entry = entry;
     r->owner = owner;
     r->in_inst = c->ninst > 0;
-    if ( entry->type != XEN_HYPFS_TYPE_DIR && !r->in_inst )
+    if ( c->changes && entry->type != XEN_HYPFS_TYPE_DIR && !r->in_inst )
         r->w.leaf = entry;
     return 0;
 }
@@ -932,12 +902,15 @@ long check_call(struct hypfs *fs, const struct hypfs_caller *caller,
     return 0;
 }
 
-void call_begin(struct call *c, struct hypfs *fs,
-                const struct hypfs_caller *caller, bool write)
+/* Inlined into hypfs_do_op(): this is every call's path. */
+static inline __attribute__((always_inline))
+void begin(struct call *c, struct hypfs *fs, const struct hypfs_caller *caller,
+           bool write)
 {
     c->fs = fs;
     c->caller = caller;
     c->control = caller->flags & HYPFS_CALLER_CONTROL;
+    c->changes = write;
     c->nentered = 0;
     c->ninst = 0;
     buf_init(&c->render);
@@ -946,6 +919,12 @@ void call_begin(struct call *c, struct hypfs *fs,
     else
         tree_read_lock(fs);
     current = c;
+}
+
+void call_begin(struct call *c, struct hypfs *fs,
+                const struct hypfs_caller *caller, bool write)
+{
+    begin(c, fs, caller, write);
 }
 
 void call_end(struct call *c)
@@ -1017,7 +996,7 @@ long hypfs_do_op(struct hypfs *fs, const struct hypfs_caller *caller,
             return ret;
     }
 
-    call_begin(&c, fs, caller, write);
+    begin(&c, fs, caller, write);
     ret = lookup(&c, path, &r);
     if ( ret )
         goto out;

@@ -28,4 +28,7 @@ struct hypfs;
  */
 void hypfs_testing_set_key(struct hypfs *fs, const uint8_t key[16]);
 
+/* Bytes of the core's large arrays, which are mappings of their own. */
+size_t hypfs_testing_mapped_bytes(void);
+
 #endif /* HYPFS_TESTING_H */

@@ -40,7 +40,11 @@
  * by now), and an entry removed before being moved leaves a tombstone.
  * The new table is 1.5x the old and growth starts at 7/8 load, so 0.44 x
  * the old size of insertions come before the next growth must start: 8
- * slots per step finish the move well before.
+ * slots per step finish the move well before.  Large tables (and the
+ * order array) are mappings of their own (alloc.c): a new one is made
+ * zeroed by the kernel, not by a loop; the old one is given back a few
+ * pages at a time as its slots are moved, so lookups in it never read
+ * below old_done; the order array grows by mremap(), without a copy.
  *
  * Locking: insert and remove run under the tree's writer lock.  Lookups run
  * under the reader lock and only read.  The lazy merge is the one change
@@ -119,7 +123,16 @@ static void table_place(uint64_t *slots, uint32_t nslots,
     slots[i] = slot_make(entry, hash);
 }
 
-/* Move up to @n old slots over; free the old table once all are. */
+static size_t table_bytes(uint32_t nslots)
+{
+    return (size_t)nslots * sizeof(uint64_t);
+}
+
+/*
+ * Move up to @n old slots over, giving back the old table's pages as they
+ * are done with (so that its end costs no more than any other step);
+ * free the rest once all are moved.
+ */
 static void move_some(struct hypfs_dir_index *idx, uint32_t n)
 {
     while ( idx->old_slots && n-- )
@@ -128,9 +141,11 @@ static void move_some(struct hypfs_dir_index *idx, uint32_t n)
 
         if ( idx->old_done == idx->old_nslots )
         {
-            core_free(idx->old_slots);
+            core_array_free_rest(idx->old_slots, table_bytes(idx->old_nslots),
+                                 idx->old_released);
             idx->old_slots = NULL;
             idx->old_nslots = idx->old_done = 0;
+            idx->old_released = 0;
             break;
         }
         slot = idx->old_slots[idx->old_done];
@@ -139,6 +154,10 @@ static void move_some(struct hypfs_dir_index *idx, uint32_t n)
                         entry_hash(slot_entry(slot)));
         idx->old_done++;
     }
+    if ( idx->old_slots )
+        idx->old_released = core_array_release(
+            idx->old_slots, table_bytes(idx->old_nslots), idx->old_released,
+            (size_t)idx->old_done * sizeof(uint64_t));
 }
 
 /* Start growing (the previous growth is finished first, if need be). */
@@ -149,7 +168,7 @@ static int table_grow(struct hypfs_dir_index *idx)
 
     if ( nslots < idx->nslots )
         return -E2BIG;
-    slots = core_calloc(nslots, sizeof(*slots));
+    slots = core_array_alloc(table_bytes(nslots));
     if ( !slots )
         return -ENOMEM;
     /* Rarely needed: only removals in between could have stalled it. */
@@ -164,29 +183,71 @@ static int table_grow(struct hypfs_dir_index *idx)
     idx->old_slots = idx->slots;
     idx->old_nslots = idx->nslots;
     idx->old_done = 0;
+    idx->old_released = 0;
     idx->slots = slots;
     idx->nslots = nslots;
     return 0;
 }
 
-static struct hypfs_entry *probe(const uint64_t *slots, uint32_t nslots,
-                                 uint32_t skip_below, uint32_t hash,
-                                 const char *name, size_t len)
+/*
+ * The first slot of the table being left where @hash's cluster may still
+ * hold an entry not moved yet.  Slots below old_done are moved (and their
+ * pages may be given back): never read.  An entry not moved sits at or
+ * after its home in a run of non-empty slots, so starting past the moved
+ * ones finds it; a run that wraps past the end goes on at old_done.
+ */
+static uint32_t old_start(const struct hypfs_dir_index *idx, uint32_t hash)
 {
+    uint32_t i = home_slot(hash, idx->old_nslots);
+
+    return i < idx->old_done ? idx->old_done : i;
+}
+
+static uint32_t old_next(const struct hypfs_dir_index *idx, uint32_t i)
+{
+    i = next_slot(i, idx->old_nslots);
+    return i < idx->old_done ? idx->old_done : i;
+}
+
+/* The table being left: moved slots skipped, tombstones passed over. */
+static struct hypfs_entry *probe_old(const struct hypfs_dir_index *idx,
+                                     uint32_t hash, const char *name,
+                                     size_t len)
+{
+    const uint64_t *slots = idx->old_slots;
+    uint32_t i, left = idx->old_nslots - idx->old_done;
+
+    for ( i = old_start(idx, hash); left-- && slots[i]; i = old_next(idx, i) )
+    {
+        const struct hypfs_entry *e;
+
+        if ( !slot_live(slots[i]) || !slot_tag_is(slots[i], hash) )
+            continue;
+        e = slot_entry(slots[i]);
+        if ( !strncmp(e->name, name, len) && e->name[len] == '\0' )
+            return (struct hypfs_entry *)e;
+    }
+    return NULL;
+}
+
+/*
+ * The current table: no tombstones, nothing to skip.  Inlined into
+ * index_find(), which is on every lookup's path.
+ */
+static inline __attribute__((always_inline))
+struct hypfs_entry *probe_current(const uint64_t *slots, uint32_t nslots,
+                                  uint32_t hash, const char *name, size_t len)
+{
+    uint64_t tag = (uint64_t)(hash & 0xffffu) << TAG_SHIFT;
     uint32_t i;
 
     for ( i = home_slot(hash, nslots); slots[i]; i = next_slot(i, nslots) )
     {
         const struct hypfs_entry *e;
 
-        if ( i < skip_below || !slot_live(slots[i]) ||
-             !slot_tag_is(slots[i], hash) )
+        if ( (slots[i] & ~PTR_MASK) != tag )
             continue;
         e = slot_entry(slots[i]);
-        /*
-         * An inline name follows the struct, usually on the next cache
-         * line: ask for both at once rather than one after the other.
-         */
         __builtin_prefetch((const char *)e + sizeof(struct hypfs_entry_leaf));
         if ( !strncmp(e->name, name, len) && e->name[len] == '\0' )
             return (struct hypfs_entry *)e;
@@ -201,10 +262,9 @@ struct hypfs_entry *index_find(const struct hypfs_dir_index *idx,
 
     if ( !idx || !idx->nr )
         return NULL;
-    e = probe(idx->slots, idx->nslots, 0, hash, name, len);
-    if ( !e && idx->old_slots )
-        e = probe(idx->old_slots, idx->old_nslots, idx->old_done, hash, name,
-                  len);
+    e = probe_current(idx->slots, idx->nslots, hash, name, len);
+    if ( !e && idx->old_slots && idx->old_done < idx->old_nslots )
+        e = probe_old(idx, hash, name, len);
     return e;
 }
 
@@ -218,7 +278,9 @@ static int order_reserve(struct hypfs_dir_index *idx)
     cap = idx->order_cap ? idx->order_cap + idx->order_cap / 2 : 4;
     if ( cap < idx->order_cap )
         return -E2BIG;
-    order = core_realloc(idx->order, (size_t)cap * sizeof(*order));
+    order = core_array_resize(idx->order,
+                              (size_t)idx->order_cap * sizeof(*order),
+                              (size_t)cap * sizeof(*order));
     if ( !order )
         return -ENOMEM;
     idx->order = order;
@@ -292,10 +354,11 @@ static int table_remove(uint64_t *slots, uint32_t n, struct hypfs_entry *entry,
 static void old_remove(struct hypfs_dir_index *idx, struct hypfs_entry *entry,
                        uint32_t hash)
 {
-    uint32_t n = idx->old_nslots, i;
+    uint32_t i, left = idx->old_nslots - idx->old_done;
 
-    for ( i = home_slot(hash, n); idx->old_slots[i]; i = next_slot(i, n) )
-        if ( i >= idx->old_done && slot_entry(idx->old_slots[i]) == entry &&
+    for ( i = old_start(idx, hash); left-- && idx->old_slots[i];
+          i = old_next(idx, i) )
+        if ( slot_entry(idx->old_slots[i]) == entry &&
              slot_live(idx->old_slots[i]) )
         {
             idx->old_slots[i] = TOMBSTONE;
@@ -414,8 +477,10 @@ int index_sorted(struct hypfs *fs, struct hypfs_dir_index *idx,
 
 void index_destroy(struct hypfs_dir_index *idx)
 {
-    core_free(idx->slots);
-    core_free(idx->old_slots);
-    core_free(idx->order);
+    core_array_free(idx->slots, table_bytes(idx->nslots));
+    if ( idx->old_slots )
+        core_array_free_rest(idx->old_slots, table_bytes(idx->old_nslots),
+                             idx->old_released);
+    core_array_free(idx->order, (size_t)idx->order_cap * sizeof(*idx->order));
     memset(idx, 0, sizeof(*idx));
 }

@@ -537,6 +537,7 @@ static int notify_lookup(struct call *c, struct hypfs *fs, const char *path,
     c->fs = fs;
     c->caller = &notifier;
     c->control = true;
+    c->changes = true;
     buf_init(&c->render);
     return lookup(c, path, r);
 }
