@@ -55,7 +55,7 @@ void core_lock_violation(const char *what, const char *func)
  * by a factor.  Each side does its store, then reads the other's
  * (sequentially consistent), so a wake-up cannot be lost.
  */
-#define HANDOFF_NS  50000u
+#define HANDOFF_NS  20000u
 /* How long a writer waits, spinning, for readers that spin themselves. */
 #define WRITER_SPIN_NS  5000u
 
@@ -83,7 +83,7 @@ static void futex_wake_all(uint32_t *addr)
  * costs more (a futex wake-up and a cross-CPU schedule: 50-100 us on a VM
  * whose other CPU was idle) than the operation it waits for.
  */
-#define LOCK_SPIN_NS  20000u
+#define LOCK_SPIN_NS  60000u
 
 static inline void cpu_relax(void)
 {
