@@ -93,6 +93,88 @@ struct xenhypfs_dirent *xenhypfs_readdir(xenhypfs_handle *fshdl,
  */
 int xenhypfs_write(xenhypfs_handle *fshdl, const char *path, const char *val);
 
+/* ------------------------------------------------------------------------
+ * hypfs extensions (symbol version VERS_1.1): interface version 2 of the
+ * hypervisor filesystem (hypfs/abi.h).  Against a hypervisor that speaks
+ * only version 1 (Xen, or an older hypfsd), each fails with EOPNOTSUPP,
+ * and a tool falls back to the functions above.  Programs that use only
+ * the functions above are unaffected by these.
+ */
+#define XENHYPFS_HAVE_V2 1
+
+/* One entry of a subtree, as xenhypfs_read_tree() returns it. */
+struct xenhypfs_tree_entry {
+    /*
+     * name: the path relative to the subtree's top ("" for the top, then
+     * "a", "a/b"); size, type, encoding, flags as xenhypfs_read_raw()
+     * gives them (for a directory, size is that of its listing).
+     */
+    struct xenhypfs_dirent dirent;
+    const void *content;        /* a leaf's raw content (gzip stays
+                                 * compressed), dirent.size bytes; NULL
+                                 * for a directory */
+    uint64_t generation;        /* see xenhypfs_get_generation() */
+    unsigned int depth;         /* 0 for the top, 1 below it, ... */
+};
+
+/*
+ * Everything at and below @path that the caller may read, in one
+ * consistent snapshot: the entry itself first, then depth first, children
+ * in name order.  *num_entries says how many.  The array, its names and
+ * contents are one allocation: free() it.
+ */
+struct xenhypfs_tree_entry *xenhypfs_read_tree(xenhypfs_handle *fshdl,
+                                               const char *path,
+                                               unsigned int *num_entries);
+
+/*
+ * The generation of @path as the caller sees it: a number that changes
+ * when the entry does (for a directory: anything below it).  Compare it
+ * for equality only.  Returns 0 or -1.
+ */
+int xenhypfs_get_generation(xenhypfs_handle *fshdl, const char *path,
+                            uint64_t *generation);
+
+/*
+ * Be told when the generation of @path differs from @known (0: at once,
+ * with the current one), and every time it changes after that: events
+ * carry @token, which names the watch (watching with a token in use
+ * re-arms it).  Events coalesce, but after the last change there is
+ * always one.  Socket transport only (hypfsd).  Returns 0 or -1 (ENOSPC:
+ * too many watches on this handle).
+ */
+int xenhypfs_watch(xenhypfs_handle *fshdl, const char *path, uint64_t token,
+                   uint64_t known);
+/* Remove the watch @token: no event for it after this returns. */
+int xenhypfs_unwatch(xenhypfs_handle *fshdl, uint64_t token);
+
+/*
+ * A descriptor that poll()/select()/epoll report readable when events may
+ * be waiting: then call xenhypfs_read_events().  The handle's; it stays
+ * the same for the handle's life (reconnections included).
+ */
+int xenhypfs_event_fd(xenhypfs_handle *fshdl);
+
+struct xenhypfs_event {
+    uint64_t token;             /* the watch's */
+    uint64_t generation;        /* the path's now (0 with a status) */
+    int status;                 /* 0, or a negative errno: -ENOENT, the
+                                 * path is gone (or hidden) for the caller */
+    unsigned int flags;
+#define XENHYPFS_EVENT_GAP      0x00000001  /* the connection was lost and
+                                             * made again: changes may have
+                                             * been missed; read again */
+};
+
+/*
+ * Take up to @max waiting events into @events, without waiting.  Returns
+ * how many (0: none), or -1: ECONNRESET when the hypervisor cannot be
+ * reached now (try again later: once it can, each watch is re-armed and
+ * gets an event with XENHYPFS_EVENT_GAP).
+ */
+int xenhypfs_read_events(xenhypfs_handle *fshdl, struct xenhypfs_event *events,
+                         unsigned int max);
+
 #ifdef __cplusplus
 }
 #endif

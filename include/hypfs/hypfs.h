@@ -582,9 +582,11 @@ int hypfs_notify_gone(struct hypfs *fs, const char *path);
 
 /*
  * Called after every change, under the writer lock, with the path of what
- * changed and the tree's generation: it must only take note (wake a
- * thread that checks watches with hypfs_get_generation()).  NULL: none.
- * Set it before the tree is shared.
+ * changed (inside an instance of a dynamic directory: the instance's,
+ * since everything in it shares the instance's generation) and the tree's
+ * generation: it must only take note (wake a thread that checks watches
+ * with hypfs_get_generation()).  NULL: none.  Set it before the tree is
+ * shared.
  */
 typedef void (*hypfs_change_hook)(void *arg, const char *path, uint64_t gen);
 void hypfs_set_change_hook(struct hypfs *fs, hypfs_change_hook hook,

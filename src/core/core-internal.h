@@ -268,6 +268,12 @@ struct where {
         struct hypfs_gens *gens;      /* region each is in (its owner) */
         struct owner owner;
     } inst[MAX_DYN_DEPTH];
+    /*
+     * The length of the path up to the outermost instance: everything in
+     * it has the instance's generation, so the change hook is told the
+     * instance's path (whoever watches anything inside must look).
+     */
+    size_t inst_path_len;
     struct vis vis;
 };
 

@@ -315,7 +315,11 @@ int lookup(struct call *c, const char *path, struct resolved *r)
             return -ENOENT;
         entry = child;
         if ( c->changes )
+        {
             where_step(c, &r->w, child, owner);
+            if ( (child->flags & EF_INSTANCE) && r->w.ninst == 1 )
+                r->w.inst_path_len = (size_t)(end - path);
+        }
         if ( !*end )
             break;
         p = end + 1;

@@ -161,7 +161,17 @@ uint64_t gen_bump(struct hypfs *fs, const struct where *w, const char *path)
             gs->owner = g;
     }
     if ( fs->hook )
+    {
+        char inst[XEN_HYPFS_MAX_PATHLEN];
+
+        if ( path && w->ninst && w->inst_path_len < sizeof(inst) )
+        {
+            memcpy(inst, path, w->inst_path_len);
+            inst[w->inst_path_len] = '\0';
+            path = inst;
+        }
         fs->hook(fs->hook_arg, path ? path : "/", g);
+    }
     return g;
 }
 

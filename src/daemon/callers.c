@@ -356,6 +356,8 @@ static void publish(struct callers_snap *s)
     current = s;
     atomic_store_explicit(&current_gen, s->gen, memory_order_release);
     callers_put(old);
+    /* Callers may see other things now: every watch is looked at. */
+    watch_everything_changed();
 }
 
 int callers_load(const char *path)

@@ -273,6 +273,7 @@ static void domain_create(struct args *a, struct ctl_result *res)
     model.next_domid = id >= DOMID_MAX ? 1 : id + 1;
     callers_change_end();
     pthread_rwlock_unlock(&model.lock);
+    model_changed("/domain/%u", id);
     log_info("domain %u (%s) created in cpupool %u", id, name, pool);
     succeed_id(res, text, id);
     return;
@@ -331,6 +332,7 @@ static void domain_destroy(struct args *a, struct ctl_result *res)
     callers_change_end();
     pthread_rwlock_unlock(&model.lock);
     free(d);
+    model_gone("/domain/%u", id);
     log_info("domain %u destroyed", id);
     succeed(res);
 }
@@ -338,6 +340,7 @@ static void domain_destroy(struct args *a, struct ctl_result *res)
 static void domain_pause(struct args *a, struct ctl_result *res, bool pause)
 {
     struct domain *d = domain_arg(a, res);
+    uint32_t id;
 
     if (!d)
         return;
@@ -347,7 +350,9 @@ static void domain_pause(struct args *a, struct ctl_result *res, bool pause)
         return;
     }
     d->state = pause ? DOM_PAUSED : DOM_RUNNING;
+    id = d->id;
     pthread_rwlock_unlock(&model.lock);
+    model_changed("/domain/%u/state", id);
     succeed(res);
 }
 
@@ -455,6 +460,7 @@ static void pool_create(struct args *a, struct ctl_result *res)
     p->id = model.next_poolid++;
     SORTED_INSERT(model.pools, model.npools, p);
     pthread_rwlock_unlock(&model.lock);
+    model_changed("/cpupool/%u", p->id);
     log_info("cpupool %u (%s, %s) created", p->id, name, sched);
     succeed_id(res, text, p->id);
     return;
@@ -508,6 +514,9 @@ static void pool_destroy(struct args *a, struct ctl_result *res)
     free(p);
     succeed(res);
     log_info("cpupool %u destroyed", id);
+    pthread_rwlock_unlock(&model.lock);
+    model_gone("/cpupool/%u", id);
+    return;
  out:
     pthread_rwlock_unlock(&model.lock);
 }
@@ -550,6 +559,16 @@ static void cpu_move(struct args *a, struct ctl_result *res, bool to_pool)
     model.cpu_pool[cpu] = to ? (int)to->id : -1;
     succeed(res);
     log_info("cpu %u moved to %s%u", cpu, to ? "cpupool " : "no pool", to ? id : 0);
+    {
+        uint32_t from_id = from ? from->id : 0;
+
+        pthread_rwlock_unlock(&model.lock);
+        if (from)
+            model_changed("/cpupool/%u/cpus", from_id);
+        if (to)
+            model_changed("/cpupool/%u/cpus", id);
+    }
+    return;
  out:
     pthread_rwlock_unlock(&model.lock);
 }
@@ -620,6 +639,7 @@ static void stats(struct args *a, struct ctl_result *res)
 {
     struct mallinfo2 mi;
     unsigned int ncontrol, nguest, peak;
+    size_t watching, watches;
     char *text = NULL;
 
     if (stray(a)) {
@@ -628,11 +648,13 @@ static void stats(struct args *a, struct ctl_result *res)
     }
     mi = mallinfo2();
     server_counts(&ncontrol, &nguest, &peak);
+    watch_stats(&watching, &watches);
     if (asprintf(&text, "heap_in_use_bytes %zu\nheap_free_bytes %zu\n"
                  "heap_arenas %u\nconnections_control %u\n"
-                 "connections_guest %u\nconnections_peak %u\n",
+                 "connections_guest %u\nconnections_peak %u\n"
+                 "connections_watching %zu\nwatches %zu\n",
                  mi.uordblks + mi.hblkhd, mi.fordblks, malloc_arenas(),
-                 ncontrol, nguest, peak) < 0) {
+                 ncontrol, nguest, peak, watching, watches) < 0) {
         fail(res, -ENOMEM, "out of memory");
         return;
     }

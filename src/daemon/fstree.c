@@ -55,11 +55,19 @@ static int pools_find(const struct hypfs_dyndir *dd, unsigned int id,
     return *data ? 0 : -ENOENT;
 }
 
+static struct hypfs_gens *pool_gens(const struct hypfs_dyndir *dd,
+                                    void *data)
+{
+    (void)dd;
+    return &((struct cpupool *)data)->gens;
+}
+
 static const struct hypfs_dyndir_ops pool_ops = {
     .enter = pools_enter,
     .exit = pools_exit,
     .foreach_id = pools_foreach,
     .find_id = pools_find,
+    .gens = pool_gens,
 };
 
 static int gran_read(const struct hypfs_entry *e, struct hypfs_buf *b)
@@ -161,11 +169,19 @@ static int domains_find(const struct hypfs_dyndir *dd, unsigned int id,
     return *data ? 0 : -ENOENT;
 }
 
+static struct hypfs_gens *domain_gens(const struct hypfs_dyndir *dd,
+                                      void *data)
+{
+    (void)dd;
+    return &((struct domain *)data)->gens;
+}
+
 static const struct hypfs_dyndir_ops domain_ops = {
     .enter = pools_enter,       /* the same lock guards both lists */
     .exit = pools_exit,
     .foreach_id = domains_foreach,
     .find_id = domains_find,
+    .gens = domain_gens,
 };
 
 static int dom_name_read(const struct hypfs_entry *e, struct hypfs_buf *b)

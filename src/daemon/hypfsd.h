@@ -71,6 +71,7 @@ struct cpupool {
     unsigned int ncpus;
     unsigned int ndomains;
     uint64_t cpus[MAX_CPUS / 64];
+    struct hypfs_gens gens;         /* the core's, under the tree lock */
 };
 
 struct domain {
@@ -82,6 +83,7 @@ struct domain {
     uint64_t memory_kib;
     uint32_t pool;
     enum dom_state state;
+    struct hypfs_gens gens;         /* the core's, under the tree lock */
 };
 
 struct model {
@@ -112,6 +114,16 @@ int gran_parse(const char *s);
 /* Format a cpu set as ranges ("0-3,6"). */
 void cpus_format(const uint64_t *cpus, char *buf, size_t len);
 void uuid_format(const uint8_t uuid[16], char out[37]);
+
+/* The tree hypfsd serves (set once at start). */
+extern struct hypfs *hypfsd_fs;
+
+/*
+ * Tell the tree what changed in the model (interface version 2): after
+ * the change, with model.lock released.  @fmt names the path.
+ */
+void model_changed(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void model_gone(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* ---- Control commands (ctl.c) ---- */
 
@@ -192,7 +204,9 @@ int hypfsd_parse_op(const void *payload, size_t len, struct hypfs_msg_op *op,
  * output buffer of arg4 bytes at arg3 that grows as the core writes to it
  * (never beyond HYPFS_MSG_REPLY_MAX: past it the buffer faults).
  */
+struct watchset;
 struct hypfsd_guest {
+    struct watchset *watches;   /* the connection's (NULL: none) */
     uint64_t arg1, arg3, arg4;
     const uint8_t *path;
     uint32_t path_len;
@@ -228,9 +242,43 @@ struct server_opts {
     unsigned int max_pending;       /* unmapped peers awaiting their answer */
     unsigned int idle_timeout_s;    /* other domains' idle connections */
     size_t guest_buffer_max;        /* their payload buffered at once */
+    unsigned int max_watches;       /* per connection */
 };
 
-#define SERVER_OPTS_DEFAULT { NULL, 256, 256, 64, 60, 16u << 20 }
+#define WATCHES_PER_CONN_DEFAULT 10000u
+#define SERVER_OPTS_DEFAULT \
+    { NULL, 256, 256, 64, 60, 16u << 20, WATCHES_PER_CONN_DEFAULT }
+
+/* ---- Watches (watch.c) ---- */
+
+/*
+ * A connection's watches.  Made with its connection (the peer's uid, and
+ * whether it is the control domain's: guests' watches count against a
+ * shared memory budget), closed with it.
+ */
+struct watchset *watchset_new(uid_t uid, bool control);
+void watchset_close(struct watchset *ws);
+/* Watches in the set, and the descriptor readable when events are due. */
+size_t watchset_count(const struct watchset *ws);
+int watchset_fd(const struct watchset *ws);
+/*
+ * After a watch or unwatch operation (in the connection's thread, with no
+ * tree lock held): apply what it staged, and check a new watch once.
+ * 0 or -errno (no memory: the watch is not made).
+ */
+int watch_apply(struct watchset *ws, const struct hypfs_caller *caller);
+/* Send the events due on @fd (blocking): 0, or -1 if it failed. */
+int watch_flush(struct watchset *ws, int fd);
+/*
+ * Register the core's watch ops and change hook, and start the notifier
+ * thread.  0 or -errno.
+ */
+int watch_start(struct hypfs *fs, unsigned int max_watches,
+                size_t guest_bytes_max);
+void watch_stop(void);
+/* Who is who changed (a reload, a domain created or destroyed). */
+void watch_everything_changed(void);
+void watch_stats(size_t *sets_watching, size_t *watches);
 
 /* ---- Server internals (server.c, listen.c, sockdir.c) ---- */
 

@@ -383,7 +383,7 @@ int server_run(struct hypfs *fs, const struct server_opts *opts,
     struct server_opts fitted = *opts;
     char status[160];
     sigset_t mask;
-    int sfd, wake_fd, lock_fd = -1, ret = 0, n_passed;
+    int sfd, wake_fd, lock_fd = -1, ret = 0, n_passed, err;
     bool stop = false;
 
     fit_fd_budget(&fitted);
@@ -400,6 +400,12 @@ int server_run(struct hypfs *fs, const struct server_opts *opts,
     server_init(fs, &fitted, wake_fd);
     if (sfd < 0 || wake_fd < 0 || loop.epfd < 0) {
         log_err("cannot set up the main loop: %s", strerror(errno));
+        ret = -1;
+        goto out;
+    }
+    err = watch_start(fs, fitted.max_watches, fitted.guest_buffer_max);
+    if (err) {
+        log_err("cannot start the watch notifier: %s", strerror(-err));
         ret = -1;
         goto out;
     }
@@ -532,7 +538,9 @@ int server_run(struct hypfs *fs, const struct server_opts *opts,
         close(loop.epfd);
     if (sfd >= 0)
         close(sfd);
-    /* Threads that did not end may still write to it: leave it then. */
+    /* Threads that did not end may still use these: leave them then. */
+    if (ret <= 0)
+        watch_stop();
     if (ret <= 0 && wake_fd >= 0) {
         server_init(fs, &fitted, -1);
         close(wake_fd);

@@ -45,7 +45,9 @@ static void usage(FILE *f)
 "                          (default 60; 0: never)\n"
 "      --guest-buffer BYTES\n"
 "                          payload other domains may have buffered at once,\n"
-"                          all together (default 16777216)\n"
+"                          all together (default 16777216); also the\n"
+"                          bound of their watches' paths\n"
+"      --max-watches N     watches one connection may have (default 10000)\n"
 "  -T, --test-tree         add /test/: every type and encoding, writable\n"
 "                          entries, odd names (for testing tools)\n"
 "  -v, --verbose           log every connection (debug)\n"
@@ -66,6 +68,7 @@ int main(int argc, char **argv)
         { "max-pending", required_argument, NULL, 2 },
         { "idle-timeout", required_argument, NULL, 3 },
         { "guest-buffer", required_argument, NULL, 4 },
+        { "max-watches", required_argument, NULL, 5 },
         { "test-tree", no_argument, NULL, 'T' },
         { "verbose", no_argument, NULL, 'v' },
         { "quiet", no_argument, NULL, 'q' },
@@ -98,7 +101,8 @@ int main(int argc, char **argv)
         case 1:
         case 2:
         case 3:
-        case 4: {
+        case 4:
+        case 5: {
             static const struct {
                 const char *name;
                 unsigned long min, max;
@@ -108,6 +112,7 @@ int main(int argc, char **argv)
                 [2] = { "--max-pending", 1, 65536 },
                 [3] = { "--idle-timeout", 0, 86400 },
                 [4] = { "--guest-buffer", 1u << 21, 1u << 30 },
+                [5] = { "--max-watches", 1, 1000000 },
             };
 
             errno = 0;
@@ -126,8 +131,10 @@ int main(int argc, char **argv)
                 opts.max_pending = (unsigned int)n;
             else if (opt == 3)
                 opts.idle_timeout_s = (unsigned int)n;
-            else
+            else if (opt == 4)
                 opts.guest_buffer_max = n;
+            else
+                opts.max_watches = (unsigned int)n;
             break;
         }
         case 'T':

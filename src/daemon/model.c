@@ -12,6 +12,7 @@
  * prefer writers without a nested read deadlocking behind a waiting one.
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,44 @@
 #include "hypfsd.h"
 
 struct model model;
+struct hypfs *hypfsd_fs;
+
+/*
+ * A path below /domain or /cpupool changed (or went): the core moves its
+ * generations for those who may see it, and watchers are told.  -ENOENT
+ * is fine: what changed may be gone again already.
+ */
+static void model_notify(bool gone, const char *fmt, va_list ap)
+{
+    char path[XEN_HYPFS_MAX_PATHLEN];
+    int ret;
+
+    if (!hypfsd_fs)
+        return;
+    vsnprintf(path, sizeof(path), fmt, ap);
+    ret = gone ? hypfs_notify_gone(hypfsd_fs, path)
+               : hypfs_notify(hypfsd_fs, path);
+    if (ret && ret != -ENOENT)
+        log_warn("cannot record a change of %s: %s", path, strerror(-ret));
+}
+
+void model_changed(const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    model_notify(false, fmt, ap);
+    va_end(ap);
+}
+
+void model_gone(const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    model_notify(true, fmt, ap);
+    va_end(ap);
+}
 
 static _Thread_local unsigned int read_depth;
 

@@ -67,6 +67,7 @@ struct conn {
     size_t rcap, rstart, rend;
     size_t budget;              /* guest payload bytes it holds */
     struct hypfsd_guest guest;  /* output buffer, reused */
+    struct watchset *ws;        /* its watches */
 };
 
 static struct {
@@ -219,6 +220,13 @@ static int run_op(struct conn *c, const struct hypfs_msg_op *op,
     hypfsd_guest_init(&c->guest, op, path, data);
     reply.ret = hypfs_do_op(srv.fs, &caller, op->cmd, op->arg1, op->arg2,
                             op->arg3, op->arg4);
+    /* A watch is made once the operation has let go of the tree. */
+    if (op->cmd == XEN_HYPFS_OP_watch || op->cmd == XEN_HYPFS_OP_unwatch) {
+        int err = watch_apply(c->ws, &caller);
+
+        if (!reply.ret && err)
+            reply.ret = err;
+    }
     reply.out_len = (uint32_t)c->guest.out_len;
     return send_reply(c, HYPFS_MSG_OP_REPLY, seq, &reply, sizeof(reply),
                       c->guest.out, c->guest.out_len);
@@ -377,6 +385,32 @@ static int serve_large_op(struct conn *c, const struct hypfs_msg_hdr *hdr,
     return run_op(c, &op, path, NULL, hdr->seq);
 }
 
+/*
+ * Wait for the next frame.  A connection that watches waits for events
+ * too, and sends them as they come: a watcher is not idle, and has no
+ * idle timeout; one that stops reading is closed when a send times out.
+ */
+static int wait_frame(struct conn *c)
+{
+    while (c->rend == c->rstart && watchset_count(c->ws)) {
+        struct pollfd p[2] = {
+            { .fd = c->fd, .events = POLLIN },
+            { .fd = watchset_fd(c->ws), .events = POLLIN },
+        };
+
+        if (watch_flush(c->ws, c->fd))
+            return -1;
+        if (poll(p, 2, -1) < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        if (p[0].revents)
+            break;
+    }
+    return fill(c, 1, -1);
+}
+
 /* One frame: 0 to go on, -1 to close the connection. */
 static int serve_frame(struct conn *c)
 {
@@ -385,7 +419,7 @@ static int serve_frame(struct conn *c)
     int ret;
 
     /* Between frames a client may stay quiet (a guest: for a while). */
-    if (fill(c, 1, -1))
+    if (wait_frame(c))
         return -1;
     deadline = monotonic_ms() + FRAME_TIMEOUT_MS;
     if (fill(c, sizeof(hdr), deadline))
@@ -438,6 +472,13 @@ static struct conn *conn_new(int fd, uid_t uid, pid_t pid, bool control)
     c->pid = pid;
     c->control = control;
     c->rcap = RBUF_INITIAL;
+    c->ws = watchset_new(uid, control);
+    if (!c->ws) {
+        free(c->rbuf);
+        free(c);
+        return NULL;
+    }
+    c->guest.watches = c->ws;
     c->snap = callers_get();
     return c;
 }
@@ -447,6 +488,7 @@ static void conn_free(struct conn *c)
     close(c->fd);
     free(c->rbuf);
     hypfsd_guest_fini(&c->guest);
+    watchset_close(c->ws);
     callers_put(c->snap);
     free(c);
 }
@@ -516,6 +558,7 @@ int server_serve_fd(struct hypfs *fs, int fd, uid_t uid)
         return -ENOMEM;
     }
     srv.fs = fs;
+    hypfsd_fs = fs;
     while (!serve_frame(c))
         ;
     conn_free(c);
@@ -601,6 +644,7 @@ void server_init(struct hypfs *fs, const struct server_opts *opts,
                  int wake_fd)
 {
     srv.fs = fs;
+    hypfsd_fs = fs;
     srv.opts = *opts;
     srv.wake_fd = wake_fd;
 }

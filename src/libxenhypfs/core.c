@@ -181,8 +181,7 @@ int xenhypfs_close(xenhypfs_handle *h)
     return 0;
 }
 
-/* Path length with its NUL, or -1 with errno. */
-static long path_size(xenhypfs_handle *h, const char *path)
+long lib_path_size(xenhypfs_handle *h, const char *path)
 {
     size_t n;
 
@@ -204,7 +203,7 @@ static long path_size(xenhypfs_handle *h, const char *path)
 
 /*
  * Is @e a directory as callers will see it?  An unknown encoding makes
- * anything a blob (set_attrs()), so a "directory" with one is not one.
+ * anything a blob (lib_set_attrs()), so a "directory" with one is not one.
  */
 static bool is_dir(const struct xen_hypfs_direntry *e)
 {
@@ -213,8 +212,8 @@ static bool is_dir(const struct xen_hypfs_direntry *e)
             e->encoding == XEN_HYPFS_ENC_GZIP);
 }
 
-static void set_attrs(const struct xen_hypfs_direntry *e,
-                      struct xenhypfs_dirent *d)
+void lib_set_attrs(const struct xen_hypfs_direntry *e,
+                   struct xenhypfs_dirent *d)
 {
     d->size = e->content_len;
     /* Unknown types read as blobs, unknown encodings as plain blobs. */
@@ -327,7 +326,7 @@ void *xenhypfs_read_raw(xenhypfs_handle *h, const char *path,
 
     if (dirent)
         *dirent = NULL;
-    plen = path_size(h, path);
+    plen = lib_path_size(h, path);
     if (plen < 0)
         return NULL;
     if (!dirent) {
@@ -346,7 +345,7 @@ void *xenhypfs_read_raw(xenhypfs_handle *h, const char *path,
     }
     (*dirent)->name = (char *)(*dirent + 1);
     strcpy((*dirent)->name, name);
-    set_attrs(&e, *dirent);
+    lib_set_attrs(&e, *dirent);
     return content;
 }
 
@@ -582,7 +581,7 @@ struct xenhypfs_dirent *xenhypfs_readdir(xenhypfs_handle *h, const char *path,
         size_t nlen = strlen(name);
 
         memcpy(&rec, buf + off, XEN_HYPFS_DIRENTRY_NAME_OFF);
-        set_attrs(&rec.e, &ret[i]);
+        lib_set_attrs(&rec.e, &ret[i]);
         ret[i].name = name_out;
         memcpy(name_out, name, nlen + 1);
         name_out += nlen + 1;
@@ -677,7 +676,7 @@ int xenhypfs_write(xenhypfs_handle *h, const char *path, const char *val)
     long plen, ret;
     int err = 0;
 
-    plen = path_size(h, path);
+    plen = lib_path_size(h, path);
     if (plen < 0)
         return -1;
     if (!val) {
@@ -763,7 +762,7 @@ void *xenhypfs_read_plain(xenhypfs_handle *h, const char *path,
 int xenhypfs_write_raw(xenhypfs_handle *h, const char *path, const void *data,
                        size_t len)
 {
-    long plen = path_size(h, path), ret;
+    long plen = lib_path_size(h, path), ret;
     void *buf;
 
     if (plen < 0)
@@ -790,7 +789,7 @@ void *xenhypfs_stat_value(xenhypfs_handle *h, const char *path,
 {
     struct xen_hypfs_direntry e;
     void *content;
-    long plen = path_size(h, path);
+    long plen = lib_path_size(h, path);
     int err;
 
     *text = NULL;
@@ -800,7 +799,7 @@ void *xenhypfs_stat_value(xenhypfs_handle *h, const char *path,
     if (!content)
         return NULL;
     memset(d, 0, sizeof(*d));
-    set_attrs(&e, d);
+    lib_set_attrs(&e, d);
     if (d->type == xenhypfs_type_dir) {
         *len = 0;
         return content;

@@ -42,6 +42,7 @@ int transport_open(xenhypfs_handle *h, const struct xenhypfs_open_args *args,
 
     h->privcmd_fd = -1;
     h->client.fd = -1;
+    h->epfd = h->evfd = h->ep_sock = -1;
     if (sock >= 0) {
         /* A connection made for us, as another user perhaps. */
         ret = hypfs_client_open_fd(&h->client, sock);
@@ -71,6 +72,7 @@ int transport_open(xenhypfs_handle *h, const struct xenhypfs_open_args *args,
 
 void transport_close(xenhypfs_handle *h)
 {
+    events_fini(h);
     if (h->privcmd_fd >= 0)
         close(h->privcmd_fd);
     h->privcmd_fd = -1;
@@ -104,12 +106,13 @@ static void hcall_free(void *p, size_t size)
         munmap(p, len ? len : 4096);
 }
 
-static long privcmd_call(xenhypfs_handle *h, unsigned int cmd, const char *path,
-                         size_t path_len, void *buf, size_t buf_len)
+/* The hypercall with arg3/arg4 as given, the path copied to safe memory. */
+static long privcmd_args(xenhypfs_handle *h, unsigned int cmd,
+                         const char *path, size_t path_len, uint64_t arg3,
+                         uint64_t arg4)
 {
     struct privcmd_hypercall call = { .op = __HYPERVISOR_hypfs_op };
     char *hpath = NULL;
-    void *hbuf = NULL;
     long ret;
 
     if (path) {
@@ -118,19 +121,11 @@ static long privcmd_call(xenhypfs_handle *h, unsigned int cmd, const char *path,
             return -ENOMEM;
         memcpy(hpath, path, path_len);
     }
-    if (buf) {
-        hbuf = hcall_alloc(buf_len);
-        if (!hbuf) {
-            hcall_free(hpath, path_len);
-            return -ENOMEM;
-        }
-        memcpy(hbuf, buf, buf_len);
-    }
     call.arg[0] = cmd;
     call.arg[1] = (uintptr_t)hpath;
     call.arg[2] = path ? path_len : 0;
-    call.arg[3] = (uintptr_t)hbuf;
-    call.arg[4] = buf ? buf_len : 0;
+    call.arg[3] = arg3;
+    call.arg[4] = arg4;
     ret = ioctl(h->privcmd_fd, IOCTL_PRIVCMD_HYPERCALL, &call);
     if (ret < 0) {
         ret = -errno;
@@ -138,16 +133,71 @@ static long privcmd_call(xenhypfs_handle *h, unsigned int cmd, const char *path,
         if (ret == -ENOTTY || ret == -EBADF)
             snprintf(h->err, sizeof(h->err), "%s: %s", PRIVCMD_PATH,
                      strerror((int)-ret));
-    } else if (buf) {
-        memcpy(buf, hbuf, buf_len);
     }
     hcall_free(hpath, path_len);
+    return ret;
+}
+
+/* The same with a buffer (arg3/arg4), copied both ways. */
+static long privcmd_call(xenhypfs_handle *h, unsigned int cmd, const char *path,
+                         size_t path_len, void *buf, size_t buf_len)
+{
+    void *hbuf = NULL;
+    long ret;
+
+    if (buf) {
+        hbuf = hcall_alloc(buf_len);
+        if (!hbuf)
+            return -ENOMEM;
+        memcpy(hbuf, buf, buf_len);
+    }
+    ret = privcmd_args(h, cmd, path, path_len, (uintptr_t)hbuf,
+                       buf ? buf_len : 0);
+    if (ret >= 0 && buf)
+        memcpy(buf, hbuf, buf_len);
     hcall_free(hbuf, buf_len);
+    return ret;
+}
+
+long hypercall_args_locked(xenhypfs_handle *h, unsigned int cmd,
+                           const char *path, size_t path_len, uint64_t arg3,
+                           uint64_t arg4)
+{
+    struct hypfs_hypercall hc = {
+        .cmd = cmd,
+        .arg1 = (uintptr_t)path,
+        .arg2 = path ? path_len : 0,
+        .arg3 = arg3,
+        .arg4 = arg4,
+        .path = path,
+        .path_len = path ? path_len : 0,
+    };
+    bool failed;
+    long ret;
+
+    h->err[0] = '\0';
+    if (h->privcmd_fd >= 0)
+        return privcmd_args(h, cmd, path, path_len, arg3, arg4);
+    ret = hypfs_client_hypercall(&h->client, &hc, NULL, NULL, &failed);
+    if (failed)
+        snprintf(h->err, sizeof(h->err), "%s", h->client.err);
+    events_sync(h);
     return ret;
 }
 
 long hypercall(xenhypfs_handle *h, unsigned int cmd, const char *path,
                size_t path_len, void *buf, size_t buf_len)
+{
+    long ret;
+
+    pthread_mutex_lock(&h->lock);
+    ret = hypercall_locked(h, cmd, path, path_len, buf, buf_len);
+    pthread_mutex_unlock(&h->lock);
+    return ret;
+}
+
+long hypercall_locked(xenhypfs_handle *h, unsigned int cmd, const char *path,
+                      size_t path_len, void *buf, size_t buf_len)
 {
     struct hypfs_hypercall hc = {
         .cmd = cmd,
@@ -165,7 +215,6 @@ long hypercall(xenhypfs_handle *h, unsigned int cmd, const char *path,
         hc.data = buf;
         hc.data_len = buf_len;
     }
-    pthread_mutex_lock(&h->lock);
     h->err[0] = '\0';
     if (h->privcmd_fd >= 0) {
         ret = privcmd_call(h, cmd, path, path_len, buf, buf_len);
@@ -175,7 +224,7 @@ long hypercall(xenhypfs_handle *h, unsigned int cmd, const char *path,
                                      buf, &failed);
         if (failed)
             snprintf(h->err, sizeof(h->err), "%s", h->client.err);
+        events_sync(h);
     }
-    pthread_mutex_unlock(&h->lock);
     return ret;
 }

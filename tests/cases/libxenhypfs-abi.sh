@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# libxenhypfs.so.1 is Xen's ABI: its SONAME, exactly six functions in
-# version node VERS_1.0 and nothing else; a program compiled against Xen's
+# libxenhypfs.so.1 is Xen's ABI: its SONAME, exactly Xen's six functions
+# in version node VERS_1.0, and hypfs's own additions (interface version
+# 2) in VERS_1.1 and nothing else; a program compiled against Xen's
 # own xenhypfs.h links and runs against it; and the same program built and
 # linked against Xen's library runs unchanged with ours in its place.
 . "$(dirname "$0")/lib.sh"
@@ -17,7 +18,14 @@ VERS_1.0 xenhypfs_open
 VERS_1.0 xenhypfs_read
 VERS_1.0 xenhypfs_read_raw
 VERS_1.0 xenhypfs_readdir
-VERS_1.0 xenhypfs_write" "$syms"
+VERS_1.0 xenhypfs_write
+VERS_1.1 VERS_1.1
+VERS_1.1 xenhypfs_event_fd
+VERS_1.1 xenhypfs_get_generation
+VERS_1.1 xenhypfs_read_events
+VERS_1.1 xenhypfs_read_tree
+VERS_1.1 xenhypfs_unwatch
+VERS_1.1 xenhypfs_watch" "$syms"
 
 xen_debs || skip "Debian's Xen packages cannot be fetched (network?): \
 the symbol checks passed, the build checks against Xen's header need them"

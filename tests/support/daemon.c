@@ -40,38 +40,16 @@ static void sleep_ms(long ms)
     nanosleep(&ts, NULL);
 }
 
-int daemon_start(struct daemon *d, const char *config_text,
-                 const char *const *args)
+/* Run hypfsd on d->socket (and d->config, if any) and wait until it serves. */
+static int spawn(struct daemon *d, const char *const *args)
 {
     const char *argv[64];
     int argc = 0, i, status;
 
-    memset(d, 0, sizeof(*d));
-    snprintf(d->dir, sizeof(d->dir), "%s/hypfs-test-XXXXXX",
-             getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-    if (!mkdtemp(d->dir)) {
-        perror("mkdtemp");
-        return -1;
-    }
-    /* Others must reach the socket in the privilege tests. */
-    chmod(d->dir, 0755);
-    if (snprintf(d->socket, sizeof(d->socket), "%s/hypfsd.sock", d->dir) >=
-        (int)sizeof(d->socket))
-        return -1;
     argv[argc++] = program_path("HYPFSD", "src/daemon/hypfsd");
     argv[argc++] = "--socket";
     argv[argc++] = d->socket;
-    if (config_text) {
-        FILE *f;
-
-        if (snprintf(d->config, sizeof(d->config), "%s/hypfsd.conf", d->dir) >=
-            (int)sizeof(d->config))
-            return -1;
-        f = fopen(d->config, "w");
-        if (!f || fputs(config_text, f) < 0 || fclose(f)) {
-            perror("config");
-            return -1;
-        }
+    if (d->config[0]) {
         argv[argc++] = "--config";
         argv[argc++] = d->config;
     }
@@ -105,6 +83,48 @@ int daemon_start(struct daemon *d, const char *config_text,
     waitpid(d->pid, NULL, 0);
     d->pid = 0;
     return -1;
+}
+
+int daemon_restart(struct daemon *d, const char *const *args)
+{
+    int status;
+
+    if (d->pid > 0) {
+        kill(d->pid, SIGTERM);
+        waitpid(d->pid, &status, 0);
+        d->pid = 0;
+    }
+    return spawn(d, args);
+}
+
+int daemon_start(struct daemon *d, const char *config_text,
+                 const char *const *args)
+{
+    memset(d, 0, sizeof(*d));
+    snprintf(d->dir, sizeof(d->dir), "%s/hypfs-test-XXXXXX",
+             getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+    if (!mkdtemp(d->dir)) {
+        perror("mkdtemp");
+        return -1;
+    }
+    /* Others must reach the socket in the privilege tests. */
+    chmod(d->dir, 0755);
+    if (snprintf(d->socket, sizeof(d->socket), "%s/hypfsd.sock", d->dir) >=
+        (int)sizeof(d->socket))
+        return -1;
+    if (config_text) {
+        FILE *f;
+
+        if (snprintf(d->config, sizeof(d->config), "%s/hypfsd.conf", d->dir) >=
+            (int)sizeof(d->config))
+            return -1;
+        f = fopen(d->config, "w");
+        if (!f || fputs(config_text, f) < 0 || fclose(f)) {
+            perror("config");
+            return -1;
+        }
+    }
+    return spawn(d, args);
 }
 
 static void remove_dir(const char *dir)

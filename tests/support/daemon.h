@@ -31,6 +31,12 @@ int daemon_start(struct daemon *d, const char *config_text,
  */
 int daemon_stop(struct daemon *d);
 
+/*
+ * Stop it (SIGTERM) and start it again on the same socket and
+ * configuration, with @args.  0, or -1 with a message on stderr.
+ */
+int daemon_restart(struct daemon *d, const char *const *args);
+
 /* Path of a built program: $NAME if set, else @fallback. */
 const char *program_path(const char *env, const char *fallback);
 
