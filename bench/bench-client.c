@@ -2,7 +2,13 @@
  * bench-client: what the toolstack sees.
  *
  *   tree_100k   wall time of `xenhypfs tree` over a tree of over 100,000
- *               entries (14,300 domains of 7 entries), output discarded;
+ *               entries (14,300 domains of 7 entries), output discarded:
+ *               through one subtree read (interface version 2), and
+ *               through the version-1 walk ($XENHYPFS_V1), same run;
+ *   watch       from a write's reply to its watcher's wake-up (event
+ *               descriptor readable, event taken), p50, against a read's
+ *               round trip p50; and 1,000 watchers of one path, each on
+ *               its own connection: all woken, p99 of their wake-ups;
  *   lib read    p50 of xenhypfs_read() of a 4-byte leaf, in-process;
  *   channel     p50 of the same hypercall sent raw through the channel,
  *               measured interleaved with the library's, so that the
@@ -13,7 +19,13 @@
  * taken from $HYPFSD / $XENHYPFS or the build tree around this program.
  */
 #include <errno.h>
+#include <dirent.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -27,14 +39,135 @@
 
 #define LEAF "/params/gnttab_max_frames"
 #define DOMAINS 14300u
+#define WATCHERS 1000
+
+/* Every thread of @pid on @cpu (threads made later inherit it). */
+static void pin_all(pid_t pid, int cpu)
+{
+    char dir[64];
+    DIR *d;
+    struct dirent *e;
+
+    snprintf(dir, sizeof(dir), "/proc/%d/task", (int)pid);
+    d = opendir(dir);
+    while (d && (e = readdir(d)))
+        if (e->d_name[0] != '.')
+            pin((pid_t)atoi(e->d_name), cpu);
+    if (d)
+        closedir(d);
+}
+
+static void write_leaf(xenhypfs_handle *h, int v)
+{
+    char val[16];
+
+    snprintf(val, sizeof(val), "%d", 16 + v % 1000);
+    if (xenhypfs_write(h, LEAF, val)) {
+        perror("write");
+        exit(1);
+    }
+}
+
+/* Take every event waiting on @h; how many. */
+static int take_events(xenhypfs_handle *h)
+{
+    struct xenhypfs_event ev[16];
+    int n, total = 0;
+
+    while ((n = xenhypfs_read_events(h, ev, 16)) > 0)
+        total += n;
+    return total;
+}
+
+/*
+ * Watch latency: @n writes by @w, each timed from its reply to the
+ * watcher @h's wake-up (its descriptor readable and the event taken).
+ */
+static void watch_latency(xenhypfs_handle *w, xenhypfs_handle *h, int n,
+                          double *t)
+{
+    struct pollfd p = { .fd = xenhypfs_event_fd(h), .events = POLLIN };
+    uint64_t g;
+    int i;
+
+    if (p.fd < 0 || xenhypfs_get_generation(h, LEAF, &g) ||
+        xenhypfs_watch(h, LEAF, 1, g))
+        exit(1);
+    for (i = 0; i < n; i++) {
+        double t0;
+
+        write_leaf(w, i);
+        t0 = now_us();
+        while (!take_events(h))
+            if (poll(&p, 1, 5000) <= 0) {
+                fprintf(stderr, "no event within 5 s\n");
+                exit(1);
+            }
+        t[i] = now_us() - t0;
+    }
+    xenhypfs_unwatch(h, 1);
+}
+
+/*
+ * 1,000 watchers of LEAF, each on its own connection, all in one epoll
+ * set: after one write, when each was woken.  @t gets the wake-up times
+ * (us after the reply); returns how many were woken within 10 s.
+ */
+static int many_watchers(const char *socket, double *t)
+{
+    xenhypfs_handle *hs[WATCHERS], *w;
+    struct rlimit rl = { 8192, 8192 };
+    int ep = epoll_create1(0), i, woken = 0;
+    double t0;
+
+    setrlimit(RLIMIT_NOFILE, &rl);
+    (void)socket;
+    for (i = 0; i < WATCHERS; i++) {
+        struct epoll_event ev = { .events = EPOLLIN, .data.u32 = (uint32_t)i };
+        uint64_t g;
+
+        hs[i] = xenhypfs_open(NULL, 0);
+        if (!hs[i] || xenhypfs_get_generation(hs[i], LEAF, &g) ||
+            xenhypfs_watch(hs[i], LEAF, 1, g) ||
+            epoll_ctl(ep, EPOLL_CTL_ADD, xenhypfs_event_fd(hs[i]), &ev)) {
+            perror("watcher");
+            exit(1);
+        }
+        t[i] = -1;
+    }
+    w = xenhypfs_open(NULL, 0);
+    write_leaf(w, 7);
+    t0 = now_us();
+    while (woken < WATCHERS) {
+        struct epoll_event evs[64];
+        int n = epoll_wait(ep, evs, 64, 10000), k;
+
+        if (n <= 0)
+            break;
+        for (k = 0; k < n; k++) {
+            int id = (int)evs[k].data.u32;
+
+            if (take_events(hs[id]) && t[id] < 0) {
+                t[id] = now_us() - t0;
+                woken++;
+            }
+        }
+    }
+    for (i = 0; i < WATCHERS; i++)
+        xenhypfs_close(hs[i]);
+    xenhypfs_close(w);
+    close(ep);
+    return woken;
+}
 
 int main(int argc, char **argv)
 {
     bool quick = argc > 1 && !strcmp(argv[1], "--quick");
-    int rounds = quick ? 3 : 5, n = quick ? 5000 : 20000, i, j, r;
-    const char *args[] = { "-q", NULL };
+    int rounds = quick ? 3 : 5, n = quick ? 5000 : 20000, i, j, r, woken;
+    const char *args[] = { "-q", "--max-control-clients", "2000", NULL };
     const char *xenhypfs;
-    double tree[5], *tl, *tc;
+    double tree[5], tree1[5], *tl, *tc, *tw, tm[WATCHERS];
+    int nw = quick ? 500 : 2000;
     struct daemon d;
     struct hypfs_client c;
     xenhypfs_handle *h;
@@ -68,6 +201,9 @@ int main(int argc, char **argv)
         const char *tree_argv[] = { xenhypfs, "tree", NULL };
 
         tree[r] = run_quiet(tree_argv) / 1e6;   /* HYPFS_SOCKET set above */
+        setenv("XENHYPFS_V1", "1", 1);
+        tree1[r] = run_quiet(tree_argv) / 1e6;
+        unsetenv("XENHYPFS_V1");
     }
 
     pin(0, 0);
@@ -103,17 +239,43 @@ int main(int argc, char **argv)
             tc[j] = now_us() - t0;
         }
     }
+    {
+        xenhypfs_handle *w = xenhypfs_open(NULL, 0);
+
+        tw = malloc((size_t)nw * sizeof(*tw));
+        if (!w || !tw)
+            return 1;
+        pin_all(d.pid, 0);
+        watch_latency(w, h, nw, tw);
+        xenhypfs_close(w);
+    }
+    pin_all(d.pid, -1);
+    pin(0, -1);
+    woken = many_watchers(d.socket, tm);
     hypfs_client_close(&c);
     xenhypfs_close(h);
     daemon_stop(&d);
 
-    printf("xenhypfs tree over %u entries: %.3f s (median of %d)\n", lines,
-           median(tree, rounds), rounds);
+    printf("xenhypfs tree over %u entries: %.3f s through one subtree read, "
+           "%.3f s through the version-1 walk (%.1fx; medians of %d)\n",
+           lines, median(tree, rounds), median(tree1, rounds),
+           median(tree1, rounds) / median(tree, rounds), rounds);
+    printf("watch: a write's reply to its watcher's wake-up p50 %.2f us "
+           "(%.2fx a read's round trip)\n", percentile(tw, nw, 50),
+           percentile(tw, nw, 50) / percentile(tl, n, 50));
+    printf("1000 watchers of one path: %d woken, p50 %.0f us, p99 %.0f us\n",
+           woken, percentile(tm, WATCHERS, 50), percentile(tm, WATCHERS, 99));
     printf("xenhypfs_read() p50 %.2f us, raw channel p50 %.2f us (%.2fx)\n",
            percentile(tl, n, 50), percentile(tc, n, 50),
            percentile(tl, n, 50) / percentile(tc, n, 50));
-    printf("RESULT tree_100k_s=%.3f lib_read_p50_us=%.2f channel_p50_us=%.2f "
-           "tree_entries=%u\n", median(tree, rounds), percentile(tl, n, 50),
-           percentile(tc, n, 50), lines);
+    printf("RESULT tree_v2_speedup=%.1f watch_p50_ratio=%.2f "
+           "watch_1000_p99_us=%.0f watch_1000_woken=%d tree_100k_s=%.3f "
+           "tree_100k_v1_s=%.3f lib_read_p50_us=%.2f channel_p50_us=%.2f "
+           "watch_p50_us=%.2f tree_entries=%u\n",
+           median(tree1, rounds) / median(tree, rounds),
+           percentile(tw, nw, 50) / percentile(tl, n, 50),
+           percentile(tm, WATCHERS, 99), woken, median(tree, rounds),
+           median(tree1, rounds), percentile(tl, n, 50),
+           percentile(tc, n, 50), percentile(tw, nw, 50), lines);
     return 0;
 }

@@ -167,6 +167,15 @@ struct xenhypfs_event {
 };
 
 /*
+ * A value as xenhypfs_read() would give it, from its dirent and raw
+ * content (as xenhypfs_read_tree() or xenhypfs_read_raw() return them):
+ * gzip inflated, numbers in decimal; EISDIR, EDOM (a blob) as there.
+ * Returned buffer should be freed via free().  Needs no hypervisor.
+ */
+char *xenhypfs_value_string(const struct xenhypfs_dirent *dirent,
+                            const void *content);
+
+/*
  * Take up to @max waiting events into @events, without waiting.  Returns
  * how many (0: none), or -1: ECONNRESET when the hypervisor cannot be
  * reached now (try again later: once it can, each watch is re-armed and

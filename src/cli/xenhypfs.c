@@ -11,16 +11,26 @@
  * ("\xffffff80"), and "tree" fails silently with status 2.
  *
  * Extensions, where Xen's tool would only print its usage: --help,
- * --version, "dump [PATH]" (every value below PATH), and --json before
- * ls, cat, tree or dump for machine-readable output.
+ * --version, "dump [PATH]" (every value below PATH), "watch PATH..."
+ * (a line per change), and --json before ls, cat, tree, dump or watch for
+ * machine-readable output.
+ *
+ * tree and dump read the whole subtree in one call when the hypervisor
+ * speaks interface version 2 (a consistent snapshot, one round trip); the
+ * output is the same as the walk, which is what they fall back to on a
+ * version-1 hypervisor or when the one read fails (the walk then reports
+ * what it can, entry by entry, as Xen's tool does).
  */
 #include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <json-c/json.h>
 #include <xenhypfs.h>
@@ -45,7 +55,10 @@ static void help(void)
 "       xenhypfs write <path> <val>    set a writable value\n"
 "       xenhypfs tree                  print every path\n"
 "       xenhypfs dump [<path>]         print every value below a path\n"
-"       xenhypfs --json ls|cat|tree|dump ...\n"
+"       xenhypfs watch [--value] <path>...\n"
+"                                      print a line per change of a path\n"
+"                                      (and its new value), until ^C\n"
+"       xenhypfs --json ls|cat|tree|dump|watch ...\n"
 "                                      the same, as JSON\n"
 "       xenhypfs --help | --version\n"
 "\n"
@@ -177,10 +190,43 @@ static int tree_sub(const char *path, unsigned int depth)
     return ret;
 }
 
+/*
+ * The subtree at @path in one read, or NULL (then walk instead).
+ * $XENHYPFS_V1 makes it walk always (comparisons, and a way around a
+ * hypervisor whose version 2 misbehaves).
+ */
+static struct xenhypfs_tree_entry *read_tree(const char *path,
+                                             unsigned int *n)
+{
+    if (getenv("XENHYPFS_V1")) {
+        errno = EOPNOTSUPP;
+        return NULL;
+    }
+    return xenhypfs_read_tree(hdl, path, n);
+}
+
+/* The last component of a tree entry's relative path. */
+static const char *base_name(const struct xenhypfs_tree_entry *t)
+{
+    const char *s = strrchr(t->dirent.name, '/');
+
+    return s ? s + 1 : t->dirent.name;
+}
+
 static int cmd_tree(void)
 {
+    struct xenhypfs_tree_entry *t;
+    unsigned int n, i;
+
     printf("/\n");
-    return tree_sub("/", 1);
+    t = read_tree("/", &n);
+    if (!t)
+        return tree_sub("/", 1);
+    for (i = 1; i < n; i++)
+        printf("%*s%s%s\n", t[i].depth * 2, "", base_name(&t[i]),
+               t[i].dirent.type == xenhypfs_type_dir ? "/" : "");
+    free(t);
+    return 0;
 }
 
 /* ---- Extensions ---- */
@@ -205,36 +251,30 @@ static char *join(const char *dir, const char *name)
     return p;
 }
 
-/* A leaf's value as JSON: numbers as numbers, blobs as hex. */
-static json_object *json_value(const char *path, const struct xenhypfs_dirent *d)
+/*
+ * A leaf's value as JSON, from its dirent and raw content: numbers as
+ * numbers, blobs as hex.
+ */
+static json_object *json_of_raw(const struct xenhypfs_dirent *d,
+                                const void *raw)
 {
-    char *val;
     json_object *j;
+    char *val;
 
     if (d->type == xenhypfs_type_blob) {
-        struct xenhypfs_dirent *raw;
-        unsigned char *b = xenhypfs_read_raw(hdl, path, &raw);
-        char *hex;
+        char *hex = malloc(d->size * 2 + 1);
         size_t i;
 
-        if (!b)
+        if (!hex)
             return NULL;
-        hex = malloc(raw->size * 2 + 1);
-        if (!hex) {
-            free(b);
-            free(raw);
-            return NULL;
-        }
-        for (i = 0; i < raw->size; i++)
-            sprintf(hex + 2 * i, "%02x", b[i]);
-        hex[2 * raw->size] = '\0';
+        for (i = 0; i < d->size; i++)
+            sprintf(hex + 2 * i, "%02x", ((const unsigned char *)raw)[i]);
+        hex[2 * d->size] = '\0';
         j = json_object_new_string(hex);
         free(hex);
-        free(b);
-        free(raw);
         return j;
     }
-    val = xenhypfs_read(hdl, path);
+    val = xenhypfs_value_string(d, raw);
     if (!val)
         return NULL;
     switch (d->type) {
@@ -251,6 +291,21 @@ static json_object *json_value(const char *path, const struct xenhypfs_dirent *d
         j = json_object_new_string(val);
     }
     free(val);
+    return j;
+}
+
+/* The value at @path as JSON. */
+static json_object *json_value(const char *path)
+{
+    struct xenhypfs_dirent *raw_d;
+    void *raw = xenhypfs_read_raw(hdl, path, &raw_d);
+    json_object *j;
+
+    if (!raw)
+        return NULL;
+    j = json_of_raw(raw_d, raw);
+    free(raw);
+    free(raw_d);
     return j;
 }
 
@@ -302,7 +357,7 @@ static int walk(const char *path, bool json, bool values, json_object *into)
                 json_object_object_add(o, "entries", children);
         } else if (values) {
             if (json) {
-                json_object *v = json_value(p, &ent[i]);
+                json_object *v = json_value(p);
 
                 if (!v) {
                     fprintf(stderr, "xenhypfs: %s: %s\n", p, strerror(errno));
@@ -330,6 +385,269 @@ static int walk(const char *path, bool json, bool values, json_object *into)
     }
     free(ent);
     return ret;
+}
+
+/* A tree entry's full path, below @top. */
+static char *tree_path(const char *top, const struct xenhypfs_tree_entry *t)
+{
+    return t->dirent.name[0] ? join(top, t->dirent.name) : strdup(top);
+}
+
+/*
+ * walk(), from the entries of one read_tree (@t[*i] onwards, the children
+ * of the entry at depth @depth - 1): the same output.  -1 if a value
+ * cannot be formatted (the caller then walks instead).
+ */
+static int walk_tree(FILE *out, const char *top,
+                     struct xenhypfs_tree_entry *t, unsigned int n,
+                     unsigned int *i, unsigned int depth, bool json,
+                     bool values, json_object *into)
+{
+    while (*i < n && t[*i].depth == depth) {
+        struct xenhypfs_tree_entry *e = &t[(*i)++];
+        char *p = tree_path(top, e);
+        json_object *o = NULL;
+
+        if (!p)
+            return -1;
+        if (json) {
+            struct xenhypfs_dirent d = e->dirent;
+
+            d.name = (char *)base_name(e);
+            o = json_entry(&d);
+        }
+        if (e->dirent.type == xenhypfs_type_dir) {
+            json_object *children = json ? json_object_new_array() : NULL;
+
+            if (!json && !values)
+                fprintf(out, "%s/\n", p);
+            if (walk_tree(out, top, t, n, i, depth + 1, json, values,
+                          children)) {
+                free(p);
+                json_object_put(children);
+                json_object_put(o);
+                return -1;
+            }
+            if (json)
+                json_object_object_add(o, "entries", children);
+        } else if (values) {
+            if (json) {
+                json_object *v = json_of_raw(&e->dirent, e->content);
+
+                if (!v) {
+                    free(p);
+                    json_object_put(o);
+                    return -1;
+                }
+                json_object_object_add(o, "value", v);
+            } else if (e->dirent.type == xenhypfs_type_blob) {
+                fprintf(out, "%s = <blob, %zu bytes>\n", p, e->dirent.size);
+            } else {
+                char *val = xenhypfs_value_string(&e->dirent, e->content);
+
+                if (!val) {
+                    free(p);
+                    return -1;
+                }
+                fprintf(out, "%s = %s\n", p, val);
+                free(val);
+            }
+        } else if (!json)
+            fprintf(out, "%s\n", p);
+        if (json)
+            json_object_array_add(into, o);
+        free(p);
+    }
+    return 0;
+}
+
+/*
+ * walk() of @path, through one read_tree if the hypervisor can; else (or
+ * if its answer cannot be shown) the walk itself.  Text output goes to a
+ * buffer first, so that a fallback never prints anything twice.
+ */
+static int walk_top(const char *path, bool json, bool values,
+                    json_object *into)
+{
+    struct xenhypfs_tree_entry *t;
+    unsigned int n, i = 1;
+    char *out = NULL;
+    size_t len = 0;
+    FILE *f = NULL;
+    json_object *entries = NULL;
+    int ret = -1;
+
+    t = read_tree(path, &n);
+    if (t && n && t[0].dirent.type == xenhypfs_type_dir) {
+        if (json)
+            entries = json_object_new_array();
+        else
+            f = open_memstream(&out, &len);
+        if (json || f)
+            ret = walk_tree(f ? f : stdout, path, t, n, &i, 1, json, values,
+                            entries);
+        if (f && fclose(f))
+            ret = -1;
+    }
+    free(t);
+    if (ret) {
+        free(out);
+        json_object_put(entries);
+        return walk(path, json, values, into);
+    }
+    if (json) {
+        size_t k;
+
+        for (k = 0; k < json_object_array_length(entries); k++)
+            json_object_array_add(into, json_object_get(
+                json_object_array_get_idx(entries, k)));
+        json_object_put(entries);
+    } else {
+        fwrite(out, 1, len, stdout);
+        free(out);
+    }
+    return 0;
+}
+
+/* ---- watch ---- */
+
+static volatile sig_atomic_t stop_watching;
+
+static void on_stop(int sig)
+{
+    (void)sig;
+    stop_watching = 1;
+}
+
+/* One line for a change of @path (generation @gen, @status). */
+static void print_change(const char *path, uint64_t gen, int status,
+                         bool value, bool json, bool gap)
+{
+    char *val = NULL;
+    int err = 0;
+
+    if (value && !status) {
+        struct xenhypfs_dirent *d;
+        void *raw = xenhypfs_read_raw(hdl, path, &d);
+
+        if (!raw)
+            err = errno;
+        else {
+            if (d->type == xenhypfs_type_blob) {
+                if (asprintf(&val, "<blob, %zu bytes>", d->size) < 0)
+                    val = NULL;
+            } else if (d->type != xenhypfs_type_dir) {
+                val = xenhypfs_value_string(d, raw);
+                if (!val)
+                    err = errno;
+            }
+            free(raw);
+            free(d);
+        }
+    }
+    if (json) {
+        json_object *o = json_object_new_object();
+
+        json_object_object_add(o, "path", json_object_new_string(path));
+        if (status || err)
+            json_object_object_add(o, "error", json_object_new_string(
+                strerror(status ? -status : err)));
+        else
+            json_object_object_add(o, "generation",
+                                   json_object_new_uint64(gen));
+        if (val)
+            json_object_object_add(o, "value", json_object_new_string(val));
+        if (gap)
+            json_object_object_add(o, "gap", json_object_new_boolean(true));
+        printf("%s\n", json_object_to_json_string_ext(o,
+                   JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+        json_object_put(o);
+    } else if (status || err) {
+        printf("%s: %s\n", path, strerror(status ? -status : err));
+    } else if (val) {
+        printf("%s = %s\n", path, val);
+    } else {
+        printf("%s\n", path);
+    }
+    free(val);
+}
+
+/*
+ * watch [--value] PATH...: a line per change of each path, until SIGINT
+ * or SIGTERM (then status 0).  Through a hypfsd restart it keeps going:
+ * the watches are re-armed and every path is printed once more, since a
+ * change may have been missed.  Status 2 if a watch cannot be made.
+ */
+static int cmd_watch(int argc, char *argv[], bool json)
+{
+    struct sigaction sa = { .sa_handler = on_stop };
+    bool value = false, waiting = false;
+    int i, fd;
+
+    if (argc && !strcmp(argv[0], "--value")) {
+        value = true;
+        argc--;
+        argv++;
+    }
+    if (!argc)
+        return usage();
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    for (i = 0; i < argc; i++) {
+        uint64_t gen;
+
+        if (xenhypfs_get_generation(hdl, argv[i], &gen) ||
+            xenhypfs_watch(hdl, argv[i], (uint64_t)i, gen)) {
+            fprintf(stderr, "xenhypfs: cannot watch %s: %s%s\n", argv[i],
+                    strerror(errno), errno == EOPNOTSUPP ?
+                    " (the hypervisor has no watches: interface version 1)"
+                    : "");
+            return 2;
+        }
+    }
+    fd = xenhypfs_event_fd(hdl);
+    if (fd < 0) {
+        fprintf(stderr, "xenhypfs: cannot wait for events: %s\n",
+                strerror(errno));
+        return 2;
+    }
+    while (!stop_watching) {
+        struct pollfd p = { .fd = fd, .events = POLLIN };
+        struct xenhypfs_event ev[64];
+        int n, k;
+
+        /* While the hypervisor is away, look again every second. */
+        if (poll(&p, 1, waiting ? 1000 : -1) < 0 && errno != EINTR)
+            break;
+        if (stop_watching)
+            break;
+        n = xenhypfs_read_events(hdl, ev, 64);
+        if (n < 0) {
+            if (!waiting)
+                fprintf(stderr, "xenhypfs: lost the hypervisor; waiting for "
+                        "it to come back\n");
+            waiting = true;
+            continue;
+        }
+        for (k = 0; k < n; k++) {
+            bool gap = ev[k].flags & XENHYPFS_EVENT_GAP;
+
+            if (ev[k].token >= (uint64_t)argc)
+                continue;
+            if (gap && (waiting || !k)) {
+                fprintf(stderr, "xenhypfs: reconnected to the hypervisor; "
+                        "changes meanwhile may have been missed\n");
+                waiting = false;
+            }
+            if (gap && !ev[k].status)
+                xenhypfs_get_generation(hdl, argv[ev[k].token],
+                                        &ev[k].generation);
+            print_change(argv[ev[k].token], ev[k].generation, ev[k].status,
+                         value, json, gap);
+        }
+    }
+    return 0;
 }
 
 static int json_print(json_object *o, int ret)
@@ -376,7 +694,7 @@ static int json_cmd(int argc, char *argv[])
             perror("could not read");
             return 3;
         }
-        v = json_value(argv[1], d);
+        v = json_value(argv[1]);
         if (!v) {
             perror("could not read");
             free(d);
@@ -388,12 +706,14 @@ static int json_cmd(int argc, char *argv[])
         free(d);
         return json_print(o, 0);
     }
+    if (argc >= 2 && !strcmp(argv[0], "watch"))
+        return cmd_watch(argc - 1, argv + 1, true);
     if ((argc == 1 && !strcmp(argv[0], "tree")) ||
         ((argc == 1 || argc == 2) && !strcmp(argv[0], "dump"))) {
         const char *root = argc == 2 ? argv[1] : "/";
         json_object *entries = json_object_new_array();
 
-        ret = walk(root, true, !strcmp(argv[0], "dump"), entries);
+        ret = walk_top(root, true, !strcmp(argv[0], "dump"), entries);
         o = json_object_new_object();
         json_object_object_add(o, "path", json_object_new_string(root));
         json_object_object_add(o, "entries", entries);
@@ -429,7 +749,9 @@ int main(int argc, char *argv[])
     else if (argc == 2 && !strcmp(argv[1], "tree"))
         ret = cmd_tree();
     else if ((argc == 2 || argc == 3) && !strcmp(argv[1], "dump"))
-        ret = walk(argc == 3 ? argv[2] : "/", false, true, NULL);
+        ret = walk_top(argc == 3 ? argv[2] : "/", false, true, NULL);
+    else if (argc >= 3 && !strcmp(argv[1], "watch"))
+        ret = cmd_watch(argc - 2, argv + 2, false);
     else if (argc >= 3 && !strcmp(argv[1], "--json"))
         ret = json_cmd(argc - 2, argv + 2);
     else

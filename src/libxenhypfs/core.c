@@ -501,6 +501,37 @@ static char *format_value(const struct xenhypfs_dirent *d, char *buf)
     return ret;
 }
 
+char *xenhypfs_value_string(const struct xenhypfs_dirent *dirent,
+                            const void *content)
+{
+    struct xenhypfs_dirent plain;
+    char *buf;
+
+    if (!dirent || (!content && dirent->size)) {
+        errno = EINVAL;
+        return NULL;
+    }
+    plain = *dirent;
+    if (plain.type == xenhypfs_type_dir) {
+        errno = EISDIR;
+        return NULL;
+    }
+    if (plain.encoding == xenhypfs_enc_gzip) {
+        buf = inflate_gzip(content, &plain.size);
+        if (!buf)
+            return NULL;
+    } else {
+        buf = malloc(plain.size + 1);
+        if (!buf) {
+            errno = ENOMEM;
+            return NULL;
+        }
+        memcpy(buf, content, plain.size);
+        buf[plain.size] = '\0';
+    }
+    return format_value(&plain, buf);
+}
+
 char *xenhypfs_read(xenhypfs_handle *h, const char *path)
 {
     struct xenhypfs_dirent *d;

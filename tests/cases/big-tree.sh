@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # A tree of over 100,000 entries (14,300 domains of 7 entries each) is
-# listed completely by xenhypfs tree and dump: every entry, once, in order.
+# listed completely by xenhypfs tree and dump: every entry, once, in order;
+# the same through one subtree read as through the version-1 walk.
 . "$(dirname "$0")/lib.sh"
 : "${MKDOMAINS:?}"
 
@@ -15,7 +16,13 @@ check "tree lines" $((base + n * 7)) "$lines"
 # Every domain directory (and cpupool 0's), each with its name.
 check "numbered directories" $((n + 2)) "$(printf '%s\n' "$out" | grep -c '^    [0-9]*/$')"
 check "name leaves" $((n + 2)) "$(printf '%s\n' "$out" | grep -c '^      name$')"
+tree_v2=$out
+run_ok env XENHYPFS_V1=1 "$XENHYPFS" tree
+[ "$out" = "$tree_v2" ] || fail "tree: the subtree read differs from the walk"
+run_ok env XENHYPFS_V1=1 "$XENHYPFS" dump /domain
+dump_v1=$out
 run_ok "$XENHYPFS" dump /domain
+[ "$out" = "$dump_v1" ] || fail "dump: the subtree read differs from the walk"
 check "dumped values" $(((n + 1) * 6)) "$(printf '%s\n' "$out" | wc -l)"
 check "a value deep in the dump" "/domain/14300/name = dom14299" \
     "$(printf '%s\n' "$out" | grep '^/domain/14300/name')"
