@@ -41,22 +41,6 @@
 #define DOMAINS 14300u
 #define WATCHERS 1000
 
-/* Every thread of @pid on @cpu (threads made later inherit it). */
-static void pin_all(pid_t pid, int cpu)
-{
-    char dir[64];
-    DIR *d;
-    struct dirent *e;
-
-    snprintf(dir, sizeof(dir), "/proc/%d/task", (int)pid);
-    d = opendir(dir);
-    while (d && (e = readdir(d)))
-        if (e->d_name[0] != '.')
-            pin((pid_t)atoi(e->d_name), cpu);
-    if (d)
-        closedir(d);
-}
-
 static void write_leaf(xenhypfs_handle *h, int v)
 {
     char val[16];

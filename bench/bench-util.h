@@ -6,6 +6,7 @@
 #ifndef HYPFS_BENCH_UTIL_H
 #define HYPFS_BENCH_UTIL_H
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <sched.h>
@@ -114,6 +115,22 @@ static inline void pin(pid_t pid, int cpu)
         if (cpu < 0 || (n > 1 ? i == cpu : 1))
             CPU_SET((int)i, &set);
     sched_setaffinity(pid, sizeof(set), &set);
+}
+
+/* Every thread of @pid on @cpu (threads made later inherit it). */
+static inline void pin_all(pid_t pid, int cpu)
+{
+    char dir[64];
+    DIR *d;
+    struct dirent *e;
+
+    snprintf(dir, sizeof(dir), "/proc/%d/task", (int)pid);
+    d = opendir(dir);
+    while (d && (e = readdir(d)))
+        if (e->d_name[0] != '.')
+            pin((pid_t)atoi(e->d_name), cpu);
+    if (d)
+        closedir(d);
 }
 
 #endif

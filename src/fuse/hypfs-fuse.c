@@ -10,11 +10,22 @@
  * newline is dropped, and it is converted and checked by libxenhypfs, so an
  * invalid value fails with the library's errno and changes nothing.
  *
- * Everything is live: no attribute or page is cached (names for a second,
- * see op_lookup), so every stat and read asks the hypervisor, two reads see
- * a change made between them and dynamic directories appear and vanish.
- * A file's content is taken once when it is opened, so one open reads one
- * consistent value.
+ * Everything is live.  Pages are never cached.  A file's content is taken
+ * when it is opened, and again by every read at offset 0, so one read
+ * through the file sees one consistent value, and reading it again from
+ * the start (tail -f, a poller) sees the current one, whose length is what
+ * stat says.  Where the hypervisor speaks interface version 2, hypfs-fuse
+ * watches what the kernel holds, and names and attributes are cached until
+ * their entry changes: then the kernel is told to forget them (the watch
+ * thread, below), so ls and stat are never stale and cost no request.  A
+ * mount shared by several users (-o allow_other, as root) caches nothing,
+ * since what the kernel caches is the same for every caller and what they
+ * may see is not; without version 2, nothing is cached either (names for a
+ * second).
+ *
+ * poll(), select() and epoll on an open file wake with POLLPRI|POLLERR when
+ * its value changes, as sysfs_notify() does; reading it from offset 0
+ * clears that, as on sysfs.
  *
  * Access is never widened.  Without -o allow_other only the mounting user
  * can use the mount (FUSE's rule).  With it, every request is made with
@@ -33,8 +44,10 @@
  * so that hypfsd's SO_PEERCRED sees that user, and switches back.
  *
  * Shared state and its locks: the inode table (nodes_lock), the user
- * cache (users_lock); a request copies the path it works on, so nothing
- * it holds can be freed by a concurrent forget.  Handles are thread-safe.
+ * cache (users_lock), the watches of open files (polls_lock); a request
+ * copies the path it works on, so nothing it holds can be freed by a
+ * concurrent forget.  Handles are thread-safe.  Lock order: polls_lock,
+ * then nodes_lock, then users_lock.
  */
 #define FUSE_USE_VERSION 312
 
@@ -42,7 +55,9 @@
 #include <fcntl.h>
 #include <fuse_lowlevel.h>
 #include <grp.h>
+#include <poll.h>
 #include <pthread.h>
+#include <sys/epoll.h>
 #include <sys/syscall.h>
 #include <limits.h>
 #include <signal.h>
@@ -56,6 +71,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <hypfs/abi.h>
+
 #include "xenhypfs-ext.h"
 
 /* ---- Inodes: one per path seen, as long as the kernel holds it ---- */
@@ -63,6 +80,7 @@
 struct node {
     fuse_ino_t ino;
     uint64_t nlookup;
+    bool watched;               /* cached, and watched for changes */
     struct node *next_path, *next_ino;   /* hash chains */
     char path[];
 };
@@ -113,6 +131,32 @@ static struct node *node_get(const char *path)
     return n;
 }
 
+/* Watches of nodes the kernel forgot, to undo outside nodes_lock. */
+static pthread_mutex_t unwatch_lock = PTHREAD_MUTEX_INITIALIZER;
+static uint64_t *unwatch_list;                              /* unwatch_lock */
+static size_t unwatch_n, unwatch_cap;                       /* unwatch_lock */
+
+#define NODE_TOKEN (1ull << 63)
+
+static void unwatch_later(fuse_ino_t ino)
+{
+    pthread_mutex_lock(&unwatch_lock);
+    if (unwatch_n == unwatch_cap) {
+        size_t cap = unwatch_cap ? unwatch_cap * 2 : 64;
+        uint64_t *l = realloc(unwatch_list, cap * sizeof(*l));
+
+        if (l) {
+            unwatch_list = l;
+            unwatch_cap = cap;
+        }
+    }
+    /* Without memory the watch stays: an event for a gone inode is
+     * harmless (the kernel says it has no such inode). */
+    if (unwatch_n < unwatch_cap)
+        unwatch_list[unwatch_n++] = ino | NODE_TOKEN;
+    pthread_mutex_unlock(&unwatch_lock);
+}
+
 /* nodes_lock held. */
 static void node_forget(struct node *n, uint64_t count)
 {
@@ -121,6 +165,8 @@ static void node_forget(struct node *n, uint64_t count)
     n->nlookup = count < n->nlookup ? n->nlookup - count : 0;
     if (n->nlookup || n->ino == FUSE_ROOT_ID)
         return;
+    if (n->watched)
+        unwatch_later(n->ino);
     for (pp = &by_path[hash_str(n->path) % BUCKETS]; *pp != n;
          pp = &(*pp)->next_path)
         ;
@@ -180,6 +226,8 @@ static struct {
     const char *socket;
     bool allow_other;
     bool as_root;
+    bool cache;                 /* names and attributes cached, watched */
+    struct fuse_session *se;
     uid_t uid;
     gid_t gid;
     uid_t euid;                 /* what this thread switches back to */
@@ -476,6 +524,281 @@ static char *join(const char *dir, const char *name)
     return p;
 }
 
+/* A snapshot of an open file's content, or of a directory's listing. */
+struct open_file {
+    struct value v;
+    unsigned int n;
+    struct xenhypfs_dirent *ents;
+    pthread_mutex_t vlock;      /* v, read_once: reads may be concurrent */
+    bool read_once;             /* a read at 0 now takes the value again */
+    /* Polled (op_poll): its watch, and what the watch thread says. */
+    uint64_t token;             /* 0: not watched */
+    xenhypfs_handle *wh;        /* the caller's handle that watches */
+    struct user_conn *wslot;    /* ... pinned while it does */
+    struct fuse_pollhandle *ph; /* polls_lock */
+    bool changed;               /* polls_lock */
+    struct open_file *next_polled;      /* polls_lock */
+};
+
+/* ---- Watching: what the kernel caches, and what is polled ---- */
+
+/*
+ * One thread takes the events of every handle that watches (each has one
+ * descriptor, in one epoll set) and acts on them:
+ *   a node's watch (token NODE_TOKEN | inode, on the mounting user's
+ *   handle, made by lookup when caching): the kernel forgets the inode's
+ *   attributes, and if the entry is gone its name too;
+ *   an open file's (token from next_poll_token, on the caller's handle):
+ *   it is marked changed and its poller woken.
+ * A gap (hypfsd restarted) forgets everything cached and wakes every
+ * poller: changes may have been missed.
+ */
+#define CACHE_TIMEOUT 3600.0
+
+static pthread_mutex_t polls_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct open_file *polled;                            /* polls_lock */
+static uint64_t next_poll_token = 1;                        /* polls_lock */
+
+static pthread_mutex_t ep_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+    xenhypfs_handle *h;
+    unsigned int watches;
+} ep_handles[USER_CACHE + 1];                               /* ep_lock */
+static int watch_ep = -1;
+
+/* Count a watch on @h; its descriptor joins the set with the first. */
+static int ep_add(xenhypfs_handle *h)
+{
+    struct epoll_event ev = { .events = EPOLLIN, .data.ptr = h };
+    size_t i, free_i = SIZE_MAX;
+    int fd, ret = 0;
+
+    pthread_mutex_lock(&ep_lock);
+    for (i = 0; i <= USER_CACHE; i++) {
+        if (ep_handles[i].h == h) {
+            ep_handles[i].watches++;
+            goto out;
+        }
+        if (!ep_handles[i].h && free_i == SIZE_MAX)
+            free_i = i;
+    }
+    fd = xenhypfs_event_fd(h);
+    if (free_i == SIZE_MAX || fd < 0 ||
+        epoll_ctl(watch_ep, EPOLL_CTL_ADD, fd, &ev)) {
+        ret = free_i == SIZE_MAX ? ENOSPC : errno;
+        goto out;
+    }
+    ep_handles[free_i].h = h;
+    ep_handles[free_i].watches = 1;
+ out:
+    pthread_mutex_unlock(&ep_lock);
+    return ret;
+}
+
+/* A watch on @h gone; with the last, its descriptor leaves the set. */
+static void ep_drop(xenhypfs_handle *h)
+{
+    size_t i;
+
+    pthread_mutex_lock(&ep_lock);
+    for (i = 0; i <= USER_CACHE; i++)
+        if (ep_handles[i].h == h) {
+            if (!--ep_handles[i].watches) {
+                epoll_ctl(watch_ep, EPOLL_CTL_DEL, xenhypfs_event_fd(h), NULL);
+                ep_handles[i].h = NULL;
+            }
+            break;
+        }
+    pthread_mutex_unlock(&ep_lock);
+}
+
+/* The parent's inode and the name, for telling the kernel a name went. */
+static void forget_name(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    char parent[XEN_HYPFS_MAX_PATHLEN];
+    struct node *p;
+    fuse_ino_t pino = 0;
+    size_t n;
+
+    if (!slash || !slash[1])
+        return;
+    n = slash == path ? 1 : (size_t)(slash - path);
+    if (n >= sizeof(parent))
+        return;
+    memcpy(parent, path, n);
+    parent[n] = '\0';
+    pthread_mutex_lock(&nodes_lock);
+    p = node_get(parent);
+    if (p)
+        pino = p->ino;
+    pthread_mutex_unlock(&nodes_lock);
+    if (pino)
+        fuse_lowlevel_notify_inval_entry(fs.se, pino, slash + 1,
+                                         strlen(slash + 1));
+}
+
+static void node_event(fuse_ino_t ino, int status)
+{
+    struct node *n;
+    char *path = NULL;
+
+    pthread_mutex_lock(&nodes_lock);
+    n = node_by_ino(ino);
+    if (n && n->watched)
+        path = strdup(n->path);
+    pthread_mutex_unlock(&nodes_lock);
+    if (!path)
+        return;
+    /* Outside every lock: the kernel may call back into us. */
+    fuse_lowlevel_notify_inval_inode(fs.se, ino, 0, 0);
+    if (status)
+        forget_name(path);
+    free(path);
+}
+
+/* Mark @token's file changed and wake its poller (0: every file). */
+static void poll_event(uint64_t token)
+{
+    struct open_file *of;
+
+    pthread_mutex_lock(&polls_lock);
+    for (of = polled; of; of = of->next_polled)
+        if (!token || of->token == token) {
+            of->changed = true;
+            if (of->ph) {
+                fuse_lowlevel_notify_poll(of->ph);
+                fuse_pollhandle_destroy(of->ph);
+                of->ph = NULL;
+            }
+        }
+    pthread_mutex_unlock(&polls_lock);
+}
+
+/* Every watched node: the kernel forgets what it cached. */
+static void forget_all_cached(void)
+{
+    fuse_ino_t *inos = NULL;
+    size_t n = 0, cap = 0, b;
+    struct node *nd;
+
+    pthread_mutex_lock(&nodes_lock);
+    for (b = 0; b < BUCKETS; b++)
+        for (nd = by_ino[b]; nd; nd = nd->next_ino) {
+            if (!nd->watched)
+                continue;
+            if (n == cap) {
+                size_t c = cap ? cap * 2 : 256;
+                fuse_ino_t *l = realloc(inos, c * sizeof(*l));
+
+                if (!l)
+                    break;
+                inos = l;
+                cap = c;
+            }
+            inos[n++] = nd->ino;
+        }
+    pthread_mutex_unlock(&nodes_lock);
+    for (b = 0; b < n; b++)
+        fuse_lowlevel_notify_inval_inode(fs.se, inos[b], 0, 0);
+    free(inos);
+}
+
+static void *watch_thread(void *arg)
+{
+    (void)arg;
+    for (;;) {
+        struct epoll_event evs[16];
+        int n = epoll_wait(watch_ep, evs, 16, -1), k;
+
+        if (n < 0 && errno != EINTR)
+            break;
+        for (k = 0; k < n; k++) {
+            xenhypfs_handle *h = evs[k].data.ptr;
+            struct xenhypfs_event ev[64];
+            bool known = false;
+            size_t i;
+            int got, j;
+
+            /* Still ours?  (Its file may have been released since.) */
+            pthread_mutex_lock(&ep_lock);
+            for (i = 0; i <= USER_CACHE && !known; i++)
+                known = ep_handles[i].h == h;
+            got = known ? xenhypfs_read_events(h, ev, 64) : 0;
+            pthread_mutex_unlock(&ep_lock);
+            for (j = 0; j < got; j++) {
+                if (ev[j].flags & XENHYPFS_EVENT_GAP) {
+                    forget_all_cached();
+                    poll_event(0);
+                } else if (ev[j].token & NODE_TOKEN) {
+                    node_event((fuse_ino_t)(ev[j].token & ~NODE_TOKEN),
+                               ev[j].status);
+                } else {
+                    poll_event(ev[j].token);
+                }
+            }
+        }
+    }
+    return NULL;
+}
+
+/* Undo the watches of nodes the kernel forgot (no lock held). */
+static void unwatch_forgotten(void)
+{
+    uint64_t tokens[256];
+    size_t n, i;
+
+    do {
+        pthread_mutex_lock(&unwatch_lock);
+        n = unwatch_n < 256 ? unwatch_n : 256;
+        unwatch_n -= n;
+        memcpy(tokens, unwatch_list + unwatch_n, n * sizeof(*tokens));
+        pthread_mutex_unlock(&unwatch_lock);
+        for (i = 0; i < n; i++)
+            xenhypfs_unwatch(fs.own, tokens[i]);
+    } while (n);
+}
+
+/*
+ * Cache @path's node: watch it on the mounting user's handle, from
+ * generation @gen (taken before its value was).  True if it is watched.
+ */
+static bool watch_node(fuse_ino_t ino, const char *path, uint64_t gen)
+{
+    struct node *n;
+    bool was;
+
+    pthread_mutex_lock(&nodes_lock);
+    n = node_by_ino(ino);
+    was = n && n->watched;
+    pthread_mutex_unlock(&nodes_lock);
+    if (!n)
+        return false;
+    if (was)
+        return true;
+    if (xenhypfs_watch(fs.own, path, ino | NODE_TOKEN, gen))
+        return false;
+    pthread_mutex_lock(&nodes_lock);
+    n = node_by_ino(ino);
+    if (n)
+        n->watched = true;
+    pthread_mutex_unlock(&nodes_lock);
+    return n != NULL;
+}
+
+/* Is @ino cached (watched)? */
+static bool node_watched(fuse_ino_t ino)
+{
+    struct node *n;
+    bool w;
+
+    pthread_mutex_lock(&nodes_lock);
+    n = node_by_ino(ino);
+    w = n && n->watched;
+    pthread_mutex_unlock(&nodes_lock);
+    return w;
+}
+
 /* ---- Operations ---- */
 
 #define ENTRY_TIMEOUT 1.0
@@ -494,12 +817,16 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
     struct fuse_entry_param e = { 0 };
     struct target t;
     struct value v;
+    uint64_t gen = 0;
+    bool gen_ok;
     char *path;
     int err = request_target(req, parent, &t);
 
     if (err)
         return (void)fuse_reply_err(req, err);
     path = join(t.path, name);
+    /* To cache it, its generation first: a change after it is told. */
+    gen_ok = path && fs.cache && !xenhypfs_get_generation(t.h, path, &gen);
     err = path ? get_value(t.h, path, &v) : ENOMEM;
     if (!err) {
         e.ino = node_looked_up(path);
@@ -507,14 +834,19 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
             err = ENOMEM;
         else {
             fill_stat(req, e.ino, &v, &e.attr);
-            /*
-             * Names may be cached a moment, attributes never: every stat
-             * and open asks the hypervisor again with the caller's rights,
-             * so a name that went away (or is not the caller's to see)
-             * only leads to a fresh ENOENT.
-             */
-            e.attr_timeout = 0;
-            e.entry_timeout = ENTRY_TIMEOUT;
+            if (gen_ok && watch_node(e.ino, path, gen)) {
+                /* Until it changes: the watch thread tells the kernel. */
+                e.attr_timeout = e.entry_timeout = CACHE_TIMEOUT;
+            } else {
+                /*
+                 * Names may be cached a moment, attributes never: every
+                 * stat and open asks the hypervisor again with the
+                 * caller's rights, so a name that went away (or is not the
+                 * caller's to see) only leads to a fresh ENOENT.
+                 */
+                e.attr_timeout = 0;
+                e.entry_timeout = ENTRY_TIMEOUT;
+            }
         }
         value_free(&v);
     }
@@ -535,6 +867,7 @@ static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
     if (n)
         node_forget(n, nlookup);
     pthread_mutex_unlock(&nodes_lock);
+    unwatch_forgotten();
     fuse_reply_none(req);
 }
 
@@ -551,6 +884,7 @@ static void op_forget_multi(fuse_req_t req, size_t count,
             node_forget(n, forgets[i].nlookup);
     }
     pthread_mutex_unlock(&nodes_lock);
+    unwatch_forgotten();
     fuse_reply_none(req);
 }
 
@@ -570,7 +904,8 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
         return (void)fuse_reply_err(req, err);
     fill_stat(req, ino, &v, &st);
     value_free(&v);
-    fuse_reply_attr(req, &st, 0);
+    fuse_reply_attr(req, &st, fs.cache && node_watched(ino) ? CACHE_TIMEOUT
+                                                            : 0);
 }
 
 static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
@@ -586,13 +921,6 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
         return (void)fuse_reply_err(req, EPERM);
     op_getattr(req, ino, fi);
 }
-
-/* A snapshot of an open file's content, or of a directory's listing. */
-struct open_file {
-    struct value v;
-    unsigned int n;
-    struct xenhypfs_dirent *ents;
-};
 
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
@@ -615,23 +943,129 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
         free(of);
         return (void)fuse_reply_err(req, err);
     }
+    pthread_mutex_init(&of->vlock, NULL);
     fi->fh = (uintptr_t)of;
     fi->direct_io = 1;      /* content from the snapshot, never a cache */
     fi->keep_cache = 0;
     fuse_reply_open(req, fi);
 }
 
+/*
+ * Reading from the start again takes the value again (the first read
+ * after open uses open's): a re-read sees the current value, whose length
+ * stat gives.  As on sysfs, it also clears what poll reports.
+ */
+static int refresh(fuse_req_t req, fuse_ino_t ino, struct open_file *of)
+{
+    struct target t;
+    struct value v;
+    int err = request_target(req, ino, &t);
+
+    if (err)
+        return err;
+    err = get_value(t.h, t.path, &v);
+    release_target(&t);
+    if (err)
+        return err;
+    if (v.dir) {
+        value_free(&v);
+        return EISDIR;
+    }
+    pthread_mutex_lock(&polls_lock);
+    of->changed = false;
+    pthread_mutex_unlock(&polls_lock);
+    value_free(&of->v);
+    of->v = v;
+    return 0;
+}
+
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
                     struct fuse_file_info *fi)
 {
     struct open_file *of = (struct open_file *)(uintptr_t)fi->fh;
+    int err = 0;
 
-    (void)ino;
+    pthread_mutex_lock(&of->vlock);
+    if (off == 0 && of->read_once)
+        err = refresh(req, ino, of);
+    of->read_once = true;
+    if (err) {
+        pthread_mutex_unlock(&of->vlock);
+        return (void)fuse_reply_err(req, err);
+    }
     if (off < 0 || (size_t)off >= of->v.len)
-        return (void)fuse_reply_buf(req, NULL, 0);
-    if (size > of->v.len - (size_t)off)
+        size = 0;
+    else if (size > of->v.len - (size_t)off)
         size = of->v.len - (size_t)off;
-    fuse_reply_buf(req, of->v.data + off, size);
+    fuse_reply_buf(req, size ? of->v.data + off : NULL, size);
+    pthread_mutex_unlock(&of->vlock);
+}
+
+/*
+ * poll: always readable (and writable if it may be written), and
+ * POLLPRI|POLLERR once the value changed since it was last read from the
+ * start.  The first poll of an open file watches it.
+ */
+static void op_poll(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
+                    struct fuse_pollhandle *ph)
+{
+    struct open_file *of = (struct open_file *)(uintptr_t)fi->fh;
+    unsigned int revents;
+    bool need_watch;
+
+    pthread_mutex_lock(&polls_lock);
+    need_watch = !of->token;
+    pthread_mutex_unlock(&polls_lock);
+    if (need_watch) {
+        struct target t;
+        struct value now;
+        uint64_t gen;
+
+        if (!request_target(req, ino, &t)) {
+            /* Its generation, then its value: no change falls between. */
+            if (!xenhypfs_get_generation(t.h, t.path, &gen) &&
+                !get_value(t.h, t.path, &now)) {
+                bool differs;
+                uint64_t token;
+
+                pthread_mutex_lock(&of->vlock);
+                differs = now.len != of->v.len ||
+                          memcmp(now.data, of->v.data, now.len);
+                pthread_mutex_unlock(&of->vlock);
+                value_free(&now);
+                pthread_mutex_lock(&polls_lock);
+                token = next_poll_token++;
+                pthread_mutex_unlock(&polls_lock);
+                if (!xenhypfs_watch(t.h, t.path, token, gen) &&
+                    !ep_add(t.h)) {
+                    pthread_mutex_lock(&polls_lock);
+                    of->token = token;
+                    of->changed |= differs;
+                    of->next_polled = polled;
+                    polled = of;
+                    pthread_mutex_unlock(&polls_lock);
+                    /* The handle stays with the file while it watches. */
+                    of->wh = t.h;
+                    of->wslot = t.slot;
+                    t.h = NULL;
+                }
+            }
+            release_target(&t);
+        }
+    }
+    pthread_mutex_lock(&polls_lock);
+    revents = POLLIN | POLLRDNORM |
+              (of->v.writable ? POLLOUT | POLLWRNORM : 0) |
+              (of->changed ? POLLPRI | POLLERR : 0);
+    if (ph) {
+        if (of->ph)
+            fuse_pollhandle_destroy(of->ph);
+        of->ph = of->token ? ph : NULL;
+        if (!of->token)
+            fuse_pollhandle_destroy(ph);
+    }
+    pthread_mutex_unlock(&polls_lock);
+    fuse_reply_poll(req, revents);
 }
 
 static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
@@ -678,9 +1112,26 @@ static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
     struct open_file *of = (struct open_file *)(uintptr_t)fi->fh;
 
     (void)ino;
+    if (of && of->token) {
+        struct open_file **pp;
+
+        xenhypfs_unwatch(of->wh, of->token);
+        pthread_mutex_lock(&polls_lock);
+        for (pp = &polled; *pp; pp = &(*pp)->next_polled)
+            if (*pp == of) {
+                *pp = of->next_polled;
+                break;
+            }
+        if (of->ph)
+            fuse_pollhandle_destroy(of->ph);
+        pthread_mutex_unlock(&polls_lock);
+        ep_drop(of->wh);
+        put_handle(of->wh, of->wslot);
+    }
     if (of) {
         value_free(&of->v);
         free(of->ents);
+        pthread_mutex_destroy(&of->vlock);
         free(of);
     }
     fuse_reply_err(req, 0);
@@ -696,6 +1147,7 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
         return (void)fuse_reply_err(req, err);
     of = calloc(1, sizeof(*of));
     if (of) {
+        pthread_mutex_init(&of->vlock, NULL);
         of->ents = xenhypfs_readdir(t.h, t.path, &of->n);
         err = of->ents ? 0 : errno;
         /* The directory's path, for readdir's inode numbers. */
@@ -707,6 +1159,8 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
     }
     release_target(&t);
     if (err) {
+        if (of)
+            pthread_mutex_destroy(&of->vlock);
         free(of);
         return (void)fuse_reply_err(req, err);
     }
@@ -826,6 +1280,7 @@ static const struct fuse_lowlevel_ops ops = {
     .open = op_open,
     .read = op_read,
     .write = op_write,
+    .poll = op_poll,
     .release = op_release,
     .opendir = op_opendir,
     .readdir = op_readdir,
@@ -939,6 +1394,19 @@ int main(int argc, char **argv)
     }
     if (!node_get("/"))
         goto out_close;
+    /*
+     * Interface version 2: watch what the kernel caches, and polled
+     * files.  Cache only for one user: the kernel's cache is the same for
+     * every caller of a shared mount, and what each may see is not.
+     */
+    {
+        uint64_t g;
+
+        watch_ep = epoll_create1(EPOLL_CLOEXEC);
+        fs.cache = watch_ep >= 0 &&
+                   !xenhypfs_get_generation(fs.own, "/", &g) &&
+                   !(fs.allow_other && fs.as_root) && !ep_add(fs.own);
+    }
 
     /* fsname and subtype show in mount(8) and /proc/mounts. */
     fuse_opt_add_arg(&args, "-ofsname=hypfs,subtype=hypfs");
@@ -950,6 +1418,21 @@ int main(int argc, char **argv)
         goto out_session;
     }
     fuse_daemonize(opts.foreground);
+    fs.se = se;
+    if (watch_ep >= 0) {
+        pthread_t wt;
+        pthread_attr_t attr;
+
+        pthread_attr_init(&attr);
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        if (pthread_create(&wt, &attr, watch_thread, NULL)) {
+            /* Without it nothing may be cached, nor polled. */
+            fs.cache = false;
+            close(watch_ep);
+            watch_ep = -1;
+        }
+        pthread_attr_destroy(&attr);
+    }
     /*
      * Many threads, so that a slow or busy user delays only its own
      * requests.  (libfuse starts them as requests come, up to the maximum,
