@@ -30,6 +30,9 @@ struct hypfs *hypfsd_fs;
  * is fine: what changed may be gone again already.
  */
 static void model_notify(bool gone, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
+
+static void model_notify(bool gone, const char *fmt, va_list ap)
 {
     char path[XEN_HYPFS_MAX_PATHLEN];
     int ret;

@@ -562,6 +562,8 @@ int server_serve_fd(struct hypfs *fs, int fd, uid_t uid)
     while (!serve_frame(c))
         ;
     conn_free(c);
+    /* The caller frees the tree (tests, fuzzing): forget it. */
+    hypfsd_fs = NULL;
     return 0;
 }
 

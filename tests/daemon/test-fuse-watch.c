@@ -43,6 +43,8 @@ static bool mounted(void)
     return !stat(mnt, &a) && !stat(parent, &b) && a.st_dev != b.st_dev;
 }
 
+static int run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 static int run(const char *fmt, ...)
 {
     char cmd[2048];

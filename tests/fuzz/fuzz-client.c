@@ -4,8 +4,8 @@
  * The input is a short list of library calls, then what "hypfsd" answers
  * to each request in turn (each a 16-bit length and that many bytes): the
  * fuzzer's bytes stand for every reply (lying lengths, wrong sequence
- * numbers, broken listings, bad gzip, absurd results, a connection that
- * ends mid-frame).
+ * numbers, broken listings and subtrees, bad gzip, absurd results, event
+ * frames between replies or malformed, a connection that ends mid-frame).
  *
  * Checked: no crash, no overread (AddressSanitizer), no leak; every call
  * either returns a result that is whole (strings terminated, listings of
@@ -45,7 +45,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     if (size < 1)
         return 0;
-    ncalls = data[0] % 9;
+    ncalls = data[0] % 12;
     if (size < 1 + ncalls)
         return 0;
     /* The replies: [u16 length][bytes], one per request. */
@@ -82,7 +82,45 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         size_t len;
 
         errno = 0;
-        switch (op % 5) {
+        switch (op % 9) {
+        case 5: {
+            struct xenhypfs_tree_entry *t = xenhypfs_read_tree(h, path, &n);
+
+            if (t) {
+                CHECK(n >= 1 && !t[0].dirent.name[0]);
+                for (k = 0; k < n; k++) {
+                    CHECK(strlen(t[k].dirent.name) < 1024);
+                    if (t[k].dirent.type != xenhypfs_type_dir &&
+                        t[k].dirent.size)
+                        CHECK(((volatile const char *)t[k].content)
+                              [t[k].dirent.size - 1] || 1);
+                }
+                free(t);
+            } else
+                CHECK(errno);
+            break;
+        }
+        case 6: {
+            uint64_t g;
+
+            if (xenhypfs_get_generation(h, path, &g))
+                CHECK(errno);
+            break;
+        }
+        case 7:
+            if (op & 0x80 ? xenhypfs_unwatch(h, op & 3)
+                          : xenhypfs_watch(h, path, op & 3, op))
+                CHECK(errno);
+            break;
+        case 8: {
+            struct xenhypfs_event ev[8];
+            int got = xenhypfs_read_events(h, ev, 8);
+
+            CHECK(got >= -1 && got <= 8);
+            if (got < 0)
+                CHECK(errno);
+            break;
+        }
         case 0:
             s = xenhypfs_read(h, path);
             if (s) {

@@ -213,6 +213,33 @@ static const struct hypfs_funcs name_funcs = { name_read, name_write };
 static const struct hypfs_funcs custom_funcs = { custom_read, custom_write };
 static const struct hypfs_funcs even_funcs = { .write = even_write };
 
+/* Interface version 2: the embedder's watch ops, checked and counted. */
+static unsigned int watch_calls, unwatch_calls;
+
+static int fz_watch(void *arg, const struct hypfs_caller *caller,
+                    const char *path, uint64_t token, uint64_t known,
+                    uint64_t gen)
+{
+    (void)arg;
+    (void)token;
+    (void)known;
+    CHECK(caller && (caller->flags & HYPFS_CALLER_HYPFS));
+    CHECK(path && path[0] == '/' && gen);
+    watch_calls++;
+    return token & 1 ? -ENOSPC : 0;
+}
+
+static int fz_unwatch(void *arg, const struct hypfs_caller *caller,
+                      uint64_t token)
+{
+    (void)arg;
+    CHECK(caller && (caller->flags & HYPFS_CALLER_HYPFS));
+    unwatch_calls++;
+    return token & 1 ? -ENOENT : 0;
+}
+
+static const struct hypfs_watch_ops fz_watch_ops = { fz_watch, fz_unwatch };
+
 static struct hypfs *build(void)
 {
     static HYPFS_DIR_INIT(tmpl, "t");
@@ -244,6 +271,7 @@ static struct hypfs *build(void)
 
     if (hypfs_new(&fs))
         abort();
+    hypfs_set_watch_ops(fs, &fz_watch_ops, NULL);
     root = hypfs_root(fs);
     hypfs_set_access(&root->e, HYPFS_RIGHT_ANY, 0);
     if (hypfs_dir_new(root, "c", &c) || hypfs_dir_new(root, "any", &any) ||
@@ -423,9 +451,33 @@ static bool allowed_errno(long r)
     switch (-r) {
     case EPERM: case EINVAL: case EFAULT: case ENOENT: case EOPNOTSUPP:
     case ENOBUFS: case EACCES: case ENOSPC: case EDOM: case ERANGE:
+    case ENAMETOOLONG: case ELOOP:
         return true;
     }
     return false;
+}
+
+/* A read_tree result: records that add up, paths that end, pads of 0. */
+static void check_tree(const uint8_t *buf, uint64_t len)
+{
+    struct xen_hypfs_treehdr h;
+    uint64_t off = sizeof(h);
+    uint32_t i;
+
+    memcpy(&h, buf, sizeof(h));
+    CHECK(h.e.type == XEN_HYPFS_TYPE_DIR);
+    CHECK(sizeof(h) + (uint64_t)h.e.content_len <= len);
+    for (i = 0; i < h.nr_entries; i++) {
+        struct xen_hypfs_treeentry r;
+
+        CHECK(off + sizeof(r) <= sizeof(h) + (uint64_t)h.e.content_len);
+        memcpy(&r, buf + off, sizeof(r));
+        CHECK(r.pad == 0 && r.path_len >= 1 && r.rec_len % 8 == 0);
+        CHECK(buf[off + sizeof(r) + r.path_len - 1] == 0);
+        CHECK((i == 0) == (r.depth == 0));
+        off += r.rec_len;
+    }
+    CHECK(off == sizeof(h) + (uint64_t)h.e.content_len);
 }
 
 static void walk_valid(struct hypfs *fs, const char *path, int depth)
@@ -480,7 +532,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         struct hypfs_caller c;
         struct who w;
         uint8_t sel = u8(&in), how = u8(&in);
-        unsigned int cmd = sel & 0x80 ? u32(&in) : sel % 3;
+        unsigned int cmd = sel & 0x80 ? u32(&in) : sel % 7;
         const char *path;
         size_t plen, wlen;
         uint64_t a1, a2, a3, a4;
@@ -534,8 +586,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         a3 = cmd == XEN_HYPFS_OP_write_contents ? (uintptr_t)wdata
                                                 : (uintptr_t)buf;
         a4 = cmd == XEN_HYPFS_OP_write_contents ? wlen : u32(&in) % 20000;
-        if (cmd == XEN_HYPFS_OP_read && a4 > sizeof(buf))
+        if ((cmd == XEN_HYPFS_OP_read || cmd == XEN_HYPFS_OP_read_tree ||
+             cmd == XEN_HYPFS_OP_get_generation) && a4 > sizeof(buf))
             a4 = sizeof(buf);
+        if (cmd == XEN_HYPFS_OP_watch || cmd == XEN_HYPFS_OP_unwatch) {
+            a3 = u32(&in);              /* the token */
+            a4 = how & 0x40 ? u32(&in) : 0;     /* known; unwatch: 0 */
+        }
+        /* Embedders notify, with paths good and bad. */
+        if (sel & 0x20)
+            (void)hypfs_notify(fs, pathbuf);
+        if ((sel & 0x60) == 0x60)
+            (void)hypfs_notify_gone(fs, pathbuf);
         g.fail_at = u8(&in) & 0x7;      /* 0: no fault */
         if (cmd == XEN_HYPFS_OP_get_version && !(sel & 0x40))
             a1 = a2 = a3 = a4 = 0;
@@ -552,8 +614,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             continue;
         }
         if (cmd == XEN_HYPFS_OP_get_version) {
-            CHECK(r == 1 || r == -EINVAL);
+            CHECK(r == XEN_HYPFS_VERSION || r == -EINVAL);
             continue;
+        }
+        if (cmd == XEN_HYPFS_OP_read_tree && !r) {
+            CHECK(cp && visible(&w, cp));
+            check_tree(buf, a4);
+        }
+        if (cmd == XEN_HYPFS_OP_get_generation && !r) {
+            uint64_t gen;
+
+            memcpy(&gen, buf, sizeof(gen));
+            CHECK(cp && visible(&w, cp) && gen);
         }
         CHECK(r == 0 || allowed_errno(r));
         if (cmd == XEN_HYPFS_OP_read && !r) {

@@ -81,15 +81,23 @@ static void check_replies(const uint8_t *p, size_t n)
         CHECK(n >= sizeof(h));
         memcpy(&h, p, sizeof(h));
         CHECK(h.magic == HYPFS_MSG_MAGIC && h.version == HYPFS_MSG_VERSION);
-        CHECK(h.type == HYPFS_MSG_OP_REPLY || h.type == HYPFS_MSG_CTL_REPLY);
+        CHECK(h.type == HYPFS_MSG_OP_REPLY || h.type == HYPFS_MSG_CTL_REPLY ||
+              h.type == HYPFS_MSG_EVENT);
         CHECK(n - sizeof(h) >= h.len);
-        if (h.type == HYPFS_MSG_OP_REPLY) {
+        if (h.type == HYPFS_MSG_EVENT) {
+            struct hypfs_msg_event e;
+
+            /* A watch fired: between replies, whole, as specified. */
+            CHECK(h.len == sizeof(e) && h.seq == 0);
+            memcpy(&e, p + sizeof(h), sizeof(e));
+            CHECK(e.pad == 0 && e.status <= 0 && (e.status || e.gen));
+        } else if (h.type == HYPFS_MSG_OP_REPLY) {
             struct hypfs_msg_op_reply r;
 
             CHECK(h.len >= sizeof(r));
             memcpy(&r, p + sizeof(h), sizeof(r));
             CHECK(r.pad == 0 && h.len == sizeof(r) + r.out_len);
-            CHECK(r.ret >= -4095 && r.ret <= 1);
+            CHECK(r.ret >= -4095 && r.ret <= XEN_HYPFS_VERSION);
         } else {
             struct hypfs_msg_ctl_reply r;
 
@@ -130,6 +138,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         free(res.text);
     }
     if (hypfs_new(&s.fs) || fstree_build(s.fs) || fstree_add_test(s.fs))
+        abort();
+    /* Watches too: the notifier thread and events between replies. */
+    if (watch_start(s.fs, 64, 1u << 20))
         abort();
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv))
         abort();
@@ -189,6 +200,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
     }
     pthread_join(t, NULL);
+    watch_stop();
     close(sv[0]);
     check_replies(replies, got);
 

@@ -135,6 +135,19 @@ static void wire_seeds(void)
         ctl_frame(&b, 6, ctl5, sizeof(ctl5) - 1);
         snprintf(name, sizeof(name), "control-uid%d", uid);
         save("wire", name, b.b, b.n);
+
+        /* Interface version 2: watches, events between replies. */
+        b.n = 1;
+        op_frame(&b, 1, XEN_HYPFS_OP_watch, "/", NULL, 0, 1);
+        op_frame(&b, 2, XEN_HYPFS_OP_watch, "/params/loglvl", NULL, 0, 0);
+        op_frame(&b, 3, XEN_HYPFS_OP_read_tree, "/params", NULL, 0, 65536);
+        op_frame(&b, 4, XEN_HYPFS_OP_get_generation, "/domain", NULL, 0, 8);
+        op_frame(&b, 5, XEN_HYPFS_OP_write_contents, "/params/loglvl",
+                 "debug", 6, 0);
+        ctl_frame(&b, 6, ctl1, sizeof(ctl1) - 1);
+        op_frame(&b, 7, XEN_HYPFS_OP_unwatch, NULL, NULL, 0, 0);
+        snprintf(name, sizeof(name), "watches-uid%d", uid);
+        save("wire", name, b.b, b.n);
     }
 }
 
@@ -145,10 +158,10 @@ static void reply(struct buf *b, uint32_t seq, unsigned int cmd,
                   const char *path, const void *data, uint32_t dlen,
                   uint64_t bufsize)
 {
-    static struct msg_guest g;
+    static struct hypfsd_guest g;
     struct hypfs_msg_op op = { .cmd = cmd };
     struct hypfs_caller c = {
-        0, HYPFS_CALLER_HYPFS | HYPFS_CALLER_CONTROL, &msg_guest_ops, &g,
+        0, HYPFS_CALLER_HYPFS | HYPFS_CALLER_CONTROL, &hypfsd_guest_ops, &g,
     };
     struct hypfs_msg_op_reply r = { 0 };
     struct hypfs_msg_hdr h = { HYPFS_MSG_MAGIC, HYPFS_MSG_VERSION,
@@ -162,7 +175,7 @@ static void reply(struct buf *b, uint32_t seq, unsigned int cmd,
     }
     op.arg4 = bufsize;
     op.data_len = dlen;
-    msg_guest_init(&g, &op, (const uint8_t *)path, data);
+    hypfsd_guest_init(&g, &op, (const uint8_t *)path, data);
     r.ret = hypfs_do_op(fs, &c, cmd, op.arg1, op.arg2, op.arg3, op.arg4);
     r.out_len = (uint32_t)g.out_len;
     h.len = (uint32_t)(sizeof(r) + g.out_len);
@@ -219,6 +232,72 @@ static void client_seeds(void)
                 reply(&b, seq++, XEN_HYPFS_OP_read, path, NULL, 0, 4096);
             }
             snprintf(name, sizeof(name), "call%u-path%u", fn, p);
+            save("client", name, b.b, b.n);
+        }
+}
+
+/* An event frame (a watch fired) after what @b holds, in the same reply. */
+static void event_after(struct buf *b, size_t chunk_at, uint64_t token,
+                        uint64_t gen, int32_t status)
+{
+    struct hypfs_msg_event ev = { token, gen, status, 0 };
+    struct hypfs_msg_hdr h;
+    uint16_t len;
+
+    hypfs_msg_hdr_init(&h, HYPFS_MSG_EVENT, sizeof(ev), 0);
+    memcpy(&len, b->b + chunk_at, 2);
+    len = (uint16_t)(len + sizeof(h) + sizeof(ev));
+    memcpy(b->b + chunk_at, &len, 2);
+    put(b, &h, sizeof(h));
+    put(b, &ev, sizeof(ev));
+}
+
+/*
+ * Interface version 2 (fuzz-client's calls 5-8): read_tree, get_generation,
+ * watch/unwatch, read_events, with event frames between replies.
+ */
+static void client_v2_seeds(void)
+{
+    unsigned int fn, p, op;
+
+    for (fn = 5; fn < 9; fn++)
+        for (p = 0; p < 8; p++) {
+            struct buf b = { .n = 0 };
+            const char *path = cpaths[p];
+            char name[32];
+            uint32_t seq = 1;
+            size_t at;
+
+            /* Replies that fit a seed's 16-bit lengths. */
+            if (!strcmp(path, "/") || !strcmp(path, "/buildinfo/config"))
+                continue;
+            for (op = 0; op < 256 && (op % 9 != fn || (op >> 3) % 8 != p);
+                 op++)
+                ;
+            if (op == 256)
+                continue;
+            b.b[b.n++] = 1;
+            b.b[b.n++] = (uint8_t)op;
+            /* The open's get_version, then the call's own version check. */
+            reply(&b, seq++, XEN_HYPFS_OP_get_version, NULL, NULL, 0, 0);
+            at = b.n;
+            reply(&b, seq++, XEN_HYPFS_OP_get_version, NULL, NULL, 0, 0);
+            if (fn == 8) {
+                /* No request: the events are there already. */
+                event_after(&b, at, 1, 7, 0);
+                event_after(&b, at, 2, 0, -ENOENT);
+            } else if (fn == 5) {
+                reply(&b, seq++, XEN_HYPFS_OP_read_tree, path, NULL, 0,
+                      64 * 1024 + 16);
+            } else if (fn == 6) {
+                reply(&b, seq++, XEN_HYPFS_OP_get_generation, path, NULL, 0,
+                      8);
+            } else {
+                at = b.n;
+                reply(&b, seq++, XEN_HYPFS_OP_get_version, NULL, NULL, 0, 0);
+                event_after(&b, at, op & 3, 42, 0);
+            }
+            snprintf(name, sizeof(name), "v2-call%u-path%u", fn, p);
             save("client", name, b.b, b.n);
         }
 }
@@ -289,6 +368,7 @@ int main(int argc, char **argv)
         return 1;
     wire_seeds();
     client_seeds();
+    client_v2_seeds();
     values_seeds();
     hypfs_free(fs);
     model_fini();
