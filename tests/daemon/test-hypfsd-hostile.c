@@ -72,7 +72,11 @@ static bool closed_by_daemon(int fd, double secs)
     return false;
 }
 
-/* A well-behaved client is answered, and quickly. */
+/*
+ * A well-behaved client is answered.  How fast is not asserted (a loaded
+ * machine may take its time): tests with a pending hostile check instead
+ * that the hostile is still pending afterwards, i.e. nobody waited for it.
+ */
 static void served(void)
 {
     struct hypfs_client c;
@@ -82,7 +86,6 @@ static void served(void)
     };
     const uint8_t *out;
     uint32_t out_len;
-    double t0 = now();
     long ret;
 
     assert_int_equal(tclient_open(&c, d.socket), 0);
@@ -91,12 +94,47 @@ static void served(void)
     assert_int_equal(ret, 0);
     assert_string_equal((const char *)out + 12, "warning");
     hypfs_client_close(&c);
-    assert_true(now() - t0 < 2.0);
 }
 
 static void send_all(int fd, const void *p, size_t n)
 {
     assert_int_equal(hypfs_msg_write_all(fd, p, n), 0);
+}
+
+/*
+ * Does the daemon answer a read of /params/loglvl on the raw connection
+ * @fd?  If not, @fd is closed.
+ */
+static bool answered(int fd)
+{
+    struct {
+        struct hypfs_msg_hdr h;
+        struct hypfs_msg_op op;
+        char path[15];
+    } f;
+    struct hypfs_msg_hdr r;
+    char rest[512];
+
+    memset(&f, 0, sizeof(f));
+    f.h = (struct hypfs_msg_hdr){
+        .magic = HYPFS_MSG_MAGIC, .version = HYPFS_MSG_VERSION,
+        .type = HYPFS_MSG_OP, .len = sizeof(f.op) + sizeof(f.path), .seq = 1,
+    };
+    f.op.cmd = XEN_HYPFS_OP_read;
+    f.op.arg1 = 1;
+    f.op.arg2 = sizeof(f.path);
+    f.op.arg3 = 2;
+    f.op.arg4 = 64;
+    f.op.path_len = sizeof(f.path);
+    memcpy(f.path, "/params/loglvl", sizeof(f.path));
+    /* The header and what it counts: not the struct's tail padding. */
+    if (hypfs_msg_write_all(fd, &f, sizeof(f.h) + f.h.len) == 0 &&
+        hypfs_msg_read_all(fd, &r, sizeof(r)) == 0 &&
+        r.magic == HYPFS_MSG_MAGIC && r.type == HYPFS_MSG_OP_REPLY &&
+        r.len <= sizeof(rest) && hypfs_msg_read_all(fd, rest, r.len) == 0)
+        return true;
+    close(fd);
+    return false;
 }
 
 static struct hypfs_msg_hdr hdr(uint16_t type, uint32_t len)
@@ -220,11 +258,20 @@ static void test_slow_sender(void **state)
     double t0;
 
     (void)state;
+    /*
+     * A whole request first, answered: the daemon has taken this
+     * connection on (under load, earlier tests' connections may still
+     * hold the control domain's slots, and a refused connection is closed
+     * at once, which is not what is measured here).
+     */
+    while (!answered(fd))
+        fd = raw_connect();
     send_all(fd, &h, sizeof(h));
     t0 = now();
     /* While it dawdles, everyone else is served. */
     for (i = 0; i < 5; i++)
         served();
+    assert_false(closed_by_daemon(fd, 0));
     /* It is cut off once the frame's 5 s are up, not before. */
     assert_true(closed_by_daemon(fd, 15));
     assert_true(now() - t0 > 3.0);
@@ -269,12 +316,33 @@ static void test_too_many_connections(void **state)
     (void)state;
     for (i = 0; i < 60; i++)
         fds[i] = raw_connect();
-    /* The daemon serves 40 at once; it closes the rest. */
+    /*
+     * The daemon serves 40 at once; it closes the rest (more if earlier
+     * tests' connections are still being wound down), however long a
+     * loaded machine takes to get round to it.
+     */
+    for (i = 0; i < 60 && refused < 20; i++)
+        if (closed_by_daemon(fds[i], 0)) {
+            close(fds[i]);
+            fds[i] = -1;
+            refused++;
+        }
+    while (refused < 20) {
+        struct pollfd p[60];
+
+        for (i = 0; i < 60; i++)
+            p[i] = (struct pollfd){ .fd = fds[i], .events = POLLIN };
+        assert_true(poll(p, 60, 60000) > 0);
+        for (i = 0; i < 60; i++)
+            if (p[i].revents && closed_by_daemon(fds[i], 0)) {
+                close(fds[i]);
+                fds[i] = -1;
+                refused++;
+            }
+    }
     for (i = 0; i < 60; i++)
-        refused += closed_by_daemon(fds[i], 0.2);
-    assert_true(refused >= 20);
-    for (i = 0; i < 60; i++)
-        close(fds[i]);
+        if (fds[i] >= 0)
+            close(fds[i]);
     /* Once they are gone, service resumes. */
     for (i = 0; i < 50; i++) {
         struct timespec ts = { 0, 20000000 };
