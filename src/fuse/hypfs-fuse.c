@@ -211,10 +211,16 @@ static fuse_ino_t node_looked_up(const char *path)
 
 /* ---- Whose rights: a connection per calling user ---- */
 
+struct connector {
+    uid_t uid;
+    gid_t gid;
+};
+
 struct user_conn {
     uid_t uid;
     gid_t gid;
     xenhypfs_handle *h;         /* NULL: this user has no hypfs right */
+    struct connector *who;      /* h's, freed with it */
     time_t made;
     unsigned int busy;          /* requests using h now */
 };
@@ -279,11 +285,6 @@ static int connect_as(uid_t uid, gid_t gid)
     return fd;
 }
 
-struct connector {
-    uid_t uid;
-    gid_t gid;
-};
-
 /* The handle's connector: every (re)connection is made as its user. */
 static int connect_user(void *arg)
 {
@@ -292,12 +293,17 @@ static int connect_user(void *arg)
     return connect_as(who->uid, who->gid);
 }
 
-static xenhypfs_handle *open_as(uid_t uid, gid_t gid)
+/*
+ * A handle connected as @uid.  Its connector (*whop) serves every
+ * reconnection: the caller frees it after closing the handle.
+ */
+static xenhypfs_handle *open_as(uid_t uid, gid_t gid, struct connector **whop)
 {
     struct xenhypfs_open_args args = { XENHYPFS_TRANSPORT_SOCKET };
     struct connector *who = malloc(sizeof(*who));
     xenhypfs_handle *h;
 
+    *whop = NULL;
     if (!who)
         return NULL;
     who->uid = uid;
@@ -308,12 +314,20 @@ static xenhypfs_handle *open_as(uid_t uid, gid_t gid)
     h = xenhypfs_open_ext(&args);
     if (!h)
         free(who);
-    /*
-     * The connector outlives the open: it serves every reconnection.  It
-     * is one small allocation per cached user, kept until unmount.
-     */
+    else
+        *whop = who;
     return h;
 }
+
+/*
+ * Handles made for one request when every cached one was busy, with
+ * their connectors (under users_lock).
+ */
+static struct spare {
+    xenhypfs_handle *h;
+    struct connector *who;
+    struct spare *next;
+} *spares;
 
 /*
  * The handle to serve @req with, or NULL with *err: the mounting user's
@@ -326,6 +340,7 @@ static xenhypfs_handle *get_handle(fuse_req_t req, struct user_conn **slotp,
     const struct fuse_ctx *ctx = fuse_req_ctx(req);
     time_t now = time(NULL);
     struct user_conn *slot = NULL, *victim = NULL;
+    struct connector *who;
     xenhypfs_handle *h;
     int i;
 
@@ -362,6 +377,7 @@ static xenhypfs_handle *get_handle(fuse_req_t req, struct user_conn **slotp,
         slot = victim;      /* the least recent that no request is using */
     if (slot) {
         xenhypfs_close(slot->h);
+        free(slot->who);
         memset(slot, 0, sizeof(*slot));
         slot->uid = ctx->uid;
         slot->made = now;
@@ -370,12 +386,13 @@ static xenhypfs_handle *get_handle(fuse_req_t req, struct user_conn **slotp,
     pthread_mutex_unlock(&users_lock);
 
     /* Connecting takes time: not under the lock. */
-    h = open_as(ctx->uid, ctx->gid);
+    h = open_as(ctx->uid, ctx->gid, &who);
     if (!h)
         *err = EACCES;      /* no hypfs right (EPERM), or no socket */
     if (slot) {
         pthread_mutex_lock(&users_lock);
         slot->h = h;
+        slot->who = who;
         if (!h)
             slot->busy = 0;
         pthread_mutex_unlock(&users_lock);
@@ -383,6 +400,20 @@ static xenhypfs_handle *get_handle(fuse_req_t req, struct user_conn **slotp,
             *slotp = slot;
     } else if (h) {
         /* Every cached connection is busy: this one is for this request. */
+        struct spare *sp = malloc(sizeof(*sp));
+
+        if (!sp) {
+            xenhypfs_close(h);
+            free(who);
+            *err = ENOMEM;
+            return NULL;
+        }
+        sp->h = h;
+        sp->who = who;
+        pthread_mutex_lock(&users_lock);
+        sp->next = spares;
+        spares = sp;
+        pthread_mutex_unlock(&users_lock);
         *slotp = NULL;
     }
     return h;
@@ -393,7 +424,21 @@ static void put_handle(xenhypfs_handle *h, struct user_conn *slot)
     if (h == fs.own || !h)
         return;
     if (!slot) {
+        struct spare **pp, *sp = NULL;
+
+        pthread_mutex_lock(&users_lock);
+        for (pp = &spares; *pp; pp = &(*pp)->next)
+            if ((*pp)->h == h) {
+                sp = *pp;
+                *pp = sp->next;
+                break;
+            }
+        pthread_mutex_unlock(&users_lock);
         xenhypfs_close(h);
+        if (sp) {
+            free(sp->who);
+            free(sp);
+        }
         return;
     }
     pthread_mutex_lock(&users_lock);
@@ -1129,6 +1174,13 @@ static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
         put_handle(of->wh, of->wslot);
     }
     if (of) {
+        /*
+         * The kernel sends RELEASE once the last read's reply is in, which
+         * can be while that read's thread is still returning from
+         * writev(): wait until it let go of the value.
+         */
+        pthread_mutex_lock(&of->vlock);
+        pthread_mutex_unlock(&of->vlock);
         value_free(&of->v);
         free(of->ents);
         pthread_mutex_destroy(&of->vlock);
@@ -1457,8 +1509,10 @@ int main(int argc, char **argv)
     fuse_session_destroy(se);
  out_close:
     xenhypfs_close(fs.own);
-    for (i = 0; i < USER_CACHE; i++)
+    for (i = 0; i < USER_CACHE; i++) {
         xenhypfs_close(users[i].h);
+        free(users[i].who);
+    }
  out_args:
     free(opts.mountpoint);
     free(o.socket);

@@ -33,11 +33,14 @@ unmount_fuse() {       # unmount_fuse [SIGTERM]
     fi
     wait "$fuse_pid" || status=$?
     fuse_pid=
+    [ "$status" = 0 ] || cat "$tmp/fuse.log" >&2
     check "hypfs-fuse exit status after ${1:-fusermount3 -u}" 0 "$status"
     mountpoint -q "$mnt" && fail "still mounted after ${1:-fusermount3 -u}"
     return 0
 }
-trap 'if [ -n "$fuse_pid" ]; then fusermount3 -u -z "$mnt" 2>/dev/null; kill "$fuse_pid" 2>/dev/null; fi; cleanup' EXIT
+trap 'if [ -n "$fuse_pid" ]; then fusermount3 -u -z "$mnt" 2>/dev/null; kill "$fuse_pid" 2>/dev/null; fi
+      [ "$failures" -eq 0 ] || { echo "--- hypfs-fuse said:"; cat "$tmp/fuse.log"; } >&2 2>/dev/null
+      cleanup' EXIT
 
 # No daemon: a clear error, and no mount.
 run_fails 1 "$HYPFS_FUSE" -f --socket="$tmp/none.sock" "$mnt"

@@ -59,7 +59,8 @@ static void raw(unsigned int cmd, uint64_t a1, uint64_t a2, uint64_t a3,
     assert_int_equal(tclient_op(&c, &op, path, data, &r->ret, &out,
                                &r->out_len), 0);
     assert_true(r->out_len <= sizeof(r->out));
-    memcpy(r->out, out, r->out_len);
+    if (r->out_len)
+        memcpy(r->out, out, r->out_len);
 }
 
 /* The usual read of @path with a buffer of @size bytes. */

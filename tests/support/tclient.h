@@ -8,6 +8,7 @@
 #define HYPFS_TEST_TCLIENT_H
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -20,6 +21,16 @@ static inline int tclient_open(struct hypfs_client *c, const char *path)
     struct hypfs_client_opts o = { .socket_path = path };
 
     return hypfs_client_open(c, &o);
+}
+
+/* The buffer goes with its thread (LeakSanitizer sees it otherwise). */
+static pthread_key_t tclient_buf_key;
+static pthread_once_t tclient_buf_once = PTHREAD_ONCE_INIT;
+
+static inline void tclient_buf_key_init(void)
+{
+    if (pthread_key_create(&tclient_buf_key, free))
+        abort();
 }
 
 /*
@@ -56,6 +67,8 @@ static inline int tclient_op(struct hypfs_client *c,
             return -ENOMEM;
         buf = b;
         cap = need;
+        pthread_once(&tclient_buf_once, tclient_buf_key_init);
+        pthread_setspecific(tclient_buf_key, buf);
     }
     if (cap)
         memset(buf, 0, need);
