@@ -286,6 +286,8 @@ void watch_stats(size_t *sets_watching, size_t *watches);
 void server_init(struct hypfs *fs, const struct server_opts *opts,
                  int wake_fd);
 const struct server_opts *server_opts(void);
+/* Stop signalling the wake eventfd (before it is closed). */
+void server_forget_wake(void);
 /*
  * Serve @fd, whose peer @cred is mapped to a domain (the control domain
  * if @control), in a thread of its own if its class's budget allows;

@@ -542,7 +542,7 @@ int server_run(struct hypfs *fs, const struct server_opts *opts,
     if (ret <= 0)
         watch_stop();
     if (ret <= 0 && wake_fd >= 0) {
-        server_init(fs, &fitted, -1);
+        server_forget_wake();
         close(wake_fd);
     }
     return ret;

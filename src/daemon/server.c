@@ -536,10 +536,16 @@ static void *conn_thread(void *arg)
         pthread_cond_broadcast(&srv.drained);
     pthread_mutex_unlock(&srv.lock);
     conn_free(c);
-    /* A descriptor is free again: accepting may resume if it paused. */
+    pthread_mutex_lock(&srv.lock);
+    /*
+     * A descriptor is free again: accepting may resume if it paused.
+     * Under the lock, which server_forget_wake() takes before the
+     * eventfd is closed (a detached thread may outlive the main loop).
+     */
     if (srv.wake_fd >= 0 && write(srv.wake_fd, &one, sizeof(one)) < 0) {
         /* The counter saturated: the main loop is awake anyway. */
     }
+    pthread_mutex_unlock(&srv.lock);
     return NULL;
 }
 
@@ -649,6 +655,13 @@ void server_init(struct hypfs *fs, const struct server_opts *opts,
     hypfsd_fs = fs;
     srv.opts = *opts;
     srv.wake_fd = wake_fd;
+}
+
+void server_forget_wake(void)
+{
+    pthread_mutex_lock(&srv.lock);
+    srv.wake_fd = -1;
+    pthread_mutex_unlock(&srv.lock);
 }
 
 const struct server_opts *server_opts(void)

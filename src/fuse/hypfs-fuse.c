@@ -58,6 +58,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/syscall.h>
 #include <limits.h>
 #include <signal.h>
@@ -610,6 +611,8 @@ static struct {
     unsigned int watches;
 } ep_handles[USER_CACHE + 1];                               /* ep_lock */
 static int watch_ep = -1;
+/* Written at unmount: the watch thread ends (an epoll entry of no handle). */
+static int watch_stop = -1;
 
 /* Count a watch on @h; its descriptor joins the set with the first. */
 static int ep_add(xenhypfs_handle *h)
@@ -764,6 +767,9 @@ static void *watch_thread(void *arg)
             bool known = false;
             size_t i;
             int got, j;
+
+            if (!h)
+                return NULL;
 
             /* Still ours?  (Its file may have been released since.) */
             pthread_mutex_lock(&ep_lock);
@@ -1406,6 +1412,8 @@ int main(int argc, char **argv)
     struct options o = { 0 };
     struct fuse_loop_config *loop_cfg;
     struct fuse_session *se;
+    pthread_t watcher;
+    bool watching = false;
     int ret = 1, i;
 
     fs.allow_other = has_allow_other(argc, argv);
@@ -1472,18 +1480,18 @@ int main(int argc, char **argv)
     fuse_daemonize(opts.foreground);
     fs.se = se;
     if (watch_ep >= 0) {
-        pthread_t wt;
-        pthread_attr_t attr;
+        struct epoll_event stop_ev = { .events = EPOLLIN, .data.ptr = NULL };
 
-        pthread_attr_init(&attr);
-        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-        if (pthread_create(&wt, &attr, watch_thread, NULL)) {
+        watch_stop = eventfd(0, EFD_CLOEXEC);
+        if (watch_stop < 0 ||
+            epoll_ctl(watch_ep, EPOLL_CTL_ADD, watch_stop, &stop_ev) ||
+            pthread_create(&watcher, NULL, watch_thread, NULL)) {
             /* Without it nothing may be cached, nor polled. */
             fs.cache = false;
             close(watch_ep);
             watch_ep = -1;
-        }
-        pthread_attr_destroy(&attr);
+        } else
+            watching = true;
     }
     /*
      * Many threads, so that a slow or busy user delays only its own
@@ -1501,6 +1509,13 @@ int main(int argc, char **argv)
     fuse_loop_cfg_set_idle_threads(loop_cfg, IDLE_THREADS);
     ret = fuse_session_loop_mt(se, loop_cfg);
     fuse_loop_cfg_destroy(loop_cfg);
+    /* The watch thread uses the session and the handles: it ends first. */
+    if (watching) {
+        uint64_t one = 1;
+
+        if (write(watch_stop, &one, sizeof(one)) == sizeof(one))
+            pthread_join(watcher, NULL);
+    }
     /* A signal (SIGTERM, SIGINT, SIGHUP) is a clean stop, not a failure. */
     ret = ret && ret != SIGTERM && ret != SIGINT && ret != SIGHUP ? 1 : 0;
     fuse_session_unmount(se);
