@@ -19,7 +19,10 @@ for f in include/xenhypfs.h include/hypfs/abi.h include/hypfs/hypfs.h \
          "$libdir/pkgconfig/xenhypfs.pc" "$libdir/pkgconfig/hypfs.pc" \
          sbin/hypfsd sbin/hypfsctl sbin/xenhypfs \
          share/man/man8/hypfsd.8 share/man/man8/hypfsctl.8 \
-         share/man/man1/xenhypfs.1 lib/systemd/system/hypfsd.service; do
+         share/man/man1/xenhypfs.1 lib/systemd/system/hypfsd.service \
+         ${HYPFS_EXPORTER:+sbin/hypfs-exporter share/man/man8/hypfs-exporter.8} \
+         ${HYPFS_EXPORTER:+lib/systemd/system/hypfs-exporter.service} \
+         ${HYPFS_EXPORTER:+share/doc/hypfs/prometheus/hypfs.rules.yml}; do
     [ -e "$root/$f" ] || fail "not installed: $prefix/$f"
 done
 # Nothing outside DESTDIR/prefix.

@@ -26,6 +26,19 @@ echo "exposure: $exposure"
 awk -v e="$exposure" 'BEGIN { exit !(e != "" && e <= 2.0) }' ||
     fail "sandbox exposure $exposure above 2.0"
 
+# hypfs-exporter's unit too, when it is built.
+if [ -n "${HYPFS_EXPORTER:-}" ]; then
+    sed "s|@SBINDIR@|$(dirname "$HYPFS_EXPORTER")|" \
+        "$SOURCE_ROOT/dist/hypfs-exporter.service" > "$units/hypfs-exporter.service"
+    run_ok env -C "$units" systemd-analyze verify --man=no hypfs-exporter.service
+    [ -z "$err" ] || fail "systemd-analyze verify hypfs-exporter.service: $err"
+    run_ok env -C "$units" systemd-analyze security --offline=yes hypfs-exporter.service
+    exposure=$(echo "$out" | sed -n 's/.*Overall exposure level for hypfs-exporter.service: \([0-9.]*\).*/\1/p')
+    echo "hypfs-exporter exposure: $exposure"
+    awk -v e="$exposure" 'BEGIN { exit !(e != "" && e <= 2.0) }' ||
+        fail "hypfs-exporter's sandbox exposure $exposure above 2.0"
+fi
+
 nm "$HYPFSD" 2>/dev/null | grep -q sd_notify ||
     ldd "$HYPFSD" | grep -q libsystemd ||
     skip "this hypfsd is built without libsystemd"

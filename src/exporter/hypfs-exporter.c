@@ -1,0 +1,730 @@
+/*
+ * hypfs-exporter: the hypervisor filesystem as Prometheus metrics.
+ *
+ * Serves /metrics over HTTP (libmicrohttpd).  Each scrape reads the tree
+ * through libxenhypfs, as the exporter's own user: it sees what that
+ * user's domain sees, and writes nothing.  With interface version 2 one
+ * subtree read per --include path is the whole scrape (a consistent
+ * snapshot); with version 1 it walks entry by entry.
+ *
+ * One thread serves HTTP (libmicrohttpd's epoll loop) and scrapes in it:
+ * scrapes are short and one at a time, and no client can hold the loop
+ * (requests are bounded in size and time by libmicrohttpd's options
+ * below).  The handle is kept between scrapes; when the hypervisor cannot
+ * be read the scrape says hypfs_up 0 and the next one opens a new handle.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <netdb.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <microhttpd.h>
+#include <zlib.h>
+
+#include "metrics.h"
+#include "xenhypfs-ext.h"
+
+#ifdef HAVE_LIBSYSTEMD
+#include <systemd/sd-daemon.h>
+#else
+static int sd_notify(int unset, const char *state)
+{
+    (void)unset;
+    (void)state;
+    return 0;
+}
+#endif
+
+/* Outside the exporters' range 9100-9999 (all allocated): see the man page. */
+#define DEFAULT_PORT        "10155"
+#define MAX_CONNECTIONS     512
+#define CONNECTION_TIMEOUT  10      /* seconds without progress */
+#define REQUEST_MEMORY      (32 * 1024)     /* a request's headers, at most */
+
+struct options {
+    const char *listen;
+    const char *socket;
+    const char *path;
+    const char **include;
+    size_t ninclude;
+    const char **exclude;
+    size_t nexclude;
+    size_t max_value_len;
+    bool walk;                  /* $XENHYPFS_V1: the v1 walk, always */
+};
+
+static struct options opts = {
+    .listen = ":" DEFAULT_PORT,
+    .path = "/metrics",
+    .max_value_len = 256,
+};
+
+static xenhypfs_handle *hdl;
+static bool last_up = true;             /* to log changes only */
+static unsigned long long errors_total;
+
+static void help(void)
+{
+    printf(
+"usage: hypfs-exporter [options]\n"
+"\n"
+"Serves the hypervisor filesystem as Prometheus metrics over HTTP.\n"
+"\n"
+"  -l, --listen [HOST]:PORT  where to listen (default :" DEFAULT_PORT ",\n"
+"                            every address; 127.0.0.1:0 picks a free port)\n"
+"  -s, --socket PATH         hypfsd's socket (default $HYPFS_SOCKET, else\n"
+"                            /run/hypfs/hypfsd.sock; privcmd under Xen)\n"
+"      --include PATH        export this subtree (repeatable; default /)\n"
+"      --exclude PATH        leave this subtree out (repeatable)\n"
+"      --max-value-length N  strings longer than this are exported as a\n"
+"                            CRC-32 (default 256)\n"
+"      --telemetry-path PATH the metrics' URL path (default /metrics)\n"
+"  -V, --version             print the version and exit\n"
+"  -h, --help                print this help and exit\n");
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* ---- Reading the tree ---- */
+
+/* Did the last failed call fail for want of a path, not of a hypervisor? */
+static bool path_missing(void)
+{
+    const char *te = xenhypfs_transport_error(hdl);
+
+    return errno == ENOENT && !(te && *te);
+}
+
+/* The v1 walk's result, in xenhypfs_read_tree()'s form. */
+struct walk {
+    struct xenhypfs_tree_entry *e;
+    unsigned int n, cap;
+    int err;
+};
+
+static void walk_free(struct walk *w)
+{
+    unsigned int i;
+
+    for (i = 0; i < w->n; i++) {
+        free((void *)w->e[i].dirent.name);
+        free((void *)w->e[i].content);
+    }
+    free(w->e);
+}
+
+static int walk_add(struct walk *w, const char *rel,
+                    const struct xenhypfs_dirent *d, void *content,
+                    unsigned int depth)
+{
+    struct xenhypfs_tree_entry *t;
+
+    if (w->n == w->cap) {
+        unsigned int cap = w->cap ? w->cap * 2 : 256;
+
+        t = realloc(w->e, cap * sizeof(*t));
+        if (!t)
+            return -ENOMEM;
+        w->e = t;
+        w->cap = cap;
+    }
+    t = &w->e[w->n];
+    memset(t, 0, sizeof(*t));
+    t->dirent = *d;
+    t->dirent.name = strdup(rel);
+    if (!t->dirent.name)
+        return -ENOMEM;
+    t->content = content;
+    t->depth = depth;
+    w->n++;
+    return 0;
+}
+
+/* Everything below @path (@rel relative to the walk's top). */
+static int walk_dir(struct walk *w, const char *path, const char *rel,
+                    unsigned int depth)
+{
+    struct xenhypfs_dirent *ents;
+    unsigned int n, i;
+    int ret = 0;
+
+    if (depth > 64)
+        return -ELOOP;
+    ents = xenhypfs_readdir(hdl, path, &n);
+    if (!ents)
+        return path_missing() || errno == EACCES ? 0 : -errno;
+    for (i = 0; i < n && !ret; i++) {
+        char *cpath = NULL, *crel = NULL;
+
+        if (asprintf(&cpath, "%s%s%s", path, strcmp(path, "/") ? "/" : "",
+                     ents[i].name) < 0)
+            cpath = NULL;
+        if (asprintf(&crel, "%s%s%s", rel, *rel ? "/" : "", ents[i].name) < 0)
+            crel = NULL;
+        if (!cpath || !crel)
+            ret = -ENOMEM;
+        else if (ents[i].type == xenhypfs_type_dir) {
+            ret = walk_add(w, crel, &ents[i], NULL, depth + 1);
+            if (!ret)
+                ret = walk_dir(w, cpath, crel, depth + 1);
+        } else {
+            struct xenhypfs_dirent *d;
+            void *raw = xenhypfs_read_raw(hdl, cpath, &d);
+
+            if (!raw) {
+                /* Gone meanwhile, or hidden: not an error of the scrape. */
+                if (!path_missing() && errno != EACCES)
+                    ret = -errno;
+            } else {
+                d->name = ents[i].name;
+                ret = walk_add(w, crel, d, raw, depth + 1);
+                if (ret)
+                    free(raw);
+                free(d);
+            }
+        }
+        free(cpath);
+        free(crel);
+    }
+    free(ents);
+    return ret;
+}
+
+/*
+ * Add the subtree at @root to @m.  0 (a missing @root adds nothing), or
+ * -errno when the hypervisor could not be read.
+ */
+static int scrape_root(struct metrics *m, const char *root)
+{
+    struct xenhypfs_tree_entry *t;
+    unsigned int n;
+    struct walk w = { 0 };
+    int ret;
+
+    if (!opts.walk) {
+        t = xenhypfs_read_tree(hdl, root, &n);
+        if (t) {
+            ret = metrics_add_tree(m, root, t, n);
+            free(t);
+            return ret;
+        }
+        if (path_missing())
+            return 0;
+        if (errno != EOPNOTSUPP)
+            return -errno;
+    }
+    /* Version 1: the top, then everything below it. */
+    {
+        struct xenhypfs_dirent *d;
+        void *raw = xenhypfs_read_raw(hdl, root, &d);
+
+        if (!raw)
+            return path_missing() ? 0 : -errno;
+        d->name = "";
+        if (d->type == xenhypfs_type_dir) {
+            free(raw);
+            ret = walk_add(&w, "", d, NULL, 0);
+        } else {
+            ret = walk_add(&w, "", d, raw, 0);
+            if (ret)
+                free(raw);
+        }
+        if (!ret && d->type == xenhypfs_type_dir)
+            ret = walk_dir(&w, root, "", 0);
+        free(d);
+    }
+    if (!ret)
+        ret = metrics_add_tree(m, root, w.e, w.n);
+    walk_free(&w);
+    return ret;
+}
+
+/* One scrape: the exposition, malloc()ed, *len bytes; NULL on no memory. */
+static char *scrape(bool openmetrics, size_t *len)
+{
+    struct metrics_opts mo = {
+        .openmetrics = openmetrics,
+        .max_value_len = opts.max_value_len,
+        .exclude = opts.exclude,
+        .nexclude = opts.nexclude,
+    };
+    struct metrics_meta meta = { .up = false };
+    double t0 = now_s();
+    struct metrics *m;
+    const char *why = NULL;
+    char reason[512] = "";
+    char *text;
+    size_t i;
+    int ret = 0;
+
+    m = metrics_new(&mo);
+    if (!m)
+        return NULL;
+    if (!hdl) {
+        struct xenhypfs_open_args a = {
+            .transport = opts.socket ? XENHYPFS_TRANSPORT_SOCKET
+                                     : XENHYPFS_TRANSPORT_AUTO,
+            .socket_path = opts.socket,
+            .err = reason,
+            .errlen = sizeof(reason),
+        };
+
+        hdl = xenhypfs_open_ext(&a);
+        if (!hdl) {
+            ret = -errno;
+            why = reason[0] ? reason : strerror(errno);
+        }
+    }
+    for (i = 0; hdl && i < opts.ninclude && !ret; i++) {
+        ret = scrape_root(m, opts.include[i]);
+        if (ret == -ENOMEM)
+            break;
+        if (ret) {
+            const char *te = xenhypfs_transport_error(hdl);
+
+            snprintf(reason, sizeof(reason), "%s: %s", opts.include[i],
+                     te && *te ? te : strerror(-ret));
+            why = reason;
+        }
+    }
+    if (ret == -ENOMEM) {
+        metrics_free(m);
+        return NULL;
+    }
+    if (ret) {
+        /* Nothing half-read is shown: a failed scrape has no families. */
+        metrics_free(m);
+        m = metrics_new(&mo);
+        if (!m)
+            return NULL;
+        errors_total++;
+        if (hdl) {
+            xenhypfs_close(hdl);
+            hdl = NULL;
+        }
+        if (last_up)
+            fprintf(stderr, "hypfs-exporter: cannot read the hypervisor: "
+                    "%s (hypfs_up 0 until it can)\n", why);
+    } else if (!last_up)
+        fprintf(stderr, "hypfs-exporter: the hypervisor can be read again\n");
+    last_up = !ret;
+    meta.up = !ret;
+    meta.errors_total = errors_total;
+    meta.duration_s = now_s() - t0;
+    text = metrics_render(m, &meta, len);
+    metrics_free(m);
+    return text;
+}
+
+/* ---- HTTP ---- */
+
+/*
+ * Did the client list @token in header @name (a comma-separated list of
+ * "token;param=...;q=N"), with a weight above 0?
+ */
+static bool accepts(struct MHD_Connection *c, const char *name,
+                    const char *token)
+{
+    const char *v = MHD_lookup_connection_value(c, MHD_HEADER_KIND, name);
+    size_t n = strlen(token);
+
+    while (v && *v) {
+        const char *end = v + strcspn(v, ",");
+
+        v += strspn(v, " \t");
+        if ((size_t)(end - v) >= n && !strncasecmp(v, token, n) &&
+            strchr(" \t;,", v[n])) {
+            const char *p = v + n;
+            double q = 1.0;
+
+            while (p < end && (p = memchr(p, ';', (size_t)(end - p)))) {
+                p++;
+                p += strspn(p, " \t");
+                if (p < end && (*p == 'q' || *p == 'Q') && p[1] == '=')
+                    q = strtod(p + 2, NULL);
+            }
+            if (q > 0)
+                return true;
+        }
+        v = *end ? end + 1 : NULL;
+    }
+    return false;
+}
+
+/* @text gzip-compressed, or NULL (then it is sent as it is). */
+static char *gzip(const char *text, size_t len, size_t *out_len)
+{
+    z_stream z;
+    char *out;
+    size_t cap;
+
+    memset(&z, 0, sizeof(z));
+    if (deflateInit2(&z, 1, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY))
+        return NULL;
+    cap = deflateBound(&z, (uLong)len);
+    out = malloc(cap);
+    if (!out) {
+        deflateEnd(&z);
+        return NULL;
+    }
+    z.next_in = (Bytef *)text;
+    z.avail_in = (uInt)len;
+    z.next_out = (Bytef *)out;
+    z.avail_out = (uInt)cap;
+    if (deflate(&z, Z_FINISH) != Z_STREAM_END) {
+        deflateEnd(&z);
+        free(out);
+        return NULL;
+    }
+    *out_len = z.total_out;
+    deflateEnd(&z);
+    return out;
+}
+
+static enum MHD_Result reply(struct MHD_Connection *c, unsigned int status,
+                             char *body, size_t len, const char *type,
+                             const char *encoding)
+{
+    struct MHD_Response *r;
+    enum MHD_Result ret;
+
+    r = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+    if (!r) {
+        free(body);
+        return MHD_NO;
+    }
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+    if (encoding)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_ENCODING, encoding);
+    if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
+    ret = MHD_queue_response(c, status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+static enum MHD_Result reply_text(struct MHD_Connection *c,
+                                  unsigned int status, const char *text)
+{
+    char *body = strdup(text);
+
+    if (!body)
+        return MHD_NO;
+    return reply(c, status, body, strlen(body), "text/plain; charset=utf-8",
+                 NULL);
+}
+
+static enum MHD_Result handle(void *cls, struct MHD_Connection *c,
+                              const char *url, const char *method,
+                              const char *version, const char *upload,
+                              size_t *upload_size, void **state)
+{
+    static int headers_seen;
+    bool om;
+    char *text, *z;
+    size_t len, zlen;
+
+    (void)cls;
+    (void)version;
+    (void)upload;
+    /* The first call has the headers only; answer once the body is in. */
+    if (!*state) {
+        *state = &headers_seen;
+        return MHD_YES;
+    }
+    if (*upload_size) {
+        *upload_size = 0;       /* a body is read and dropped */
+        return MHD_YES;
+    }
+    if (strcmp(method, MHD_HTTP_METHOD_GET) &&
+        strcmp(method, MHD_HTTP_METHOD_HEAD))
+        return reply_text(c, MHD_HTTP_METHOD_NOT_ALLOWED,
+                          "only GET and HEAD\n");
+    if (!strcmp(url, "/"))
+        return reply_text(c, MHD_HTTP_OK, "hypfs-exporter: the hypervisor "
+                          "filesystem's metrics are at the telemetry path "
+                          "(see hypfs-exporter(8))\n");
+    if (strcmp(url, opts.path))
+        return reply_text(c, MHD_HTTP_NOT_FOUND, "not found\n");
+
+    om = accepts(c, MHD_HTTP_HEADER_ACCEPT, "application/openmetrics-text");
+    text = scrape(om, &len);
+    if (!text)
+        return reply_text(c, MHD_HTTP_INTERNAL_SERVER_ERROR,
+                          "out of memory\n");
+    z = accepts(c, MHD_HTTP_HEADER_ACCEPT_ENCODING, "gzip")
+        ? gzip(text, len, &zlen) : NULL;
+    if (z) {
+        free(text);
+        text = z;
+        len = zlen;
+    }
+    return reply(c, MHD_HTTP_OK, text, len,
+                 om ? "application/openmetrics-text; version=1.0.0; "
+                      "charset=utf-8"
+                    : "text/plain; version=0.0.4; charset=utf-8",
+                 z ? "gzip" : NULL);
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    (void)cls;
+    (void)fmt;
+    (void)ap;
+    /*
+     * libmicrohttpd reports every malformed request and dropped client;
+     * those are the clients' business, and an attacker could fill the log
+     * with them.  Our own errors are reported where they happen.
+     */
+}
+
+/* ---- Listening ---- */
+
+/* A listening socket for "[HOST]:PORT"; -1 after saying why. */
+static int listen_on(const char *spec, char *shown, size_t shown_len)
+{
+    struct addrinfo hints = {
+        .ai_family = AF_UNSPEC,
+        .ai_socktype = SOCK_STREAM,
+        .ai_flags = AI_PASSIVE | AI_NUMERICSERV,
+    }, *res, *ai;
+    char host[256], port[16];
+    const char *colon = strrchr(spec, ':');
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    char h[NI_MAXHOST], p[NI_MAXSERV];
+    int fd = -1, err, one = 1, zero = 0;
+    size_t hl;
+
+    if (!colon || strlen(colon + 1) >= sizeof(port) || !colon[1]) {
+        fprintf(stderr, "hypfs-exporter: --listen %s: expected [HOST]:PORT\n",
+                spec);
+        return -1;
+    }
+    hl = (size_t)(colon - spec);
+    if (hl >= 2 && spec[0] == '[' && spec[hl - 1] == ']') {
+        spec++;
+        hl -= 2;
+    }
+    if (hl >= sizeof(host)) {
+        fprintf(stderr, "hypfs-exporter: --listen: host name too long\n");
+        return -1;
+    }
+    memcpy(host, spec, hl);
+    host[hl] = '\0';
+    strcpy(port, colon + 1);
+    err = getaddrinfo(hl ? host : NULL, port, &hints, &res);
+    if (err) {
+        fprintf(stderr, "hypfs-exporter: --listen %s: %s\n", host[0] ? host :
+                "(any)", gai_strerror(err));
+        return -1;
+    }
+    /* With no host, prefer IPv6 with IPv4 mapped: one socket for both. */
+    for (ai = res; ai; ai = ai->ai_next)
+        if (!hl && ai->ai_family == AF_INET6)
+            break;
+    if (!ai)
+        ai = res;
+    for (; ai; ai = ai->ai_next) {
+        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC,
+                    ai->ai_protocol);
+        if (fd < 0)
+            continue;
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+        if (ai->ai_family == AF_INET6 && !hl)
+            setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
+        if (!bind(fd, ai->ai_addr, ai->ai_addrlen) && !listen(fd, 128))
+            break;
+        err = errno;
+        close(fd);
+        fd = -1;
+        errno = err;
+    }
+    if (fd < 0) {
+        fprintf(stderr, "hypfs-exporter: cannot listen on %s: %s\n", spec,
+                strerror(errno));
+        freeaddrinfo(res);
+        return -1;
+    }
+    freeaddrinfo(res);
+    if (!getsockname(fd, (struct sockaddr *)&ss, &sl) &&
+        !getnameinfo((struct sockaddr *)&ss, sl, h, sizeof(h), p, sizeof(p),
+                     NI_NUMERICHOST | NI_NUMERICSERV))
+        snprintf(shown, shown_len, ss.ss_family == AF_INET6 ? "[%s]:%s"
+                                                            : "%s:%s", h, p);
+    else
+        snprintf(shown, shown_len, "%s", spec);
+    return fd;
+}
+
+/* ---- Options ---- */
+
+static int add_path(const char ***list, size_t *n, const char *opt,
+                    const char *path)
+{
+    const char **l;
+
+    if (path[0] != '/') {
+        fprintf(stderr, "hypfs-exporter: %s %s: not an absolute path\n", opt,
+                path);
+        return -1;
+    }
+    l = realloc(*list, (*n + 1) * sizeof(*l));
+    if (!l) {
+        fprintf(stderr, "hypfs-exporter: out of memory\n");
+        return -1;
+    }
+    l[(*n)++] = path;
+    *list = l;
+    return 0;
+}
+
+static int parse_args(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        { "listen", required_argument, NULL, 'l' },
+        { "socket", required_argument, NULL, 's' },
+        { "include", required_argument, NULL, 1 },
+        { "exclude", required_argument, NULL, 2 },
+        { "max-value-length", required_argument, NULL, 3 },
+        { "telemetry-path", required_argument, NULL, 4 },
+        { "version", no_argument, NULL, 'V' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    int opt;
+
+    while ((opt = getopt_long(argc, argv, "l:s:Vh", longopts, NULL)) != -1) {
+        switch (opt) {
+        case 'l':
+            opts.listen = optarg;
+            break;
+        case 's':
+            opts.socket = optarg;
+            break;
+        case 1:
+            if (add_path(&opts.include, &opts.ninclude, "--include", optarg))
+                return 1;
+            break;
+        case 2:
+            if (add_path(&opts.exclude, &opts.nexclude, "--exclude", optarg))
+                return 1;
+            break;
+        case 3: {
+            char *end;
+            unsigned long v;
+
+            errno = 0;
+            v = strtoul(optarg, &end, 10);
+            if (errno || *end || !*optarg || optarg[0] == '-' || v > 65536) {
+                fprintf(stderr, "hypfs-exporter: --max-value-length %s: "
+                        "expected a number of bytes from 0 to 65536\n",
+                        optarg);
+                return 1;
+            }
+            opts.max_value_len = v;
+            break;
+        }
+        case 4:
+            if (optarg[0] != '/' || !strcmp(optarg, "/")) {
+                fprintf(stderr, "hypfs-exporter: --telemetry-path %s: "
+                        "expected a path below / (like /metrics)\n", optarg);
+                return 1;
+            }
+            opts.path = optarg;
+            break;
+        case 'V':
+            printf("hypfs-exporter %s\n", HYPFS_VERSION_STRING);
+            exit(0);
+        case 'h':
+            help();
+            exit(0);
+        default:
+            fprintf(stderr, "Try 'hypfs-exporter --help'.\n");
+            return 1;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "hypfs-exporter: unexpected argument '%s'\n"
+                "Try 'hypfs-exporter --help'.\n", argv[optind]);
+        return 1;
+    }
+    if (!opts.ninclude && add_path(&opts.include, &opts.ninclude,
+                                   "--include", "/"))
+        return 1;
+    opts.walk = getenv("XENHYPFS_V1") != NULL;
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    struct MHD_Daemon *d;
+    char shown[300];
+    sigset_t set;
+    int fd, sig;
+
+    if (parse_args(argc, argv))
+        return 1;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    /* Blocked in every thread; the main thread waits for them. */
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    fd = listen_on(opts.listen, shown, sizeof(shown));
+    if (fd < 0)
+        return 1;
+    d = MHD_start_daemon(MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG,
+                         0, NULL, NULL, handle, NULL,
+                         MHD_OPTION_LISTEN_SOCKET, fd,
+                         MHD_OPTION_CONNECTION_LIMIT, (unsigned int)MAX_CONNECTIONS,
+                         MHD_OPTION_CONNECTION_TIMEOUT,
+                         (unsigned int)CONNECTION_TIMEOUT,
+                         MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+                         (size_t)REQUEST_MEMORY,
+                         MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+                         MHD_OPTION_END);
+    if (!d) {
+        fprintf(stderr, "hypfs-exporter: cannot start the HTTP server on %s\n",
+                shown);
+        close(fd);
+        return 1;
+    }
+    fprintf(stderr, "hypfs-exporter: listening on %s, metrics at %s\n", shown,
+            opts.path);
+    sd_notify(0, "READY=1");
+    for (;;) {
+        if (sigwait(&set, &sig))
+            continue;
+        if (sig != SIGHUP)
+            break;
+    }
+    sd_notify(0, "STOPPING=1");
+    MHD_stop_daemon(d);
+    close(fd);
+    if (hdl)
+        xenhypfs_close(hdl);
+    free(opts.include);
+    free(opts.exclude);
+    fprintf(stderr, "hypfs-exporter: %s: stopped\n", strsignal(sig));
+    return 0;
+}

@@ -1,0 +1,1019 @@
+/*
+ * The mapping from hypfs entries to Prometheus metrics.
+ *
+ * Each leaf gives at most one sample.  Its metric's name is "hypfs_" and
+ * the path's components joined by "_", every byte outside [A-Za-z0-9_]
+ * made "_"; a component that is a number, below a directory, is not part
+ * of the name but a label named after that directory (/domain/1/vcpus:
+ * hypfs_domain_vcpus{domain="1"}), with a "name" label when that instance
+ * has a "name" string.  What Prometheus's conventions ask for is applied
+ * as a careful user would: time and size units at the end of a name are
+ * converted to seconds and bytes, a component Prometheus would read as an
+ * abbreviated unit gets an "x", a gauge may not end with a suffix that
+ * other types own.  Whatever still collides (two paths, one name) is
+ * exported once, and the rest counted as skipped: a scrape never holds
+ * one series twice.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+
+#include "metrics.h"
+
+/* ---- Growing strings ---- */
+
+struct sbuf {
+    char *p;
+    size_t len, cap;
+    bool oom;
+};
+
+static void sb_putn(struct sbuf *b, const char *s, size_t n)
+{
+    if (b->oom)
+        return;
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 256;
+        char *p;
+
+        while (cap < b->len + n + 1)
+            cap *= 2;
+        p = realloc(b->p, cap);
+        if (!p) {
+            b->oom = true;
+            return;
+        }
+        b->p = p;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+}
+
+static void sb_puts(struct sbuf *b, const char *s)
+{
+    sb_putn(b, s, strlen(s));
+}
+
+static void sb_printf(struct sbuf *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void sb_printf(struct sbuf *b, const char *fmt, ...)
+{
+    char small[128];
+    va_list ap;
+    int n;
+
+    va_start(ap, fmt);
+    n = vsnprintf(small, sizeof(small), fmt, ap);
+    va_end(ap);
+    if (n < 0) {
+        b->oom = true;
+        return;
+    }
+    if ((size_t)n < sizeof(small)) {
+        sb_putn(b, small, (size_t)n);
+        return;
+    }
+    {
+        char *big = malloc((size_t)n + 1);
+
+        if (!big) {
+            b->oom = true;
+            return;
+        }
+        va_start(ap, fmt);
+        vsnprintf(big, (size_t)n + 1, fmt, ap);
+        va_end(ap);
+        sb_putn(b, big, (size_t)n);
+        free(big);
+    }
+}
+
+/* ---- Escaping: valid UTF-8 out, whatever bytes come in ---- */
+
+/* Length of the valid UTF-8 sequence at @s (@n bytes left), or 0. */
+static size_t utf8_len(const unsigned char *s, size_t n)
+{
+    uint32_t cp;
+    size_t len, i;
+
+    if (s[0] < 0x80)
+        return 1;
+    if (s[0] >= 0xc2 && s[0] <= 0xdf) {
+        len = 2;
+        cp = s[0] & 0x1f;
+    } else if (s[0] >= 0xe0 && s[0] <= 0xef) {
+        len = 3;
+        cp = s[0] & 0x0f;
+    } else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
+        len = 4;
+        cp = s[0] & 0x07;
+    } else
+        return 0;
+    if (n < len)
+        return 0;
+    for (i = 1; i < len; i++) {
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (s[i] & 0x3f);
+    }
+    /* Overlong forms, surrogates, beyond Unicode. */
+    if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
+        (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
+        return 0;
+    return len;
+}
+
+enum esc_mode {
+    ESC_LABEL,      /* a label value: \\ \" \n */
+    ESC_HELP,       /* text format's HELP: \\ \n */
+    ESC_HELP_OM,    /* OpenMetrics' HELP: \\ \" \n */
+};
+
+/*
+ * @n bytes of @s, escaped for @mode.  Bytes that are not valid UTF-8, and
+ * control characters other than newline, become the four characters
+ * \xNN (so the output says which byte it was, as xenhypfs cat -b does).
+ */
+static void sb_escaped(struct sbuf *b, const char *s, size_t n,
+                       enum esc_mode mode)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    size_t i = 0;
+
+    while (i < n) {
+        size_t l = utf8_len(u + i, n - i);
+
+        if (u[i] == '\\')
+            sb_putn(b, "\\\\", 2);
+        else if (u[i] == '\n')
+            sb_putn(b, "\\n", 2);
+        else if (u[i] == '"' && mode != ESC_HELP)
+            sb_putn(b, "\\\"", 2);
+        else if (!l || u[i] < 0x20 || u[i] == 0x7f) {
+            sb_printf(b, "\\\\x%02x", u[i]);
+            l = 1;
+        } else {
+            sb_putn(b, s + i, l);
+            i += l;
+            continue;
+        }
+        i++;
+    }
+}
+
+/* ---- A set of strings, mapped to pointers ---- */
+
+struct slot {
+    char *key;
+    size_t klen;
+    void *val;
+};
+
+struct strmap {
+    struct slot *slots;
+    size_t cap, count;
+};
+
+static uint64_t hash_bytes(const char *s, size_t n)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        h ^= (unsigned char)s[i];
+        h *= 0x100000001b3ull;
+    }
+    return h;
+}
+
+static struct slot *map_find(struct strmap *m, const char *k, size_t n)
+{
+    size_t i;
+
+    if (!m->cap)
+        return NULL;
+    for (i = hash_bytes(k, n) & (m->cap - 1); m->slots[i].key;
+         i = (i + 1) & (m->cap - 1))
+        if (m->slots[i].klen == n && !memcmp(m->slots[i].key, k, n))
+            return &m->slots[i];
+    return NULL;
+}
+
+/* Insert @k (copied) unless present.  1 inserted, 0 present, -ENOMEM. */
+static int map_add(struct strmap *m, const char *k, size_t n, void *val)
+{
+    size_t i;
+
+    if (map_find(m, k, n))
+        return 0;
+    if ((m->count + 1) * 2 > m->cap) {
+        size_t cap = m->cap ? m->cap * 2 : 64, j;
+        struct slot *s = calloc(cap, sizeof(*s));
+
+        if (!s)
+            return -ENOMEM;
+        for (j = 0; j < m->cap; j++) {
+            if (!m->slots[j].key)
+                continue;
+            for (i = hash_bytes(m->slots[j].key, m->slots[j].klen) & (cap - 1);
+                 s[i].key; i = (i + 1) & (cap - 1))
+                ;
+            s[i] = m->slots[j];
+        }
+        free(m->slots);
+        m->slots = s;
+        m->cap = cap;
+    }
+    for (i = hash_bytes(k, n) & (m->cap - 1); m->slots[i].key;
+         i = (i + 1) & (m->cap - 1))
+        ;
+    m->slots[i].key = malloc(n + 1);
+    if (!m->slots[i].key)
+        return -ENOMEM;
+    memcpy(m->slots[i].key, k, n);
+    m->slots[i].key[n] = '\0';
+    m->slots[i].klen = n;
+    m->slots[i].val = val;
+    m->count++;
+    return 1;
+}
+
+static void map_free(struct strmap *m, void (*free_val)(void *))
+{
+    size_t i;
+
+    for (i = 0; i < m->cap; i++)
+        if (m->slots[i].key) {
+            free(m->slots[i].key);
+            if (free_val)
+                free_val(m->slots[i].val);
+        }
+    free(m->slots);
+}
+
+/* ---- Families ---- */
+
+enum kind { KIND_GAUGE, KIND_INFO };
+
+struct family {
+    char *name;             /* an info family's without "_info" */
+    enum kind kind;
+    char *help;             /* raw: escaped when rendered */
+    struct sbuf samples;
+    struct family *next;    /* in order of creation */
+};
+
+struct metrics {
+    struct metrics_opts opts;
+    struct strmap families;     /* name -> struct family */
+    struct family *first, **last;
+    struct strmap series;       /* "name{labels}" already exported */
+    struct strmap inst_names;   /* instance path -> its name (a string) */
+    struct sbuf build_labels;   /* hypfs_build_info's, rendered */
+    struct strmap build_names;  /* its label names */
+    unsigned long entries, skipped;
+    bool oom;
+};
+
+struct metrics *metrics_new(const struct metrics_opts *opts)
+{
+    struct metrics *m = calloc(1, sizeof(*m));
+
+    if (!m)
+        return NULL;
+    m->opts = *opts;
+    m->last = &m->first;
+    return m;
+}
+
+static void family_free(void *p)
+{
+    struct family *f = p;
+
+    free(f->name);
+    free(f->help);
+    free(f->samples.p);
+    free(f);
+}
+
+void metrics_free(struct metrics *m)
+{
+    if (!m)
+        return;
+    map_free(&m->families, family_free);
+    map_free(&m->series, NULL);
+    map_free(&m->inst_names, free);
+    map_free(&m->build_names, NULL);
+    free(m->build_labels.p);
+    free(m);
+}
+
+unsigned long metrics_entries(const struct metrics *m)
+{
+    return m->entries;
+}
+
+unsigned long metrics_skipped(const struct metrics *m)
+{
+    return m->skipped;
+}
+
+/* ---- Names ---- */
+
+struct comp {
+    const char *s;
+    size_t n;
+};
+
+static bool is_number(struct comp c)
+{
+    size_t i;
+
+    for (i = 0; i < c.n; i++)
+        if (c.s[i] < '0' || c.s[i] > '9')
+            return false;
+    return c.n > 0;
+}
+
+static bool comp_is(struct comp c, const char *s)
+{
+    return c.n == strlen(s) && !memcmp(c.s, s, c.n);
+}
+
+/* @c with every byte outside [A-Za-z0-9_] made '_'. */
+static void sb_sanitized(struct sbuf *b, struct comp c)
+{
+    size_t i;
+
+    for (i = 0; i < c.n; i++) {
+        char ch = c.s[i];
+        bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                  (ch >= '0' && ch <= '9') || ch == '_';
+
+        sb_putn(b, ok ? &ch : "_", 1);
+    }
+}
+
+/*
+ * Units Prometheus's conventions have a say on: abbreviations that may
+ * not appear in a name, and words for which a base unit is preferred.
+ * Numbers in such a unit, named so at the end of a path, are converted
+ * to the base unit; elsewhere the word gets an "x" (hypfs_test_bx).
+ */
+struct unit {
+    const char *word;
+    const char *base;       /* "seconds" or "bytes"; NULL: only avoided */
+    double factor;
+};
+
+static const struct unit units[] = {
+    { "s", "seconds", 1 },              { "sec", "seconds", 1 },
+    { "secs", "seconds", 1 },           { "ms", "seconds", 1e-3 },
+    { "us", "seconds", 1e-6 },          { "ns", "seconds", 1e-9 },
+    { "milliseconds", "seconds", 1e-3 },
+    { "microseconds", "seconds", 1e-6 },
+    { "nanoseconds", "seconds", 1e-9 },
+    { "minutes", "seconds", 60 },       { "hours", "seconds", 3600 },
+    { "days", "seconds", 86400 },       { "weeks", "seconds", 604800 },
+    /* Sizes in a hypervisor are binary: Xen's KiB, MiB. */
+    { "kb", "bytes", 1024.0 },          { "kib", "bytes", 1024.0 },
+    { "kilobytes", "bytes", 1024.0 },
+    { "mb", "bytes", 1048576.0 },       { "mib", "bytes", 1048576.0 },
+    { "megabytes", "bytes", 1048576.0 },
+    { "gb", "bytes", 1073741824.0 },    { "gib", "bytes", 1073741824.0 },
+    { "gigabytes", "bytes", 1073741824.0 },
+    { "tb", "bytes", 1099511627776.0 },
+    { "pb", "bytes", 1125899906842624.0 },
+    /* Bits or bytes, metres or minutes: nobody can tell. */
+    { "b", NULL, 0 }, { "m", NULL, 0 }, { "h", NULL, 0 }, { "d", NULL, 0 },
+    { "kilograms", NULL, 0 }, { "milligrams", NULL, 0 },
+    { "kilometers", NULL, 0 }, { "millimeters", NULL, 0 },
+    { "kilometres", NULL, 0 }, { "millimetres", NULL, 0 },
+    { "milliamperes", NULL, 0 }, { "millivolts", NULL, 0 },
+    { "kilojoules", NULL, 0 }, { "megajoules", NULL, 0 },
+};
+
+static const struct unit *unit_of(const char *tok, size_t n)
+{
+    size_t i, j;
+
+    for (i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+        if (strlen(units[i].word) != n)
+            continue;
+        for (j = 0; j < n; j++)
+            if ((tok[j] | 0x20) != units[i].word[j])
+                break;
+        if (j == n)
+            return &units[i];
+    }
+    return NULL;
+}
+
+/*
+ * Entries whose unit the path does not say, known from hypfsd's and
+ * Xen's documentation (docs/paths.md).
+ */
+static const struct {
+    const char *pattern;    /* the path, instances as <id> */
+    const char *base;
+    double factor;
+} known_units[] = {
+    { "/domain/<id>/memory", "bytes", 1024.0 },
+};
+
+/*
+ * Append @name's "_"-separated tokens to @out, each abbreviation or
+ * non-base unit word followed by "x".  When @convert, a unit at the very
+ * end is replaced by its base and *factor set instead.
+ */
+static void sb_name_tokens(struct sbuf *out, const char *name, size_t n,
+                           bool convert, double *factor)
+{
+    size_t i = 0;
+
+    while (i <= n) {
+        size_t j = i;
+        const struct unit *u;
+
+        while (j < n && name[j] != '_')
+            j++;
+        u = j > i ? unit_of(name + i, j - i) : NULL;
+        if (u && convert && j == n && u->base) {
+            sb_puts(out, u->base);
+            *factor = u->factor;
+        } else {
+            sb_putn(out, name + i, j - i);
+            if (u)
+                sb_putn(out, "x", 1);
+        }
+        if (j < n)
+            sb_putn(out, "_", 1);
+        i = j + 1;
+    }
+}
+
+static bool ends_with(const char *s, size_t n, const char *suffix)
+{
+    size_t l = strlen(suffix);
+
+    return n >= l && !memcmp(s + n - l, suffix, l);
+}
+
+/* Suffixes other metric types own: a gauge named so gets "_value". */
+static bool reserved_suffix(const char *s, size_t n)
+{
+    static const char *const sfx[] = {
+        "_total", "_created", "_count", "_sum", "_bucket", "_info",
+        "_gcount", "_gsum",
+    };
+    size_t i;
+
+    for (i = 0; i < sizeof(sfx) / sizeof(sfx[0]); i++)
+        if (ends_with(s, n, sfx[i]))
+            return true;
+    return false;
+}
+
+/* Names the exporter's own metrics use. */
+static bool reserved_name(const char *s)
+{
+    return !strcmp(s, "hypfs_up") || !strncmp(s, "hypfs_scrape_", 13) ||
+           !strcmp(s, "hypfs_build");
+}
+
+/* A valid label name from a path component. */
+static void sb_label_name(struct sbuf *b, struct comp c)
+{
+    size_t start = b->len;
+
+    sb_sanitized(b, c);
+    if (b->oom)
+        return;
+    /* Not a digit first, not "__" (Prometheus's own), not le/quantile. */
+    if ((b->p[start] >= '0' && b->p[start] <= '9') ||
+        !strncmp(b->p + start, "__", 2)) {
+        struct sbuf t = { 0 };
+
+        sb_putn(&t, "l", 1);
+        sb_putn(&t, b->p + start, b->len - start);
+        b->len = start;
+        if (!t.oom)
+            sb_putn(b, t.p, t.len);
+        free(t.p);
+    } else if (!strcmp(b->p + start, "le") ||
+               !strcmp(b->p + start, "quantile"))
+        sb_putn(b, "_", 1);
+}
+
+/* ---- Adding entries ---- */
+
+struct label {
+    char *name;
+    const char *value;
+    size_t value_len;
+};
+
+static bool under(const char *path, size_t n, const char *prefix)
+{
+    size_t l = strlen(prefix);
+
+    while (l > 1 && prefix[l - 1] == '/')
+        l--;
+    if (l == 1 && prefix[0] == '/')
+        return true;
+    return n >= l && !memcmp(path, prefix, l) && (n == l || path[l] == '/');
+}
+
+/*
+ * Add one sample of @fam_name (kind @kind, help @help) with @labels:
+ * @value is the sample's value text.  Counts a skip where it cannot.
+ */
+static void add_sample(struct metrics *m, const char *fam_name,
+                       enum kind kind, const char *help,
+                       const struct label *labels, size_t nlabels,
+                       const char *value)
+{
+    struct sbuf key = { 0 }, lab = { 0 };
+    struct slot *s;
+    struct family *f;
+    size_t i, j;
+    int r;
+
+    if (reserved_name(fam_name)) {
+        m->skipped++;
+        return;
+    }
+    for (i = 0; i < nlabels; i++)
+        for (j = 0; j < i; j++)
+            if (!strcmp(labels[i].name, labels[j].name)) {
+                m->skipped++;
+                return;
+            }
+    for (i = 0; i < nlabels; i++) {
+        sb_printf(&lab, "%s%s=\"", i ? "," : "", labels[i].name);
+        sb_escaped(&lab, labels[i].value, labels[i].value_len, ESC_LABEL);
+        sb_putn(&lab, "\"", 1);
+    }
+    sb_puts(&key, fam_name);
+    sb_putn(&key, "{", 1);
+    if (lab.len)
+        sb_putn(&key, lab.p, lab.len);
+    if (key.oom || lab.oom)
+        goto oom;
+
+    s = map_find(&m->families, fam_name, strlen(fam_name));
+    if (s && ((struct family *)s->val)->kind != kind) {
+        m->skipped++;
+        goto out;
+    }
+    r = map_add(&m->series, key.p, key.len, NULL);
+    if (r < 0)
+        goto oom;
+    if (!r) {
+        m->skipped++;
+        goto out;
+    }
+    if (s)
+        f = s->val;
+    else {
+        f = calloc(1, sizeof(*f));
+        if (!f)
+            goto oom;
+        f->name = strdup(fam_name);
+        f->help = strdup(help);
+        f->kind = kind;
+        if (!f->name || !f->help || map_add(&m->families, fam_name,
+                                            strlen(fam_name), f) < 0) {
+            family_free(f);
+            goto oom;
+        }
+        *m->last = f;
+        m->last = &f->next;
+    }
+    sb_puts(&f->samples, fam_name);
+    if (kind == KIND_INFO)
+        sb_puts(&f->samples, "_info");
+    if (lab.len) {
+        sb_putn(&f->samples, "{", 1);
+        sb_putn(&f->samples, lab.p, lab.len);
+        sb_putn(&f->samples, "}", 1);
+    }
+    sb_printf(&f->samples, " %s\n", value);
+    if (f->samples.oom)
+        m->oom = true;
+    goto out;
+oom:
+    m->oom = true;
+out:
+    free(key.p);
+    free(lab.p);
+}
+
+/* A number's text in the base unit: @text times @factor. */
+static void sb_scaled(struct sbuf *b, const char *text, double factor)
+{
+    if (factor == 1.0)
+        sb_puts(b, text);
+    else
+        sb_printf(b, "%.15g", strtod(text, NULL) * factor);
+}
+
+/* /buildinfo/...: labels of hypfs_build_info, or a _crc32 of its own. */
+static void add_buildinfo(struct metrics *m, const struct comp *c, size_t nc,
+                          const char *value, size_t len, bool hashed,
+                          const char *help)
+{
+    struct sbuf name = { 0 };
+    size_t i = 1;
+    int r;
+
+    /* compileinfo/compiler: "compiler"; version/major: "version_major". */
+    if (nc > 2 && comp_is(c[1], "compileinfo"))
+        i = 2;
+    for (; i < nc; i++) {
+        if (name.len)
+            sb_putn(&name, "_", 1);
+        sb_sanitized(&name, c[i]);
+    }
+    if (name.oom) {
+        m->oom = true;
+        free(name.p);
+        return;
+    }
+    if (hashed) {
+        struct sbuf fam = { 0 }, v = { 0 };
+        double unused;
+
+        sb_puts(&fam, "hypfs_build_");
+        sb_name_tokens(&fam, name.p, name.len, false, &unused);
+        sb_puts(&fam, "_crc32");
+        sb_printf(&v, "%lu", crc32(0, (const Bytef *)value, (uInt)len));
+        if (fam.oom || v.oom)
+            m->oom = true;
+        else
+            add_sample(m, fam.p, KIND_GAUGE, help, NULL, 0, v.p);
+        free(fam.p);
+        free(v.p);
+        free(name.p);
+        return;
+    }
+    r = map_add(&m->build_names, name.p, name.len, NULL);
+    if (r < 0)
+        m->oom = true;
+    else if (!r)
+        m->skipped++;
+    else {
+        if (m->build_labels.len)
+            sb_putn(&m->build_labels, ",", 1);
+        sb_putn(&m->build_labels, name.p, name.len);
+        sb_putn(&m->build_labels, "=\"", 2);
+        sb_escaped(&m->build_labels, value, len, ESC_LABEL);
+        sb_putn(&m->build_labels, "\"", 1);
+        if (m->build_labels.oom)
+            m->oom = true;
+    }
+    free(name.p);
+}
+
+static void add_leaf(struct metrics *m, const char *path, size_t plen,
+                     const struct xenhypfs_dirent *d, const void *content)
+{
+    struct comp *c = NULL;
+    struct label *labels = NULL;
+    struct sbuf raw = { 0 }, fam = { 0 }, help = { 0 }, v = { 0 },
+                lnames = { 0 };
+    size_t nc = 0, i, nlabels = 0, inst_end = 0, len;
+    size_t *lname_off = NULL;
+    bool number = d->type == xenhypfs_type_uint ||
+                  d->type == xenhypfs_type_int ||
+                  d->type == xenhypfs_type_bool;
+    double factor = 1.0;
+    bool hashed;
+    char *value;
+
+    if (d->type == xenhypfs_type_blob || (!number &&
+                                          d->type != xenhypfs_type_string)) {
+        m->skipped++;
+        return;
+    }
+    value = xenhypfs_value_string(d, content);
+    if (!value) {
+        if (errno == ENOMEM)
+            m->oom = true;
+        else
+            m->skipped++;
+        return;
+    }
+    len = strlen(value);
+    /* Compressed because it is big (/buildinfo/config): never a label. */
+    hashed = !number && (d->encoding == xenhypfs_enc_gzip ||
+                         len > m->opts.max_value_len);
+
+    /* The components, and the path as a pattern for the help text. */
+    c = calloc(plen / 2 + 1, sizeof(*c));
+    labels = calloc(plen / 2 + 3, sizeof(*labels));
+    lname_off = calloc(plen / 2 + 2, sizeof(*lname_off));
+    if (!c || !labels || !lname_off)
+        goto oom;
+    for (i = 0; i < plen;) {
+        size_t j;
+
+        while (i < plen && path[i] == '/')
+            i++;
+        if (i == plen)
+            break;
+        for (j = i; j < plen && path[j] != '/'; j++)
+            ;
+        c[nc].s = path + i;
+        c[nc].n = j - i;
+        nc++;
+        i = j;
+    }
+    if (!nc) {
+        m->skipped++;
+        goto out;
+    }
+    sb_puts(&help, "hypfs ");
+    for (i = 0; i < nc; i++) {
+        sb_putn(&help, "/", 1);
+        if (i + 1 < nc && is_number(c[i]))
+            sb_puts(&help, "<id>");
+        else
+            sb_putn(&help, c[i].s, c[i].n);
+    }
+    if (help.oom)
+        goto oom;
+
+    if (hashed) {
+        sb_printf(&help, " (CRC-32 of the value: gzip-encoded, or longer "
+                  "than %zu bytes)", m->opts.max_value_len);
+        if (help.oom)
+            goto oom;
+    }
+    if (nc >= 2 && comp_is(c[0], "buildinfo")) {
+        add_buildinfo(m, c, nc, value, len, hashed, help.p);
+        goto out;
+    }
+
+    /* The name's tokens and the instance labels. */
+    for (i = 0; i < nc; i++) {
+        if (i + 1 < nc && is_number(c[i])) {
+            lname_off[nlabels] = lnames.len;
+            if (i)
+                sb_label_name(&lnames, c[i - 1]);
+            else
+                sb_puts(&lnames, "instance");
+            sb_putn(&lnames, "", 1);    /* its NUL: names in a row */
+            labels[nlabels].value = c[i].s;
+            labels[nlabels].value_len = c[i].n;
+            nlabels++;
+            inst_end = (size_t)(c[i].s + c[i].n - path);
+        } else {
+            if (raw.len)
+                sb_putn(&raw, "_", 1);
+            sb_sanitized(&raw, c[i]);
+        }
+    }
+    if (raw.oom || lnames.oom)
+        goto oom;
+    for (i = 0; i < nlabels; i++)
+        labels[i].name = lnames.p + lname_off[i];
+
+    if (inst_end) {
+        struct slot *s;
+
+        /* An instance's name is its label, not a metric of its own. */
+        if (nc >= 2 && is_number(c[nc - 2]) && comp_is(c[nc - 1], "name") &&
+            !number)
+            goto out;
+        s = map_find(&m->inst_names, path, inst_end);
+        if (s) {
+            labels[nlabels].name = "name";
+            labels[nlabels].value = s->val;
+            labels[nlabels].value_len = strlen(s->val);
+            nlabels++;
+        }
+    }
+
+    sb_puts(&fam, "hypfs_");
+    if (number) {
+        for (i = 0; i < sizeof(known_units) / sizeof(known_units[0]); i++)
+            if (!strcmp(help.p + 6, known_units[i].pattern))
+                break;
+        if (i < sizeof(known_units) / sizeof(known_units[0])) {
+            sb_name_tokens(&fam, raw.p, raw.len, false, &factor);
+            sb_printf(&fam, "_%s", known_units[i].base);
+            factor = known_units[i].factor;
+        } else
+            sb_name_tokens(&fam, raw.p, raw.len, true, &factor);
+        if (fam.oom)
+            goto oom;
+        if (reserved_suffix(fam.p, fam.len))
+            sb_puts(&fam, "_value");
+        if (factor != 1.0)
+            sb_printf(&help, " (in %s)",
+                      strstr(fam.p, "_seconds") ? "seconds" : "bytes");
+        sb_scaled(&v, value, factor);
+        if (fam.oom || v.oom || help.oom)
+            goto oom;
+        add_sample(m, fam.p, KIND_GAUGE, help.p, labels, nlabels, v.p);
+    } else if (!hashed) {
+        sb_name_tokens(&fam, raw.p, raw.len, false, &factor);
+        if (fam.oom)
+            goto oom;
+        if (reserved_suffix(fam.p, fam.len))
+            sb_puts(&fam, "_value");
+        labels[nlabels].name = "value";
+        labels[nlabels].value = value;
+        labels[nlabels].value_len = len;
+        nlabels++;
+        if (fam.oom)
+            goto oom;
+        add_sample(m, fam.p, KIND_INFO, help.p, labels, nlabels, "1");
+    } else {
+        sb_name_tokens(&fam, raw.p, raw.len, false, &factor);
+        sb_puts(&fam, "_crc32");
+        sb_printf(&v, "%lu", crc32(0, (const Bytef *)value, (uInt)len));
+        if (fam.oom || v.oom)
+            goto oom;
+        add_sample(m, fam.p, KIND_GAUGE, help.p, labels, nlabels, v.p);
+    }
+    goto out;
+oom:
+    m->oom = true;
+out:
+    free(value);
+    free(c);
+    free(labels);
+    free(lname_off);
+    free(raw.p);
+    free(fam.p);
+    free(help.p);
+    free(v.p);
+    free(lnames.p);
+}
+
+/* @root and @rel joined: "/a" + "b/c" = "/a/b/c". */
+static char *join(const char *root, const char *rel, size_t *len)
+{
+    size_t rl = strlen(root), n;
+    char *p;
+
+    while (rl > 1 && root[rl - 1] == '/')
+        rl--;
+    n = rl + (*rel ? 1 + strlen(rel) : 0);
+    p = malloc(n + 1);
+    if (!p)
+        return NULL;
+    memcpy(p, root, rl);
+    if (*rel) {
+        size_t at = rl;
+
+        if (!(rl == 1 && root[0] == '/'))
+            p[at++] = '/';
+        else
+            n--;
+        strcpy(p + at, rel);
+    }
+    p[n] = '\0';
+    *len = n;
+    return p;
+}
+
+int metrics_add_tree(struct metrics *m, const char *root,
+                     const struct xenhypfs_tree_entry *e, unsigned int n)
+{
+    unsigned int i;
+    size_t k;
+
+    /* First the instances' names, which label everything in them. */
+    for (i = 0; i < n; i++) {
+        const char *name = e[i].dirent.name;
+        size_t nl = strlen(name), plen;
+        char *path, *value;
+        const char *slash;
+        struct comp parent;
+        int r;
+
+        if (e[i].dirent.type != xenhypfs_type_string ||
+            !(nl == 4 ? !strcmp(name, "name") : ends_with(name, nl, "/name")))
+            continue;
+        path = join(root, name, &plen);
+        if (!path)
+            return -ENOMEM;
+        plen -= 5;                      /* the instance's path */
+        path[plen] = '\0';
+        slash = strrchr(path, '/');
+        parent.s = slash ? slash + 1 : path;
+        parent.n = strlen(parent.s);
+        if (!slash || slash == path || !is_number(parent)) {
+            free(path);
+            continue;
+        }
+        value = xenhypfs_value_string(&e[i].dirent, e[i].content);
+        if (!value) {
+            free(path);
+            continue;
+        }
+        r = map_add(&m->inst_names, path, plen, value);
+        free(path);
+        if (r <= 0)
+            free(value);
+        if (r < 0)
+            return -ENOMEM;
+    }
+    for (i = 0; i < n; i++) {
+        size_t plen;
+        char *path;
+        bool excluded = false;
+
+        m->entries++;
+        if (e[i].dirent.type == xenhypfs_type_dir)
+            continue;
+        path = join(root, e[i].dirent.name, &plen);
+        if (!path)
+            return -ENOMEM;
+        for (k = 0; k < m->opts.nexclude; k++)
+            if (under(path, plen, m->opts.exclude[k]))
+                excluded = true;
+        if (!excluded)
+            add_leaf(m, path, plen, &e[i].dirent, e[i].content);
+        free(path);
+        if (m->oom)
+            return -ENOMEM;
+    }
+    return 0;
+}
+
+/* ---- Rendering ---- */
+
+static void sb_help_type(struct sbuf *b, bool om, const char *name,
+                         const char *help, const char *type)
+{
+    sb_printf(b, "# HELP %s ", name);
+    sb_escaped(b, help, strlen(help), om ? ESC_HELP_OM : ESC_HELP);
+    sb_printf(b, "\n# TYPE %s %s\n", name, type);
+}
+
+char *metrics_render(struct metrics *m, const struct metrics_meta *meta,
+                     size_t *len)
+{
+    bool om = m->opts.openmetrics;
+    struct sbuf b = { 0 };
+    struct family *f;
+
+    if (m->oom)
+        return NULL;
+    for (f = m->first; f; f = f->next) {
+        if (f->kind == KIND_INFO) {
+            if (om)
+                sb_help_type(&b, om, f->name, f->help, "info");
+            else {
+                sb_printf(&b, "# HELP %s_info ", f->name);
+                sb_escaped(&b, f->help, strlen(f->help), ESC_HELP);
+                sb_printf(&b, "\n# TYPE %s_info gauge\n", f->name);
+            }
+        } else
+            sb_help_type(&b, om, f->name, f->help, "gauge");
+        sb_putn(&b, f->samples.p, f->samples.len);
+    }
+    if (m->build_labels.len) {
+        sb_help_type(&b, om, om ? "hypfs_build" : "hypfs_build_info",
+                     "The hypervisor's build, from hypfs /buildinfo",
+                     om ? "info" : "gauge");
+        sb_printf(&b, "hypfs_build_info{%s} 1\n", m->build_labels.p);
+    }
+    sb_help_type(&b, om, "hypfs_up", "Whether the hypervisor's filesystem "
+                 "could be read (1) or not (0)", "gauge");
+    sb_printf(&b, "hypfs_up %d\n", meta->up ? 1 : 0);
+    sb_help_type(&b, om, "hypfs_scrape_duration_seconds",
+                 "How long reading and mapping the hypervisor's filesystem "
+                 "took", "gauge");
+    sb_printf(&b, "hypfs_scrape_duration_seconds %.6f\n", meta->duration_s);
+    sb_help_type(&b, om, "hypfs_scrape_entries", "Entries read from the "
+                 "hypervisor's filesystem, directories included", "gauge");
+    sb_printf(&b, "hypfs_scrape_entries %lu\n", m->entries);
+    sb_help_type(&b, om, "hypfs_scrape_skipped_entries", "Leaves read but "
+                 "not exported: blobs, and paths whose metric another path "
+                 "already gave", "gauge");
+    sb_printf(&b, "hypfs_scrape_skipped_entries %lu\n", m->skipped);
+    sb_help_type(&b, om, om ? "hypfs_scrape_errors" :
+                 "hypfs_scrape_errors_total", "Scrapes that could not read "
+                 "the hypervisor's filesystem", "counter");
+    sb_printf(&b, "hypfs_scrape_errors_total %llu\n", meta->errors_total);
+    if (om)
+        sb_puts(&b, "# EOF\n");
+    if (b.oom) {
+        free(b.p);
+        return NULL;
+    }
+    *len = b.len;
+    return b.p;
+}

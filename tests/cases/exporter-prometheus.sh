@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# hypfs-exporter scraped by a real Prometheus (Debian's), every second, on
+# loopback, in this case's temporary directory: values arrive as
+# hypfsctl and xenhypfs set them, a destroyed domain's series goes stale,
+# a stopped hypfsd is hypfs_up 0 while the exporter stays up, and a
+# restarted one is 1 again.  The shipped rules load into that Prometheus.
+# Prometheus's first scrape lands seconds after it starts: every wait polls
+# its API (up to 60 s), none sleeps a fixed time.
+. "$(dirname "$0")/lib.sh"
+: "${HYPFS_EXPORTER:?}"
+for c in prometheus promtool curl jq; do
+    command -v "$c" >/dev/null || fail "$c is missing (./run deps installs it)"
+done
+[ "$failures" = 0 ] || finish
+
+pids=()
+trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+      for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+      [ "$failures" -eq 0 ] || { echo "--- prometheus said:"; tail -20 "$tmp/prometheus.log"
+                                 echo "--- hypfs-exporter said:"; cat "$tmp/exporter.log"; } >&2 2>/dev/null
+      cleanup' EXIT
+
+# wait_log FILE SED-EXPR: the first match of SED-EXPR in FILE, within 60 s.
+wait_log() {
+    local i v
+    for i in $(seq 600); do
+        v=$(sed -n "$2" "$1" | head -1)
+        [ -n "$v" ] && { echo "$v"; return 0; }
+        sleep 0.1
+    done
+    return 1
+}
+
+start_hypfsd
+"$HYPFSCTL" domain-create web --vcpus 3 >/dev/null
+"$HYPFSCTL" domain-create db --vcpus 2 >/dev/null
+"$HYPFSCTL" pool-create batch >/dev/null
+
+"$HYPFS_EXPORTER" --listen 127.0.0.1:0 2>"$tmp/exporter.log" &
+pids+=("$!")
+eport=$(wait_log "$tmp/exporter.log" 's/.*listening on 127\.0\.0\.1:\([0-9]*\),.*/\1/p') ||
+    { fail "hypfs-exporter did not start"; finish; }
+
+rules=$SOURCE_ROOT/dist/prometheus/hypfs.rules.yml
+cat > "$tmp/prometheus.yml" <<EOF
+global:
+  scrape_interval: 1s
+  scrape_timeout: 1s
+  evaluation_interval: 1s
+rule_files:
+  - $rules
+scrape_configs:
+  - job_name: hypfs
+    static_configs:
+      - targets: ['127.0.0.1:$eport']
+EOF
+prometheus --config.file="$tmp/prometheus.yml" --storage.tsdb.path="$tmp/data" \
+    --web.listen-address=127.0.0.1:0 >"$tmp/prometheus.log" 2>&1 &
+pids+=("$!")
+pport=$(wait_log "$tmp/prometheus.log" 's/.*msg="Listening on" address=127\.0\.0\.1:\([0-9]*\).*/\1/p') ||
+    { fail "prometheus did not start"; finish; }
+
+# query PROMQL: the values of the result, one per line ("" if none).
+query() {
+    curl -sf --max-time 10 "http://127.0.0.1:$pport/api/v1/query" \
+        --data-urlencode "query=$1" | jq -r '.data.result[].value[1]'
+}
+# await WHAT PROMQL EXPECTED: poll until the query gives EXPECTED (60 s).
+await() {
+    local i got=
+    for i in $(seq 600); do
+        got=$(query "$2" 2>/dev/null || true)
+        [ "$got" = "$3" ] && return 0
+        sleep 0.1
+    done
+    fail "$1: $2 gave '$got', expected '$3'"
+}
+
+await "the first scrape" 'up{job="hypfs"}' 1
+await "a domain's vcpus, as hypfsctl made it" 'hypfs_domain_vcpus{name="web"}' 3
+await "the other domain" 'hypfs_domain_vcpus{name="db"}' 2
+await "a pool, by name" 'count(hypfs_cpupool_scheduler_info{name="batch"})' 1
+await "the hypervisor is up" 'hypfs_up' 1
+
+# A parameter written: the new value within a few scrapes.
+"$XENHYPFS" write /params/gnttab_max_frames 77
+await "a written parameter" 'hypfs_params_gnttab_max_frames' 77
+"$XENHYPFS" write /params/loglvl all/info
+await "a written string parameter" 'hypfs_params_loglvl_info{value="all/info"}' 1
+
+# A destroyed domain: its series goes stale (no value at the latest time).
+id=$("$XENHYPFS" ls /domain | awk '{print $NF}' | while read -r d; do
+        [ "$("$XENHYPFS" cat "/domain/$d/name")" = db ] && echo "$d"; done)
+"$HYPFSCTL" domain-destroy "$id"
+await "a destroyed domain is gone" 'hypfs_domain_vcpus{name="db"}' ""
+
+# The shipped rules are loaded, and their recording rule works.
+await "rules loaded" 'count(hypfs:domains:count)' 1
+
+# hypfsd stops: hypfs_up 0, the exporter itself still up.
+stop_hypfsd
+await "hypfsd stopped" 'hypfs_up' 0
+await "the exporter stays up" 'up{job="hypfs"}' 1
+await "values gone while down" 'count(hypfs_domain_vcpus)' ""
+start_hypfsd
+await "hypfsd back" 'hypfs_up' 1
+await "values back" 'count(hypfs_domain_vcpus{name="Domain-0"})' 1
+finish
