@@ -11,9 +11,10 @@
  * ("\xffffff80"), and "tree" fails silently with status 2.
  *
  * Extensions, where Xen's tool would only print its usage: --help,
- * --version, "dump [PATH]" (every value below PATH), "watch PATH..."
- * (a line per change), and --json before ls, cat, tree, dump or watch for
- * machine-readable output.
+ * --version and -V, "dump [PATH]" (every value below PATH, one escaped
+ * line each), "watch PATH..." (a line per change), and --json anywhere
+ * for machine-readable output (always valid UTF-8; nothing on stdout when
+ * it fails).  Usage errors are reported before the library is opened.
  *
  * tree and dump read the whole subtree in one call when the hypervisor
  * speaks interface version 2 (a consistent snapshot, one round trip); the
@@ -24,6 +25,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <stdint.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -33,6 +35,7 @@
 #include <unistd.h>
 
 #include <json-c/json.h>
+#include <zlib.h>
 #include <xenhypfs.h>
 
 static xenhypfs_handle *hdl;
@@ -59,13 +62,14 @@ static void help(void)
 "                                      print a line per change of a path\n"
 "                                      (and its new value), until ^C\n"
 "       xenhypfs --json ls|cat|tree|dump|watch ...\n"
-"                                      the same, as JSON\n"
-"       xenhypfs --help | --version\n"
+"                                      the same, as JSON (valid UTF-8;\n"
+"                                      cat: paths..., tree: [<path>])\n"
+"       xenhypfs --help | --version | -V\n"
 "\n"
 "The hypervisor is reached through /dev/xen/privcmd in a Xen control domain,\n"
 "else through hypfsd's socket ($HYPFS_SOCKET, default /run/hypfs/hypfsd.sock).\n"
-"Exit status: 0 success, 1 usage, 2 cannot open or traverse, 3 the read or\n"
-"write failed.\n");
+"Exit status, for every command: 0 success, 1 usage, 2 the hypervisor cannot\n"
+"be reached (or Xen's tree could not traverse), 3 a read or write failed.\n");
 }
 
 /* ---- Xen's four commands ---- */
@@ -252,31 +256,229 @@ static char *join(const char *dir, const char *name)
 }
 
 /*
- * A leaf's value as JSON, from its dirent and raw content: numbers as
- * numbers, blobs as hex.
+ * One rule for showing a value, wherever it is shown (dump, --json,
+ * watch --value): gzip content inflated, as cat and the mount give it.
  */
-static json_object *json_of_raw(const struct xenhypfs_dirent *d,
-                                const void *raw)
+
+/* Length of the valid UTF-8 sequence at @s (@n bytes left), or 0. */
+static size_t utf8_len(const unsigned char *s, size_t n)
 {
-    json_object *j;
-    char *val;
+    uint32_t cp;
+    size_t len, i;
+
+    if (s[0] < 0x80)
+        return 1;
+    if (s[0] >= 0xc2 && s[0] <= 0xdf) {
+        len = 2;
+        cp = s[0] & 0x1f;
+    } else if (s[0] >= 0xe0 && s[0] <= 0xef) {
+        len = 3;
+        cp = s[0] & 0x0f;
+    } else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
+        len = 4;
+        cp = s[0] & 0x07;
+    } else
+        return 0;
+    if (n < len)
+        return 0;
+    for (i = 1; i < len; i++) {
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (s[i] & 0x3f);
+    }
+    if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
+        (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
+        return 0;
+    return len;
+}
+
+/* The leaf's bytes, gzip inflated (malloc()ed, *len; NUL after them). */
+static unsigned char *plain_bytes(const struct xenhypfs_dirent *d,
+                                  const void *raw, size_t *len)
+{
+    unsigned char *out;
+    size_t cap = d->size * 4 + 64;
+    z_stream z;
+    int zr;
+
+    if (d->encoding != xenhypfs_enc_gzip) {
+        out = malloc(d->size + 1);
+        if (!out)
+            return NULL;
+        memcpy(out, raw, d->size);
+        out[d->size] = '\0';
+        *len = d->size;
+        return out;
+    }
+    memset(&z, 0, sizeof(z));
+    if (inflateInit2(&z, 15 + 32) != Z_OK)
+        return NULL;
+    out = malloc(cap);
+    z.next_in = (Bytef *)raw;
+    z.avail_in = (uInt)d->size;
+    for (zr = Z_OK; out && zr == Z_OK;) {
+        z.next_out = out + z.total_out;
+        z.avail_out = (uInt)(cap - 1 - z.total_out);
+        zr = inflate(&z, Z_NO_FLUSH);
+        if (zr == Z_OK && !z.avail_out) {
+            unsigned char *b = realloc(out, cap * 2);
+
+            if (!b) {
+                free(out);
+                out = NULL;
+            }
+            out = b;
+            cap *= 2;
+        } else if (zr == Z_OK && !z.avail_in)
+            zr = Z_DATA_ERROR;      /* truncated */
+    }
+    if (zr != Z_STREAM_END) {
+        free(out);
+        out = NULL;
+        errno = EIO;
+    } else {
+        *len = z.total_out;
+        out[*len] = '\0';
+    }
+    inflateEnd(&z);
+    return out;
+}
+
+/* @n bytes as hex, malloc()ed. */
+static char *hex_of(const unsigned char *b, size_t n)
+{
+    char *hex = malloc(n * 2 + 1);
+    size_t i;
+
+    if (!hex)
+        return NULL;
+    for (i = 0; i < n; i++)
+        sprintf(hex + 2 * i, "%02x", b[i]);
+    hex[2 * n] = '\0';
+    return hex;
+}
+
+/*
+ * @n bytes as one line of text: \\, \n, \t, and other control bytes and
+ * bytes that are not UTF-8 as \xNN (malloc()ed).
+ */
+static char *escaped_line(const char *s, size_t n)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    char *out = malloc(n * 4 + 1), *o = out;
+    size_t i = 0;
+
+    if (!out)
+        return NULL;
+    while (i < n) {
+        size_t l = utf8_len(u + i, n - i);
+
+        if (u[i] == '\\' || u[i] == '\n' || u[i] == '\t') {
+            *o++ = '\\';
+            *o++ = u[i] == '\\' ? '\\' : u[i] == '\n' ? 'n' : 't';
+            i++;
+        } else if (!l || u[i] < 0x20 || u[i] == 0x7f) {
+            o += sprintf(o, "\\x%02x", u[i]);
+            i++;
+        } else {
+            memcpy(o, s + i, l);
+            o += l;
+            i += l;
+        }
+    }
+    *o = '\0';
+    return out;
+}
+
+/*
+ * A leaf's value as dump prints it, one line: numbers in decimal, strings
+ * escaped, blobs as "<blob, N bytes: HEX>" (malloc()ed; NULL, errno).
+ */
+static char *dump_value(const struct xenhypfs_dirent *d, const void *raw)
+{
+    unsigned char *b;
+    char *val, *hex;
+    size_t len;
 
     if (d->type == xenhypfs_type_blob) {
-        char *hex = malloc(d->size * 2 + 1);
-        size_t i;
-
-        if (!hex)
+        b = plain_bytes(d, raw, &len);
+        if (!b)
             return NULL;
-        for (i = 0; i < d->size; i++)
-            sprintf(hex + 2 * i, "%02x", ((const unsigned char *)raw)[i]);
-        hex[2 * d->size] = '\0';
-        j = json_object_new_string(hex);
+        hex = hex_of(b, len);
+        free(b);
+        if (!hex || asprintf(&val, "<blob, %zu bytes: %s>", len, hex) < 0)
+            val = NULL;
         free(hex);
-        return j;
+        return val;
+    }
+    b = (unsigned char *)xenhypfs_value_string(d, raw);
+    if (!b)
+        return NULL;
+    val = escaped_line((char *)b, strlen((char *)b));
+    free(b);
+    return val;
+}
+
+/*
+ * @n bytes as a JSON string: valid UTF-8 always, a byte that is not
+ * UTF-8 replaced by U+FFFD (and *lossy set: the caller then gives the
+ * exact bytes in hex too).
+ */
+static json_object *json_text(const char *s, size_t n, bool *lossy)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    char *out = malloc(n * 3 + 1), *o = out;
+    json_object *j;
+    size_t i = 0;
+
+    if (!out)
+        return NULL;
+    while (i < n) {
+        size_t l = utf8_len(u + i, n - i);
+
+        if (!l) {
+            memcpy(o, "\xef\xbf\xbd", 3);
+            o += 3;
+            i++;
+            *lossy = true;
+        } else {
+            memcpy(o, s + i, l);
+            o += l;
+            i += l;
+        }
+    }
+    j = json_object_new_string_len(out, (int)(o - out));
+    free(out);
+    return j;
+}
+
+/*
+ * Add a leaf's value to @o as "value": numbers as numbers, strings as
+ * strings (gzip inflated; with "value_hex" too when not UTF-8), blobs as
+ * hex of their bytes (gzip inflated).  0, or -1 with errno.
+ */
+static int json_add_value(json_object *o, const struct xenhypfs_dirent *d,
+                          const void *raw)
+{
+    json_object *j;
+    unsigned char *b;
+    bool lossy = false;
+    char *val;
+    size_t len;
+
+    if (d->type == xenhypfs_type_blob) {
+        b = plain_bytes(d, raw, &len);
+        val = b ? hex_of(b, len) : NULL;
+        free(b);
+        if (!val)
+            return -1;
+        json_object_object_add(o, "value", json_object_new_string(val));
+        free(val);
+        return 0;
     }
     val = xenhypfs_value_string(d, raw);
     if (!val)
-        return NULL;
+        return -1;
     switch (d->type) {
     case xenhypfs_type_uint:
         j = json_object_new_uint64(strtoull(val, NULL, 10));
@@ -288,32 +490,50 @@ static json_object *json_of_raw(const struct xenhypfs_dirent *d,
         j = json_object_new_boolean(strcmp(val, "0") != 0);
         break;
     default:
-        j = json_object_new_string(val);
+        len = strlen(val);
+        j = json_text(val, len, &lossy);
+        if (lossy) {
+            char *hex = hex_of((unsigned char *)val, len);
+
+            json_object_object_add(o, "value_hex",
+                                   json_object_new_string(hex ? hex : ""));
+            free(hex);
+        }
     }
     free(val);
-    return j;
+    json_object_object_add(o, "value", j);
+    return 0;
 }
 
-/* The value at @path as JSON. */
-static json_object *json_value(const char *path)
+/* The value at @path added to @o, as json_add_value(). */
+static int json_add_value_at(json_object *o, const char *path)
 {
     struct xenhypfs_dirent *raw_d;
     void *raw = xenhypfs_read_raw(hdl, path, &raw_d);
-    json_object *j;
+    int ret;
 
     if (!raw)
-        return NULL;
-    j = json_of_raw(raw_d, raw);
+        return -1;
+    ret = json_add_value(o, raw_d, raw);
     free(raw);
     free(raw_d);
-    return j;
+    return ret;
 }
 
 static json_object *json_entry(const struct xenhypfs_dirent *d)
 {
     json_object *o = json_object_new_object();
+    bool lossy = false;
 
-    json_object_object_add(o, "name", json_object_new_string(d->name));
+    json_object_object_add(o, "name", json_text(d->name, strlen(d->name),
+                                                &lossy));
+    if (lossy) {
+        char *hex = hex_of((const unsigned char *)d->name, strlen(d->name));
+
+        json_object_object_add(o, "name_hex",
+                               json_object_new_string(hex ? hex : ""));
+        free(hex);
+    }
     json_object_object_add(o, "type", json_object_new_string(type_name(d->type)));
     json_object_object_add(o, "encoding", json_object_new_string(
         d->encoding == xenhypfs_enc_gzip ? "gzip" : "plain"));
@@ -336,14 +556,14 @@ static int walk(const char *path, bool json, bool values, json_object *into)
     ent = xenhypfs_readdir(hdl, path, &n);
     if (!ent) {
         fprintf(stderr, "xenhypfs: %s: %s\n", path, strerror(errno));
-        return 2;
+        return 3;
     }
     for (i = 0; i < n; i++) {
         char *p = join(path, ent[i].name);
         json_object *o = json ? json_entry(&ent[i]) : NULL;
 
         if (!p) {
-            ret = 2;
+            ret = 3;
             break;
         }
         if (ent[i].type == xenhypfs_type_dir) {
@@ -352,29 +572,30 @@ static int walk(const char *path, bool json, bool values, json_object *into)
             if (!json && !values)
                 printf("%s/\n", p);
             if (walk(p, json, values, children))
-                ret = 2;
+                ret = 3;
             if (json)
                 json_object_object_add(o, "entries", children);
         } else if (values) {
             if (json) {
-                json_object *v = json_value(p);
-
-                if (!v) {
+                if (json_add_value_at(o, p)) {
                     fprintf(stderr, "xenhypfs: %s: %s\n", p, strerror(errno));
-                    ret = 2;
+                    ret = 3;
                 }
-                json_object_object_add(o, "value", v);
-            } else if (ent[i].type == xenhypfs_type_blob) {
-                printf("%s = <blob, %zu bytes>\n", p, ent[i].size);
             } else {
-                char *val = xenhypfs_read(hdl, p);
+                struct xenhypfs_dirent *d;
+                void *raw = xenhypfs_read_raw(hdl, p, &d);
+                char *val = raw ? dump_value(d, raw) : NULL;
 
                 if (val) {
                     printf("%s = %s\n", p, val);
                     free(val);
                 } else {
                     fprintf(stderr, "xenhypfs: %s: %s\n", p, strerror(errno));
-                    ret = 2;
+                    ret = 3;
+                }
+                if (raw) {
+                    free(raw);
+                    free(d);
                 }
             }
         } else if (!json)
@@ -432,18 +653,13 @@ static int walk_tree(FILE *out, const char *top,
                 json_object_object_add(o, "entries", children);
         } else if (values) {
             if (json) {
-                json_object *v = json_of_raw(&e->dirent, e->content);
-
-                if (!v) {
+                if (json_add_value(o, &e->dirent, e->content)) {
                     free(p);
                     json_object_put(o);
                     return -1;
                 }
-                json_object_object_add(o, "value", v);
-            } else if (e->dirent.type == xenhypfs_type_blob) {
-                fprintf(out, "%s = <blob, %zu bytes>\n", p, e->dirent.size);
             } else {
-                char *val = xenhypfs_value_string(&e->dirent, e->content);
+                char *val = dump_value(&e->dirent, e->content);
 
                 if (!val) {
                     free(p);
@@ -458,6 +674,38 @@ static int walk_tree(FILE *out, const char *top,
             json_object_array_add(into, o);
         free(p);
     }
+    return 0;
+}
+
+/* walk() of a leaf: its own line, or its object into @into. */
+static int leaf_line(const char *path, const struct xenhypfs_dirent *d,
+                     const void *content, bool json, bool values,
+                     json_object *into)
+{
+    if (json) {
+        struct xenhypfs_dirent named = *d;
+        const char *slash = strrchr(path, '/');
+        json_object *o;
+
+        named.name = (char *)(slash ? slash + 1 : path);
+        o = json_entry(&named);
+        if (values && json_add_value(o, d, content)) {
+            json_object_put(o);
+            fprintf(stderr, "xenhypfs: %s: %s\n", path, strerror(errno));
+            return 3;
+        }
+        json_object_array_add(into, o);
+    } else if (values) {
+        char *val = dump_value(d, content);
+
+        if (!val) {
+            fprintf(stderr, "xenhypfs: %s: %s\n", path, strerror(errno));
+            return 3;
+        }
+        printf("%s = %s\n", path, val);
+        free(val);
+    } else
+        printf("%s\n", path);
     return 0;
 }
 
@@ -478,6 +726,29 @@ static int walk_top(const char *path, bool json, bool values,
     int ret = -1;
 
     t = read_tree(path, &n);
+    if (!t || (n && t[0].dirent.type != xenhypfs_type_dir)) {
+        /* A leaf: its own line (or object). */
+        struct xenhypfs_dirent *d = NULL;
+        void *raw = t ? NULL : xenhypfs_read_raw(hdl, path, &d);
+
+        if (t || raw) {
+            const struct xenhypfs_dirent *de = t ? &t[0].dirent : d;
+            const void *content = t ? t[0].content : raw;
+
+            if (de->type != xenhypfs_type_dir) {
+                ret = leaf_line(path, de, content, json, values, into);
+                free(t);
+                free(raw);
+                free(d);
+                return ret;
+            }
+            free(raw);
+            free(d);
+        } else if (errno != EOPNOTSUPP) {
+            fprintf(stderr, "xenhypfs: %s: %s\n", path, strerror(errno));
+            return 3;
+        }
+    }
     if (t && n && t[0].dirent.type == xenhypfs_type_dir) {
         if (json)
             entries = json_object_new_array();
@@ -533,11 +804,8 @@ static void print_change(const char *path, uint64_t gen, int status,
         if (!raw)
             err = errno;
         else {
-            if (d->type == xenhypfs_type_blob) {
-                if (asprintf(&val, "<blob, %zu bytes>", d->size) < 0)
-                    val = NULL;
-            } else if (d->type != xenhypfs_type_dir) {
-                val = xenhypfs_value_string(d, raw);
+            if (d->type != xenhypfs_type_dir) {
+                val = dump_value(d, raw);
                 if (!val)
                     err = errno;
             }
@@ -548,7 +816,9 @@ static void print_change(const char *path, uint64_t gen, int status,
     if (json) {
         json_object *o = json_object_new_object();
 
-        json_object_object_add(o, "path", json_object_new_string(path));
+        bool lossy = false;
+
+        json_object_object_add(o, "path", json_text(path, strlen(path), &lossy));
         if (status || err)
             json_object_object_add(o, "error", json_object_new_string(
                 strerror(status ? -status : err)));
@@ -658,105 +928,178 @@ static int json_print(json_object *o, int ret)
     return ret;
 }
 
+/* --json ls PATH | cat PATH... | tree [PATH] | dump [PATH] | watch ... */
 static int json_cmd(int argc, char *argv[])
 {
     json_object *o;
-    int ret = 0;
+    int ret = 0, i;
 
-    if (argc == 2 && !strcmp(argv[0], "ls")) {
+    if (!strcmp(argv[0], "ls")) {
         struct xenhypfs_dirent *ent;
-        unsigned int n, i;
+        unsigned int n, k;
 
         ent = xenhypfs_readdir(hdl, argv[1], &n);
         if (!ent) {
-            perror("could not read dir");
+            fprintf(stderr, "xenhypfs: cannot list %s: %s\n", argv[1],
+                    strerror(errno));
             return 3;
         }
         o = json_object_new_array();
-        for (i = 0; i < n; i++)
-            json_object_array_add(o, json_entry(&ent[i]));
+        for (k = 0; k < n; k++)
+            json_object_array_add(o, json_entry(&ent[k]));
         free(ent);
         return json_print(o, 0);
     }
-    if (argc == 2 && !strcmp(argv[0], "cat")) {
-        struct xenhypfs_dirent *d;
-        void *raw = xenhypfs_read_raw(hdl, argv[1], &d);
-        json_object *v;
+    if (!strcmp(argv[0], "cat")) {
+        json_object *all = json_object_new_array();
 
-        if (!raw) {
-            perror("could not read");
-            return 3;
-        }
-        free(raw);
-        if (d->type == xenhypfs_type_dir) {
+        for (i = 1; i < argc; i++) {
+            struct xenhypfs_dirent *d;
+            void *raw = xenhypfs_read_raw(hdl, argv[i], &d);
+            bool lossy = false;
+
+            if (raw && d->type == xenhypfs_type_dir) {
+                free(raw);
+                free(d);
+                raw = NULL;
+                errno = EISDIR;
+            }
+            if (!raw) {
+                fprintf(stderr, "xenhypfs: cannot read %s: %s\n", argv[i],
+                        strerror(errno));
+                ret = 3;
+                continue;
+            }
+            o = json_entry(d);
+            json_object_object_add(o, "path", json_text(argv[i],
+                                                        strlen(argv[i]),
+                                                        &lossy));
+            if (json_add_value(o, d, raw)) {
+                fprintf(stderr, "xenhypfs: cannot read %s: %s\n", argv[i],
+                        strerror(errno));
+                json_object_put(o);
+                ret = 3;
+            } else
+                json_object_array_add(all, o);
+            free(raw);
             free(d);
-            errno = EISDIR;
-            perror("could not read");
-            return 3;
         }
-        v = json_value(argv[1]);
-        if (!v) {
-            perror("could not read");
-            free(d);
-            return 3;
+        /* On failure nothing on stdout: "| jq" must not see half. */
+        if (ret) {
+            json_object_put(all);
+            return ret;
         }
-        o = json_entry(d);
-        json_object_object_add(o, "path", json_object_new_string(argv[1]));
-        json_object_object_add(o, "value", v);
-        free(d);
-        return json_print(o, 0);
+        if (argc == 2) {
+            o = json_object_get(json_object_array_get_idx(all, 0));
+            json_object_put(all);
+            return json_print(o, 0);
+        }
+        return json_print(all, 0);
     }
-    if (argc >= 2 && !strcmp(argv[0], "watch"))
+    if (!strcmp(argv[0], "watch"))
         return cmd_watch(argc - 1, argv + 1, true);
-    if ((argc == 1 && !strcmp(argv[0], "tree")) ||
-        ((argc == 1 || argc == 2) && !strcmp(argv[0], "dump"))) {
+    {
         const char *root = argc == 2 ? argv[1] : "/";
         json_object *entries = json_object_new_array();
+        bool lossy = false;
 
         ret = walk_top(root, true, !strcmp(argv[0], "dump"), entries);
+        if (ret) {
+            json_object_put(entries);
+            return 3;
+        }
         o = json_object_new_object();
-        json_object_object_add(o, "path", json_object_new_string(root));
+        json_object_object_add(o, "path", json_text(root, strlen(root),
+                                                    &lossy));
         json_object_object_add(o, "entries", entries);
-        return json_print(o, ret);
+        return json_print(o, 0);
     }
-    return usage();
+}
+
+/*
+ * Is this command line one xenhypfs runs?  Decided before anything is
+ * opened, so that a usage error says so whatever the hypervisor's state
+ * (Xen's own tool opens the library first; the same lines give the same
+ * result either way when the hypervisor can be reached).
+ */
+static bool valid_command(int argc, char *argv[], bool json)
+{
+    const char *c = argv[0];
+
+    if (!strcmp(c, "watch"))
+        return argc >= 2 && !(argc == 2 && !strcmp(argv[1], "--value"));
+    if (!strcmp(c, "ls"))
+        return argc == 2;
+    /*
+     * Xen's commands keep Xen's argument rules (its "cat -b" alone reads
+     * the path "-b"); with --json, which Xen's tool does not have, cat
+     * takes several paths and tree a path.
+     */
+    if (!strcmp(c, "cat"))
+        return json ? argc >= 2 && strcmp(argv[1], "-b")
+                    : argc == 2 || (argc == 3 && !strcmp(argv[1], "-b"));
+    if (!strcmp(c, "tree"))
+        return json ? argc <= 2 : argc == 1;
+    if (!strcmp(c, "dump"))
+        return argc <= 2;
+    if (!strcmp(c, "write"))
+        return argc == 3 && !json;
+    return false;
 }
 
 int main(int argc, char *argv[])
 {
-    int ret;
+    char **args = calloc((size_t)argc + 1, sizeof(*args));
+    bool json = false;
+    int n = 0, i, ret;
 
-    /* Extensions that need no hypervisor. */
-    if (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
-        help();
-        return 0;
+    if (!args)
+        return 2;
+    /* Extensions that need no hypervisor, and options anywhere. */
+    for (i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            help();
+            free(args);
+            return 0;
+        }
+        if (!strcmp(argv[i], "--version") || !strcmp(argv[i], "-V")) {
+            printf("xenhypfs (hypfs) %s\n", HYPFS_VERSION_STRING);
+            free(args);
+            return 0;
+        }
+        if (!strcmp(argv[i], "--json"))
+            json = true;
+        else
+            args[n++] = argv[i];
     }
-    if (argc == 2 && !strcmp(argv[1], "--version")) {
-        printf("xenhypfs (hypfs) %s\n", HYPFS_VERSION_STRING);
-        return 0;
+    if (!n || !valid_command(n, args, json)) {
+        free(args);
+        return usage();
     }
 
     hdl = xenhypfs_open(NULL, 0);
     if (!hdl) {
         fprintf(stderr, "Could not open libxenhypfs\n");
         ret = 2;
-    } else if (argc >= 3 && !strcmp(argv[1], "cat"))
-        ret = cmd_cat(argc - 2, argv + 2);
-    else if (argc == 3 && !strcmp(argv[1], "ls"))
-        ret = cmd_ls(argv[2]);
-    else if (argc == 4 && !strcmp(argv[1], "write"))
-        ret = cmd_write(argv[2], argv[3]);
-    else if (argc == 2 && !strcmp(argv[1], "tree"))
+    } else if (json)
+        ret = json_cmd(n, args);
+    /* Xen's four commands, as Xen's tool runs them. */
+    else if (!strcmp(args[0], "cat") &&
+             (n == 2 || (n == 3 && !strcmp(args[1], "-b"))))
+        ret = cmd_cat(n - 1, args + 1);
+    else if (!strcmp(args[0], "ls"))
+        ret = cmd_ls(args[1]);
+    else if (!strcmp(args[0], "write"))
+        ret = cmd_write(args[1], args[2]);
+    else if (!strcmp(args[0], "tree") && n == 1)
         ret = cmd_tree();
-    else if ((argc == 2 || argc == 3) && !strcmp(argv[1], "dump"))
-        ret = walk_top(argc == 3 ? argv[2] : "/", false, true, NULL);
-    else if (argc >= 3 && !strcmp(argv[1], "watch"))
-        ret = cmd_watch(argc - 2, argv + 2, false);
-    else if (argc >= 3 && !strcmp(argv[1], "--json"))
-        ret = json_cmd(argc - 2, argv + 2);
+    /* Extensions. */
+    else if (!strcmp(args[0], "dump"))
+        ret = walk_top(n == 2 ? args[1] : "/", false, true, NULL) ? 3 : 0;
     else
-        ret = usage();
+        ret = cmd_watch(n - 1, args + 1, false);
 
     xenhypfs_close(hdl);
+    free(args);
     return ret;
 }

@@ -21,11 +21,17 @@ for args in "tree" "dump" "dump /test" "dump /domain/1" "--json tree" \
     run_ok env XENHYPFS_V1=1 "$XENHYPFS" $args
     check "xenhypfs $args: one subtree read = the walk" "$out" "$v2"
 done
-# A leaf is not a directory to dump, either way.
-run_fails 2 "$XENHYPFS" dump /buildinfo/version/major
+# A leaf dumps as its own line, either way (blobs in hex).
+for leaf in /buildinfo/version/major /test/types/gzip_blob /test/types/string_odd; do
+    run_ok "$XENHYPFS" dump "$leaf"
+    v2=$out
+    run_ok env XENHYPFS_V1=1 "$XENHYPFS" dump "$leaf"
+    check "dump of the leaf $leaf: the same both ways" "$out" "$v2"
+done
+run_fails 3 "$XENHYPFS" dump /nowhere
 v2_err=$err
-run_fails 2 env XENHYPFS_V1=1 "$XENHYPFS" dump /buildinfo/version/major
-check "dump of a leaf: the same error" "$err" "$v2_err"
+run_fails 3 env XENHYPFS_V1=1 "$XENHYPFS" dump /nowhere
+check "dump of nothing: the same error" "$err" "$v2_err"
 
 # watch: one line per change, until SIGINT.
 wait_lines() {  # FILE N: up to 10 s for N lines

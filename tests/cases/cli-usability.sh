@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# xenhypfs beyond Xen's four commands, as an operator uses it daily: usage
+# errors before anything is opened, --help/--version/-V anywhere, --json
+# anywhere on the line, one exit status per outcome for every command,
+# JSON that is valid UTF-8 whatever the entries hold (Python's json reads
+# it from bytes), nothing on stdout when a --json command fails, dump one
+# line per entry with odd bytes escaped, gzip content inflated
+# everywhere, blobs printable.  Xen's four commands are checked against
+# Xen's own tool in xen-conformance.sh.
+. "$(dirname "$0")/lib.sh"
+command -v python3 >/dev/null || skip "needs python3 to parse JSON"
+
+json_ok() {  # json_ok NAME: $out is JSON that Python reads from bytes
+    printf '%s' "$out" | python3 -c 'import json,sys; json.loads(sys.stdin.buffer.read())' \
+        2>"$tmp/py.err" || fail "$1: not valid JSON: $(tail -1 "$tmp/py.err")"
+}
+
+# No hypervisor at all: usage errors and --help still work, and say so.
+export HYPFS_SOCKET=$tmp/none.sock
+run_fails 1 "$XENHYPFS" watch
+case "$err" in usage:*) ;; *) fail "watch with no path: $err" ;; esac
+run_fails 1 "$XENHYPFS" bogus
+run_fails 1 "$XENHYPFS" --json write /params/loglvl x
+run_ok "$XENHYPFS" -V
+run_ok "$XENHYPFS" ls / --help
+run_ok "$XENHYPFS" dump --version
+run_fails 2 "$XENHYPFS" cat /params/loglvl
+case "$err" in *"$tmp/none.sock"*"Could not open libxenhypfs"*) ;;
+    *) fail "no daemon: the socket and the cause are not named: $err" ;; esac
+
+start_hypfsd --test-tree
+"$HYPFSCTL" domain-create web >/dev/null
+
+# --json anywhere; valid UTF-8 with odd bytes; exact bytes kept in hex.
+run_ok "$XENHYPFS" ls /test --json
+json_ok "ls --json (after the command)"
+run_ok "$XENHYPFS" --json dump /
+json_ok "--json dump /"
+run_ok "$XENHYPFS" --json cat /test/types/string_odd
+json_ok "--json cat of odd bytes"
+check "odd bytes: exact in value_hex" \
+    "746162096e6c0a63720d62656c6c07206573631b206869 80ffe920656e64" \
+    "$(printf '%s' "$out" | python3 -c 'import json,sys; v=json.loads(sys.stdin.buffer.read())["value_hex"]; print(v[:46], v[46:])')"
+run_ok "$XENHYPFS" --json cat /test/types/gzip_blob /test/types/gzip_string
+json_ok "--json cat of two paths"
+check "gzip content inflated in JSON" \
+    "00017f80ff|This string is stored gzip-encoded, as /buildinfo/config is." \
+    "$(printf '%s' "$out" | python3 -c 'import json,sys; a=json.loads(sys.stdin.buffer.read()); print(a[0]["value"] + "|" + a[1]["value"].strip())')"
+run_ok "$XENHYPFS" --json tree /test/deep
+json_ok "--json tree PATH"
+
+# Failure: nothing on stdout, status 3 (as ls and cat), a message naming it.
+run_fails 3 "$XENHYPFS" --json dump /nowhere
+check "--json dump failing: stdout" "" "$out"
+case "$err" in *"/nowhere: No such file or directory"*) ;; *) fail "dump /nowhere: $err" ;; esac
+run_fails 3 "$XENHYPFS" dump /nowhere
+run_fails 3 "$XENHYPFS" --json cat /params/loglvl /nowhere
+check "--json cat with one failing: stdout" "" "$out"
+run_fails 3 "$XENHYPFS" ls /nowhere
+run_fails 3 "$XENHYPFS" cat /nowhere
+
+# dump: one line per entry, escaped; blobs in hex, inflated.
+run_ok "$XENHYPFS" dump /test/types
+check "dump lines = entries" "$("$XENHYPFS" ls /test/types | wc -l)" "$(printf '%s\n' "$out" | wc -l)"
+printf '%s\n' "$out" | grep -qxF '/test/types/string_odd = tab\tnl\ncr\x0dbell\x07 esc\x1b hi\x80\xff\xe9 end' ||
+    fail "dump escapes: $(printf '%s\n' "$out" | grep string_odd)"
+printf '%s\n' "$out" | grep -qxF '/test/types/gzip_blob = <blob, 5 bytes: 00017f80ff>' ||
+    fail "dump of a gzip blob: $(printf '%s\n' "$out" | grep gzip_blob)"
+printf '%s' "$out" | LC_ALL=C grep -q '[[:cntrl:]]' && fail "dump sent a control byte"
+run_ok "$XENHYPFS" dump /test/types/blob
+check "dump of one blob" "/test/types/blob = <blob, 5 bytes: 00017f80ff>" "$out"
+finish
