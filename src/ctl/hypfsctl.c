@@ -10,6 +10,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,8 +40,39 @@ static void usage(FILE *f)
 "  stats                        heap in use and connections of hypfsd\n"
 "\n"
 "  -s, --socket PATH            hypfsd's socket (default $%s or %s)\n"
-"  -h, --help                   this help\n",
+"  -h, --help                   this help (after a command: that command's)\n"
+"  -V, --version                print the version\n"
+"Options may come before or after the command.\n",
             HYPFS_SOCKET_ENV, HYPFS_DEFAULT_SOCKET);
+}
+
+/* One command's lines of the help (COMMAND --help). */
+static void usage_of(const char *name)
+{
+    char *text = NULL, *line, *save = NULL;
+    size_t len = 0, n = strlen(name);
+    FILE *f = open_memstream(&text, &len);
+    bool in = false;
+
+    if (!f)
+        return;
+    usage(f);
+    fclose(f);
+    printf("usage: hypfsctl [-s SOCKET] %s%s\n", name,
+           strcmp(name, "stats") ? " ..." : "");
+    for (line = strtok_r(text, "\n", &save); line;
+         line = strtok_r(NULL, "\n", &save)) {
+        /* Its line, and the indented one that may continue it. */
+        if (!strncmp(line, "  ", 2) && !strncmp(line + 2, name, n) &&
+            (line[2 + n] == ' ' || !line[2 + n])) {
+            printf("%s\n", line);
+            in = true;
+        } else if (in && !strncmp(line, "                    ", 20))
+            printf("%s\n", line);
+        else
+            in = false;
+    }
+    free(text);
 }
 
 /* The words of one request, with their storage. */
@@ -140,8 +172,11 @@ int main(int argc, char **argv)
     static const struct option longopts[] = {
         { "socket", required_argument, NULL, 's' },
         { "help", no_argument, NULL, 'h' },
+        { "version", no_argument, NULL, 'V' },
         { NULL, 0, NULL, 0 },
     };
+    char **rest = NULL;
+    int nrest = 0, j;
     const char *socket_path = NULL, *text;
     const struct command *cmd = NULL;
     struct hypfs_client_opts opts = { NULL };
@@ -152,13 +187,16 @@ int main(int argc, char **argv)
     int opt, status, err, ret = 0;
 
     /* Options before the command only: the command's own follow it. */
-    while ((opt = getopt_long(argc, argv, "+s:h", longopts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, "+s:hV", longopts, NULL)) != -1) {
         switch (opt) {
         case 's':
             socket_path = optarg;
             break;
         case 'h':
             usage(stdout);
+            return 0;
+        case 'V':
+            printf("hypfsctl (hypfs) %s\n", HYPFS_VERSION_STRING);
             return 0;
         default:
             usage(stderr);
@@ -177,9 +215,31 @@ int main(int argc, char **argv)
         usage(stderr);
         return 1;
     }
+    /* The general options after the command too. */
+    rest = calloc((size_t)argc + 1, sizeof(*rest));
+    if (!rest)
+        return 2;
+    for (j = optind + 1; j < argc; j++) {
+        if (!strcmp(argv[j], "--help") || !strcmp(argv[j], "-h")) {
+            usage_of(cmd->name);
+            free(rest);
+            return 0;
+        }
+        if (!strcmp(argv[j], "--version") || !strcmp(argv[j], "-V")) {
+            printf("hypfsctl (hypfs) %s\n", HYPFS_VERSION_STRING);
+            free(rest);
+            return 0;
+        }
+        if ((!strcmp(argv[j], "--socket") || !strcmp(argv[j], "-s")) &&
+            j + 1 < argc)
+            socket_path = argv[++j];
+        else if (!strncmp(argv[j], "--socket=", 9))
+            socket_path = argv[j] + 9;
+        else
+            rest[nrest++] = argv[j];
+    }
     add(&w, cmd->name);
-    if (build(&w, argc - optind - 1, argv + optind + 1, cmd->pos, cmd->npos,
-              cmd->keys)) {
+    if (build(&w, nrest, rest, cmd->pos, cmd->npos, cmd->keys)) {
         ret = 1;
         goto out;
     }
@@ -205,5 +265,6 @@ int main(int argc, char **argv)
  out:
     for (i = 0; i < (size_t)w.nowned; i++)
         free(w.owned[i]);
+    free(rest);
     return ret;
 }

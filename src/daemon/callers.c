@@ -387,8 +387,8 @@ int callers_load(const char *path)
     publish(s);
     pthread_mutex_unlock(&pub_lock);
     model_read_unlock();
-    log_debug("caller mapping: %zu entries, %u connections per user",
-              t.n, t.limit_per_uid);
+    log_debug("caller mapping: %zu %s, %u connections per user",
+              t.n, t.n == 1 ? "entry" : "entries", t.limit_per_uid);
     return 0;
 }
 

@@ -1357,6 +1357,7 @@ static const struct fuse_lowlevel_ops ops = {
 struct options {
     char *socket;
     int help;
+    int version;
 };
 
 static const struct fuse_opt option_spec[] = {
@@ -1364,6 +1365,8 @@ static const struct fuse_opt option_spec[] = {
     { "-s %s", offsetof(struct options, socket), 1 },
     { "--help", offsetof(struct options, help), 1 },
     { "-h", offsetof(struct options, help), 1 },
+    { "--version", offsetof(struct options, version), 1 },
+    { "-V", offsetof(struct options, version), 1 },
     FUSE_OPT_END,
 };
 
@@ -1380,6 +1383,8 @@ static void usage(const char *prog)
            "    -o allow_other         let other users use the mount, each with\n"
            "                           their own rights (needs root to act as them)\n"
            "    -o OPTION              other FUSE mount options\n"
+           "    -V, --version          print the version and exit\n"
+           "    -h, --help             print this help and exit\n"
            "\n"
            "Unmount with `fusermount3 -u MOUNTPOINT` or SIGTERM.\n",
            prog, xenhypfs_socket_path(NULL));
@@ -1419,6 +1424,12 @@ int main(int argc, char **argv)
     fs.allow_other = has_allow_other(argc, argv);
     if (fuse_opt_parse(&args, &o, option_spec, NULL) == -1)
         return 1;
+    if (o.version) {
+        printf("hypfs-fuse (hypfs) %s\n", HYPFS_VERSION_STRING);
+        fuse_opt_free_args(&args);
+        free(o.socket);
+        return 0;
+    }
     if (o.help) {
         usage(argv[0]);
         fuse_opt_free_args(&args);

@@ -28,8 +28,24 @@ run_fails 2 "$XENHYPFS" cat /params/loglvl
 case "$err" in *"$tmp/none.sock"*"Could not open libxenhypfs"*) ;;
     *) fail "no daemon: the socket and the cause are not named: $err" ;; esac
 
+# Every tool: --help and --version, exit 0, wherever they are.
+run_ok "$HYPFSCTL" domain-create --help
+case "$out" in *"domain-create NAME [--vcpus N]"*) ;; *) fail "hypfsctl domain-create --help: $out" ;; esac
+run_ok "$HYPFSCTL" --version
+run_ok "$HYPFSCTL" stats -V
+run_ok "$HYPFSD" --version
+if [ -n "${HYPFS_FUSE:-}" ]; then
+    run_ok "$HYPFS_FUSE" --version
+    run_ok "$HYPFS_FUSE" --help
+fi
+run_ok "$SOURCE_ROOT/run" --help
+case "$out" in *"./run test"*) ;; *) fail "./run --help: $out" ;; esac
+run_fails 1 "$SOURCE_ROOT/run" bogus
+
 start_hypfsd --test-tree
 "$HYPFSCTL" domain-create web >/dev/null
+# hypfsctl's own options after the command, too.
+run_ok env -u HYPFS_SOCKET "$HYPFSCTL" domain-list --socket "$HYPFS_SOCKET"
 
 # --json anywhere; valid UTF-8 with odd bytes; exact bytes kept in hex.
 run_ok "$XENHYPFS" ls /test --json
