@@ -581,6 +581,16 @@ int hypfs_notify(struct hypfs *fs, const char *path);
 int hypfs_notify_gone(struct hypfs *fs, const char *path);
 
 /*
+ * Owner @domid is gone for good (a destroyed domain): forget what the
+ * tree remembers of its entries that went (a record per owner and
+ * directory, so that the owner's view of the directory moves when its
+ * entries go).  Without this, those records grow with every owner that
+ * ever was.  An owner of that id seen later starts afresh.  Takes the
+ * writer lock.  0, -EINVAL, or -EDEADLK (from a callback).
+ */
+int hypfs_forget_owner(struct hypfs *fs, uint32_t domid);
+
+/*
  * Called after every change, under the writer lock, with the path of what
  * changed (inside an instance of a dynamic directory: the instance's,
  * since everything in it shares the instance's generation) and the tree's

@@ -308,5 +308,6 @@ void tomb_record(struct hypfs *fs, struct hypfs_entry_dir *dir,
 uint64_t tomb_get(const struct hypfs_entry_dir *dir, uint32_t domid);
 /* @dir leaves the tree (or the tree is freed): forget its tombstones. */
 void tomb_forget(struct hypfs *fs, struct hypfs_entry_dir *dir);
+void tomb_delete(struct tomb_map *t, uint32_t domid);
 
 #endif /* HYPFS_CORE_INTERNAL_H */

@@ -399,6 +399,43 @@ uint64_t tomb_get(const struct hypfs_entry_dir *dir, uint32_t domid)
     return 0;
 }
 
+/*
+ * Remove @domid's tombstone from @t, shifting the later members of its
+ * probe run back so that lookups still find them (linear probing has no
+ * "deleted" marks here).
+ */
+void tomb_delete(struct tomb_map *t, uint32_t domid)
+{
+    uint32_t i, j, k, mask = t->cap - 1;
+
+    if ( !t->cap )
+        return;
+    for ( i = tomb_slot(t, domid); t->stamps[i] && t->ids[i] != domid;
+          i = (i + 1) & mask )
+        ;
+    if ( !t->stamps[i] )
+        return;
+    t->n--;
+    for ( j = i; ; )
+    {
+        t->stamps[i] = 0;
+        for ( ; ; )
+        {
+            j = (j + 1) & mask;
+            if ( !t->stamps[j] )
+                return;
+            k = tomb_slot(t, t->ids[j]);
+            /* Stays if its home lies cyclically in (i, j]. */
+            if ( i <= j ? (i < k && k <= j) : (i < k || k <= j) )
+                continue;
+            break;
+        }
+        t->ids[i] = t->ids[j];
+        t->stamps[i] = t->stamps[j];
+        i = j;
+    }
+}
+
 void tomb_forget(struct hypfs *fs, struct hypfs_entry_dir *dir)
 {
     struct hypfs_dir_priv *p = dir->priv;

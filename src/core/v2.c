@@ -570,6 +570,24 @@ int hypfs_notify(struct hypfs *fs, const char *path)
     return ret;
 }
 
+int hypfs_forget_owner(struct hypfs *fs, uint32_t domid)
+{
+    struct hypfs_entry_dir *d;
+    bool took;
+    int ret;
+
+    if ( !fs )
+        return -EINVAL;
+    ret = notify_lock(fs, &took);
+    if ( ret )
+        return ret;
+    for ( d = fs->tomb_parents; d; d = d->priv->next_tomb_parent )
+        tomb_delete(&d->priv->tombs, domid);
+    if ( took )
+        tree_unlock(fs);
+    return 0;
+}
+
 int hypfs_notify_gone(struct hypfs *fs, const char *path)
 {
     char parent[XEN_HYPFS_MAX_PATHLEN];

@@ -333,6 +333,13 @@ static void domain_destroy(struct args *a, struct ctl_result *res)
     pthread_rwlock_unlock(&model.lock);
     free(d);
     model_gone("/domain/%u", id);
+    /*
+     * Its callers are unmapped from now on, so nobody needs the record
+     * of its entries' going; kept, such records would grow with every
+     * domain there ever was.
+     */
+    if (hypfsd_fs)
+        hypfs_forget_owner(hypfsd_fs, id);
     log_info("domain %u destroyed", id);
     succeed(res);
 }

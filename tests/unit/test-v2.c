@@ -1060,6 +1060,43 @@ static void test_siphash_vector(void **state)
     assert_true(siphash24(key, msg, 8) == 0x93f5f5799a932462ull);
 }
 
+/*
+ * The records of owners' entries that went are forgotten with the owner:
+ * the others are still found (the probe runs stay whole), and churning
+ * owners that come and go does not grow them.
+ */
+static void test_forget_owner(void **state)
+{
+    struct hypfs_entry_dir *d = &dd_dir.dir;
+    uint32_t id, cap;
+
+    (void)state;
+    hypfs_write_lock(fs);
+    for ( id = 1; id <= 500; id++ )
+    {
+        assert_int_equal(tomb_reserve(d), 0);
+        tomb_record(fs, d, id, 1000 + id);
+    }
+    for ( id = 3; id <= 500; id += 3 )
+        assert_int_equal(hypfs_forget_owner(fs, id), 0);
+    for ( id = 1; id <= 500; id++ )
+        assert_int_equal(tomb_get(d, id), id % 3 ? 1000 + id : 0);
+    for ( id = 1; id <= 500; id++ )
+        assert_int_equal(hypfs_forget_owner(fs, id), 0);
+    assert_int_equal(d->priv->tombs.n, 0);
+    cap = d->priv->tombs.cap;
+    for ( id = 1000; id < 40000; id++ )
+    {
+        assert_int_equal(tomb_reserve(d), 0);
+        tomb_record(fs, d, id, id);
+        assert_int_equal(tomb_get(d, id), id);
+        assert_int_equal(hypfs_forget_owner(fs, id), 0);
+    }
+    assert_int_equal(d->priv->tombs.cap, cap);
+    hypfs_write_unlock(fs);
+    assert_int_equal(hypfs_forget_owner(NULL, 1), -EINVAL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1079,6 +1116,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_notify, setup, teardown),
         cmocka_unit_test_setup_teardown(test_snapshot, setup, teardown),
         cmocka_unit_test(test_siphash_vector),
+        cmocka_unit_test_setup_teardown(test_forget_owner, setup, teardown),
     };
 
     return cmocka_run_group_tests_name("v2", tests, NULL, NULL);
