@@ -280,6 +280,16 @@ void watch_stop(void);
 void watch_everything_changed(void);
 void watch_stats(size_t *sets_watching, size_t *watches);
 
+/* ---- The audit trail (audit.c) ---- */
+
+/* The value at @path as the audit shows it (bounded, escaped), in @out. */
+void audit_value(struct hypfs *fs, const char *path, char *out, size_t cap);
+/* A write by @uid as @c: logged when it succeeded (@ret 0), debug if not. */
+void audit_write(const struct hypfs_caller *c, uid_t uid, const char *path,
+                 const char *before, const char *after, long ret);
+/* A control command that changes something: as audit_write(). */
+void audit_ctl(uid_t uid, int argc, const char *const *argv, int status);
+
 /* ---- Server internals (server.c, listen.c, sockdir.c) ---- */
 
 /* Connections of domains (server.c). */

@@ -216,10 +216,26 @@ static int run_op(struct conn *c, const struct hypfs_msg_op *op,
     struct hypfs_msg_op_reply reply = { 0 };
     struct hypfs_caller caller;
 
+    char wpath[XEN_HYPFS_MAX_PATHLEN], before[600], after[600];
+    bool audit = false;
+
     identify(c, &caller);
+    /* A write whose path is whole: its values before and after are logged. */
+    if (op->cmd == XEN_HYPFS_OP_write_contents && op->path_len &&
+        op->path_len == op->arg2 && op->path_len <= sizeof(wpath) &&
+        !path[op->path_len - 1] && caller.flags != 0) {
+        memcpy(wpath, path, op->path_len);
+        audit = true;
+        audit_value(srv.fs, wpath, before, sizeof(before));
+    }
     hypfsd_guest_init(&c->guest, op, path, data);
     reply.ret = hypfs_do_op(srv.fs, &caller, op->cmd, op->arg1, op->arg2,
                             op->arg3, op->arg4);
+    if (audit) {
+        if (!reply.ret)
+            audit_value(srv.fs, wpath, after, sizeof(after));
+        audit_write(&caller, c->uid, wpath, before, after, reply.ret);
+    }
     /* A watch is made once the operation has let go of the tree. */
     if (op->cmd == XEN_HYPFS_OP_watch || op->cmd == XEN_HYPFS_OP_unwatch) {
         int err = watch_apply(c->ws, &caller);
@@ -273,6 +289,7 @@ static int handle_ctl(struct conn *c, const uint8_t *payload, uint32_t len,
                           msg, reply.text_len);
     }
     ctl_run(argc, argv, &res);
+    audit_ctl(c->uid, argc, argv, res.status);
     reply.ret = res.status;
     reply.text_len = (uint32_t)res.len;
     ret = send_reply(c, HYPFS_MSG_CTL_REPLY, seq, &reply, sizeof(reply),

@@ -85,4 +85,18 @@ printf '%s\n' "$out" | grep -qxF '/test/types/gzip_blob = <blob, 5 bytes: 00017f
 printf '%s' "$out" | LC_ALL=C grep -q '[[:cntrl:]]' && fail "dump sent a control byte"
 run_ok "$XENHYPFS" dump /test/types/blob
 check "dump of one blob" "/test/types/blob = <blob, 5 bytes: 00017f80ff>" "$out"
+
+# The audit trail: each change once, who, what, before and after; a
+# refused write not at the default level.
+"$XENHYPFS" write /params/loglvl all/info
+"$XENHYPFS" write /test/types/string 'two
+lines' || fail "write of a string"
+"$XENHYPFS" write /params/loglvl loud 2>/dev/null && fail "a bad loglvl was taken"
+"$HYPFSCTL" domain-pause web >/dev/null 2>&1 || "$HYPFSCTL" domain-pause 1 >/dev/null
+"$HYPFSCTL" domain-list >/dev/null
+audit=$(grep 'audit:' "$tmp/hypfsd.log" | sed 's/^<[0-9]>hypfsd: //')
+check "audit lines" "audit: control 'domain-create name=web' by uid $(id -u)
+audit: write /params/loglvl by uid $(id -u) (domain 0): \"warning\" -> \"all/info\"
+audit: write /test/types/string by uid $(id -u) (domain 0): \"hello, hypfs\" -> \"two\\x0alines\"
+audit: control 'domain-pause id=1' by uid $(id -u)" "$audit"
 finish
