@@ -206,8 +206,9 @@ static void domain_create(struct args *a, struct ctl_result *res)
         fail(res, -EINVAL, "vcpus and memory must be at least 1");
         return;
     }
-    if (s_pool && parse_u32(s_pool, UINT32_MAX, &pool)) {
-        fail(res, -EINVAL, "pool: a cpupool id is needed");
+    /* A pool by id here; by name, once the model is locked below. */
+    if (s_pool && parse_u32(s_pool, UINT32_MAX, &pool) && !valid_name(s_pool)) {
+        fail(res, -EINVAL, "pool: a cpupool's name or id is needed");
         return;
     }
     d = calloc(1, sizeof(*d));
@@ -234,9 +235,16 @@ static void domain_create(struct args *a, struct ctl_result *res)
     }
 
     pthread_rwlock_wrlock(&model.lock);
-    p = model_find_pool(pool);
+    if (s_pool && parse_u32(s_pool, UINT32_MAX, &pool)) {
+        for (p = NULL, i = 0; i < model.npools && !p; i++)
+            if (!strcmp(model.pools[i]->name, s_pool))
+                p = model.pools[i];
+        if (p)
+            pool = p->id;
+    } else
+        p = model_find_pool(pool);
     if (!p) {
-        fail(res, -ENOENT, "cpupool %u does not exist", pool);
+        fail(res, -ENOENT, "no cpupool %s", s_pool ? s_pool : "0");
         goto out_free;
     }
     for (i = 0; i < model.ndomains; i++)
@@ -292,15 +300,24 @@ static struct domain *domain_arg(struct args *a, struct ctl_result *res)
     struct domain *d;
     uint32_t id;
 
-    if (err || bad || !s || parse_u32(s, UINT32_MAX, &id)) {
-        fail(res, -EINVAL, "a domain id is needed (id=N)");
+    if (err || bad || !s || !*s) {
+        fail(res, -EINVAL, "a domain is needed (its name or id)");
         return NULL;
     }
     pthread_rwlock_wrlock(&model.lock);
-    d = model_find_domain(id);
+    /* A name or an id, as xl takes them. */
+    if (!parse_u32(s, UINT32_MAX, &id))
+        d = model_find_domain(id);
+    else {
+        size_t i;
+
+        for (d = NULL, i = 0; i < model.ndomains && !d; i++)
+            if (!strcmp(model.domains[i]->name, s))
+                d = model.domains[i];
+    }
     if (!d) {
         pthread_rwlock_unlock(&model.lock);
-        fail(res, -ENOENT, "domain %u does not exist", id);
+        fail(res, -ENOENT, "no domain %s", s);
     }
     return d;
 }
@@ -485,13 +502,23 @@ static struct cpupool *pool_arg(struct args *a, const char *key,
     const char *s = arg(a, key, &err);
     struct cpupool *p;
 
-    if (err || !s || parse_u32(s, UINT32_MAX, id)) {
-        fail(res, -EINVAL, "a cpupool id is needed (%s=N)", key);
+    if (err || !s || !*s) {
+        fail(res, -EINVAL, "a cpupool is needed (its name or id)");
         return NULL;
     }
-    p = model_find_pool(*id);
+    if (!parse_u32(s, UINT32_MAX, id))
+        p = model_find_pool(*id);
+    else {
+        size_t i;
+
+        for (p = NULL, i = 0; i < model.npools && !p; i++)
+            if (!strcmp(model.pools[i]->name, s))
+                p = model.pools[i];
+        if (p)
+            *id = p->id;
+    }
     if (!p)
-        fail(res, -ENOENT, "cpupool %u does not exist", *id);
+        fail(res, -ENOENT, "no cpupool %s", s);
     return p;
 }
 

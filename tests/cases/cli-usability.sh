@@ -92,11 +92,13 @@ check "dump of one blob" "/test/types/blob = <blob, 5 bytes: 00017f80ff>" "$out"
 "$XENHYPFS" write /test/types/string 'two
 lines' || fail "write of a string"
 "$XENHYPFS" write /params/loglvl loud 2>/dev/null && fail "a bad loglvl was taken"
-"$HYPFSCTL" domain-pause web >/dev/null 2>&1 || "$HYPFSCTL" domain-pause 1 >/dev/null
+"$HYPFSCTL" domain-pause web >/dev/null || fail "domain-pause by name"
+run_fails 3 "$HYPFSCTL" domain-unpause nosuch
+check "hypfsctl: a missing domain, named" "hypfsctl: domain-unpause: no domain nosuch (No such file or directory)" "$err"
 "$HYPFSCTL" domain-list >/dev/null
 audit=$(grep 'audit:' "$tmp/hypfsd.log" | sed 's/^<[0-9]>hypfsd: //')
 check "audit lines" "audit: control 'domain-create name=web' by uid $(id -u)
 audit: write /params/loglvl by uid $(id -u) (domain 0): \"warning\" -> \"all/info\"
 audit: write /test/types/string by uid $(id -u) (domain 0): \"hello, hypfs\" -> \"two\\x0alines\"
-audit: control 'domain-pause id=1' by uid $(id -u)" "$audit"
+audit: control 'domain-pause id=web' by uid $(id -u)" "$audit"
 finish

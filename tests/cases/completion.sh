@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Bash completion as bash runs it (COMP_WORDS, COMP_CWORD, the function
+# `complete -p` names): xenhypfs commands and live paths from hypfsd,
+# silent and empty when hypfsd is away; hypfsctl verbs, options, and the
+# names and ids of live domains and pools; hypfs-fuse options.
+. "$(dirname "$0")/lib.sh"
+comp=$SOURCE_ROOT/dist/bash-completion
+bin=$tmp/bin
+mkdir -p "$bin"
+ln -s "$XENHYPFS" "$bin/xenhypfs"
+ln -s "$HYPFSCTL" "$bin/hypfsctl"
+
+# complete_line LINE: what completing the last word of LINE offers, sorted.
+complete_line() {
+    env PATH="$bin:$PATH" bash -c '
+        for f in "$1"/*; do . "$f"; done
+        read -r -a COMP_WORDS <<<"$2"
+        case "$2" in *" ") COMP_WORDS+=("") ;; esac
+        COMP_CWORD=$(( ${#COMP_WORDS[@]} - 1 ))
+        COMP_LINE=$2
+        fn=$(complete -p "${COMP_WORDS[0]}" | sed -n "s/.*-F \([^ ]*\) .*/\1/p")
+        [ -n "$fn" ] || { echo "no completion for ${COMP_WORDS[0]}" >&2; exit 1; }
+        "$fn"
+        printf "%s\n" "${COMPREPLY[@]}" | sort' _ "$comp" "$1"
+}
+
+# No hypervisor: commands still complete, paths quietly do not.
+export HYPFS_SOCKET=$tmp/none.sock
+check "xenhypfs commands" "dump" "$(complete_line "xenhypfs du")"
+run_ok complete_line "xenhypfs cat /par"
+check "no hypervisor: no paths, no noise" "" "$out$err"
+
+start_hypfsd --test-tree
+"$HYPFSCTL" domain-create web >/dev/null
+"$HYPFSCTL" pool-create batch >/dev/null
+check "xenhypfs top level" "/" "$(complete_line "xenhypfs ls ")"
+check "xenhypfs below /" "/params/" "$(complete_line "xenhypfs cat /par")"
+check "xenhypfs live leaves" "/params/gnttab_max_frames
+/params/gnttab_max_maptrack_frames" "$(complete_line "xenhypfs cat /params/gnt")"
+check "xenhypfs live domains" "/domain/0/
+/domain/1/" "$(complete_line "xenhypfs dump /domain/")"
+check "xenhypfs --json first" "ls" "$(complete_line "xenhypfs --json l")"
+check "watch --value" "--value" "$(complete_line "xenhypfs watch --v")"
+check "hypfsctl verbs" "domain-create
+domain-destroy
+domain-list
+domain-pause
+domain-unpause" "$(complete_line "hypfsctl domain-")"
+check "hypfsctl domains by name and id" "0
+1
+Domain-0
+web" "$(complete_line "hypfsctl domain-pause ")"
+check "hypfsctl pools for --pool" "batch" "$(complete_line "hypfsctl domain-create x --pool b")"
+check "hypfsctl options" "--memory" "$(complete_line "hypfsctl domain-create x --mem")"
+check "hypfs-fuse options" "--socket=" "$(complete_line "hypfs-fuse --so")"
+finish
