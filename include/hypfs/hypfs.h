@@ -303,7 +303,7 @@ struct hypfs_dyndir_ops {
 
 struct hypfs_dyndir {
     struct hypfs_entry_dir dir;       /* the directory itself */
-    struct hypfs_entry_dir *template; /* shape and rights of each instance */
+    struct hypfs_entry_dir *tmpl;     /* shape and rights of each instance */
     const struct hypfs_dyndir_ops *ops;
     unsigned int flags;               /* HYPFS_DYNDIR_* */
     void *priv;                       /* the embedder's */
@@ -332,11 +332,11 @@ int hypfs_get_dynid(uint32_t *id);
                           0, 0, NULL) }
 
 /* A directory with one generated sub-directory per live id. */
-#define HYPFS_DYNDIR_INIT(var, nam, tmpl, dyn_ops, fl) \
+#define HYPFS_DYNDIR_INIT(var, nam, tmpl_dir, dyn_ops, fl) \
     struct hypfs_dyndir var = { \
         .dir = { HYPFS_INIT_COMMON(XEN_HYPFS_TYPE_DIR, XEN_HYPFS_ENC_PLAIN, \
                                    nam, 0, 0, NULL) }, \
-        .template = (tmpl), .ops = (dyn_ops), .flags = (fl) }
+        .tmpl = (tmpl_dir), .ops = (dyn_ops), .flags = (fl) }
 
 /*
  * A leaf of variable size (string or blob).  Content and size are set with

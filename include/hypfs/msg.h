@@ -108,10 +108,18 @@ struct hypfs_msg_event {
     uint32_t pad;           /* 0 */
 };
 
-_Static_assert(sizeof(struct hypfs_msg_hdr) == 16, "hdr size");
-_Static_assert(sizeof(struct hypfs_msg_op) == 48, "op size");
-_Static_assert(sizeof(struct hypfs_msg_op_reply) == 16, "op reply size");
-_Static_assert(sizeof(struct hypfs_msg_ctl_reply) == 8, "ctl reply size");
-_Static_assert(sizeof(struct hypfs_msg_event) == 24, "event size");
+/* Layout checks (C11 and C++ alike). */
+#ifdef __cplusplus
+#define HYPFS_MSG_ASSERT static_assert
+#else
+#define HYPFS_MSG_ASSERT _Static_assert
+#endif
+HYPFS_MSG_ASSERT(sizeof(struct hypfs_msg_hdr) == 16, "hdr size");
+HYPFS_MSG_ASSERT(sizeof(struct hypfs_msg_op) == 48, "op size");
+HYPFS_MSG_ASSERT(sizeof(struct hypfs_msg_op_reply) == 16, "op reply size");
+HYPFS_MSG_ASSERT(sizeof(struct hypfs_msg_ctl_reply) == 8, "ctl reply size");
+HYPFS_MSG_ASSERT(sizeof(struct hypfs_msg_event) == 24, "event size");
+
+#undef HYPFS_MSG_ASSERT
 
 #endif /* HYPFS_MSG_H */

@@ -146,7 +146,7 @@ int make_instance(struct call *c, const struct hypfs_dyndir *dd, uint32_t id,
 static inline struct hypfs_entry_dir *index_dir(struct hypfs_entry_dir *dir)
 {
     if ( dir->e.flags & EF_INSTANCE )
-        return ((struct dyninst *)dir)->dd->template;
+        return ((struct dyninst *)dir)->dd->tmpl;
     return dir;
 }
 

@@ -189,7 +189,7 @@ int make_instance(struct call *c, const struct hypfs_dyndir *dd,
     in->gens = dd->ops->gens ? dd->ops->gens(dd, data) : NULL;
     in->dir.e.type = XEN_HYPFS_TYPE_DIR;
     in->dir.e.encoding = XEN_HYPFS_ENC_PLAIN;
-    in->dir.e.access = dd->template->e.access;
+    in->dir.e.access = dd->tmpl->e.access;
     in->dir.e.flags = EF_INSTANCE;
     in->dir.e.name = in->name;
     /* The instance's owner, set directly: it is in no tree. */
@@ -467,7 +467,7 @@ bool view_child(const struct view *v, size_t *i, struct child *ch)
         ch->id = in->id;
         ch->name = in->name;
         ch->len = in->len;
-        ch->access = v->dd->template->e.access;
+        ch->access = v->dd->tmpl->e.access;
         ch->owner = v->dd->flags & HYPFS_DYNDIR_OWNER_IS_ID ?
                     (struct owner){ true, in->id } : v->owner;
         return true;
@@ -545,7 +545,7 @@ int child_direntry(struct call *c, const struct view *v,
     if ( !e )
     {
         /* An instance: shaped like the template, owned as the view says. */
-        struct hypfs_entry_dir *tmpl = v->dd->template;
+        struct hypfs_entry_dir *tmpl = v->dd->tmpl;
         struct view tv;
         size_t count;
 

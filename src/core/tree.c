@@ -438,7 +438,7 @@ static void set_tree(struct hypfs_entry_dir *dir, struct hypfs *fs,
     if ( fs && !in_template && owner_root(dir) )
         owner_root_link(fs, dir);
     if ( dir->e.flags & EF_DYNDIR )
-        set_tree(((struct hypfs_dyndir *)dir)->template, fs, dir, true);
+        set_tree(((struct hypfs_dyndir *)dir)->tmpl, fs, dir, true);
     for ( i = 0; idx && i < idx->nr; i++ )
         if ( idx->order[i]->type == XEN_HYPFS_TYPE_DIR )
             set_tree((struct hypfs_entry_dir *)idx->order[i], fs, dir,
@@ -452,7 +452,7 @@ static bool in_template(const struct hypfs_entry_dir *dir)
 
     for ( d = dir; d && d->priv; d = d->priv->parent )
         if ( d->priv->parent && (d->priv->parent->e.flags & EF_DYNDIR) &&
-             ((const struct hypfs_dyndir *)d->priv->parent)->template == d )
+             ((const struct hypfs_dyndir *)d->priv->parent)->tmpl == d )
             return true;
     return false;
 }
@@ -471,7 +471,7 @@ static int prepare_subtree(struct hypfs_entry_dir *dir)
     if ( !dir_priv_get(dir) )
         return -ENOMEM;
     if ( (dir->e.flags & EF_DYNDIR) &&
-         (ret = prepare_subtree(((struct hypfs_dyndir *)dir)->template)) )
+         (ret = prepare_subtree(((struct hypfs_dyndir *)dir)->tmpl)) )
         return ret;
     idx = dir_index(dir);
     for ( i = 0; idx && i < idx->nr; i++ )
@@ -602,7 +602,7 @@ static int add_dir_common(struct hypfs_entry_dir *parent,
     ret = check_entry(&dir->e);
     if ( ret )
         return ret;
-    if ( dyn && (!dd->template || !dd->ops || !dd->ops->foreach_id ||
+    if ( dyn && (!dd->tmpl || !dd->ops || !dd->ops->foreach_id ||
                  !dd->ops->find_id) )
         return -EINVAL;
 
@@ -612,9 +612,9 @@ static int add_dir_common(struct hypfs_entry_dir *parent,
         return ret;
     if ( dir->e.flags & EF_LINKED )
         ret = -EBUSY;
-    else if ( dyn && (dd->template->e.type != XEN_HYPFS_TYPE_DIR ||
-                      (dd->template->e.flags & (EF_LINKED | EF_DYNDIR)) ||
-                      !valid_access(dd->template->e.access)) )
+    else if ( dyn && (dd->tmpl->e.type != XEN_HYPFS_TYPE_DIR ||
+                      (dd->tmpl->e.flags & (EF_LINKED | EF_DYNDIR)) ||
+                      !valid_access(dd->tmpl->e.access)) )
         ret = -EINVAL;
     if ( !ret && dyn )
     {
@@ -624,7 +624,7 @@ static int add_dir_common(struct hypfs_entry_dir *parent,
         if ( ret )
             dir->e.flags &= (uint8_t)~EF_DYNDIR;
         else
-            dd->template->e.flags |= EF_LINKED;
+            dd->tmpl->e.flags |= EF_LINKED;
     }
     else if ( !ret )
         ret = add_entry_locked(parent, &dir->e);
@@ -726,7 +726,7 @@ static void release_entry(struct hypfs *fs, struct hypfs_entry *e)
 
         if ( flags & EF_DYNDIR )
         {
-            struct hypfs_entry_dir *tmpl = ((struct hypfs_dyndir *)e)->template;
+            struct hypfs_entry_dir *tmpl = ((struct hypfs_dyndir *)e)->tmpl;
 
             tmpl->e.flags &= (uint8_t)~EF_LINKED;
             release_entry(fs, &tmpl->e);

@@ -366,7 +366,7 @@ static int walk_child(struct walk *w, const struct view *v,
 
             memset(&d, 0, sizeof(d));
             d.type = XEN_HYPFS_TYPE_DIR;
-            ret = view_open(c, v->dd->template, ch->owner, &tv);
+            ret = view_open(c, v->dd->tmpl, ch->owner, &tv);
             if ( !ret )
                 ret = view_size(c, &tv, &d.content_len, &count);
             view_close(&tv);
@@ -623,7 +623,7 @@ int hypfs_notify_gone(struct hypfs *fs, const char *path)
             o.set = true;
             o.domid = id;
         }
-        vis_step(&r.w.vis, dd->template->e.access, o);
+        vis_step(&r.w.vis, dd->tmpl->e.access, o);
         r.w.leaf = NULL;
         /* Its owner's record went with it: a tombstone says it went. */
         if ( r.w.vis.kind == VIS_OWNER )
