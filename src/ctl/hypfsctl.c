@@ -10,6 +10,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <json-c/json.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,6 +43,7 @@ static void usage(FILE *f)
 "  -s, --socket PATH            hypfsd's socket (default $%s or %s)\n"
 "  -h, --help                   this help (after a command: that command's)\n"
 "  -V, --version                print the version\n"
+"      --json                   domain-list and pool-list as JSON\n"
 "Options may come before or after the command.\n",
             HYPFS_SOCKET_ENV, HYPFS_DEFAULT_SOCKET);
 }
@@ -73,6 +75,78 @@ static void usage_of(const char *name)
             in = false;
     }
     free(text);
+}
+
+/*
+ * A list's table (a header line of column names, then one line per row,
+ * columns separated by spaces; the last may be empty) as a JSON array of
+ * objects, numbers as numbers.  0, or 3 if the table cannot be read.
+ */
+static int print_json_table(const char *text, uint32_t len)
+{
+    char *copy = strndup(text, len), *line, *save = NULL;
+    char *cols[16];
+    int ncols = 0, ret = 0;
+    json_object *rows = json_object_new_array();
+
+    if (!copy || !rows) {
+        free(copy);
+        json_object_put(rows);
+        return 3;
+    }
+    for (line = strtok_r(copy, "\n", &save); line;
+         line = strtok_r(NULL, "\n", &save)) {
+        char *f[16], *fsave = NULL, *tok;
+        int n = 0, k;
+        json_object *o;
+
+        for (tok = strtok_r(line, " ", &fsave); tok && n < 16;
+             tok = strtok_r(NULL, " ", &fsave))
+            f[n++] = tok;
+        if (!ncols) {
+            for (k = 0; k < n; k++)
+                cols[k] = f[k];
+            ncols = n;
+            continue;
+        }
+        o = json_object_new_object();
+        for (k = 0; k < ncols; k++) {
+            const char *v = k < n ? f[k] : "";
+            char *end;
+            long long num = strtoll(v, &end, 10);
+            char key[64];
+            size_t i, o2 = 0;
+
+            /* "Mem(MiB)" -> "mem_mib": keys as a JSON user expects. */
+            for (i = 0; cols[k][i] && o2 + 1 < sizeof(key); i++) {
+                char ch = cols[k][i];
+
+                if (ch >= 'A' && ch <= 'Z')
+                    key[o2++] = (char)(ch - 'A' + 'a');
+                else if ((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9'))
+                    key[o2++] = ch;
+                else if (o2 && key[o2 - 1] != '_')
+                    key[o2++] = '_';
+            }
+            while (o2 && key[o2 - 1] == '_')
+                o2--;
+            key[o2] = '\0';
+            /* Counts and ids are numbers; names and cpu lists text. */
+            json_object_object_add(o, key, *v && !*end &&
+                                   strcmp(key, "name") && strcmp(key, "cpus")
+                                   ? json_object_new_int64(num)
+                                   : json_object_new_string(v));
+        }
+        json_object_array_add(rows, o);
+    }
+    if (!ncols)
+        ret = 3;
+    else
+        printf("%s\n", json_object_to_json_string_ext(rows,
+               JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
+    json_object_put(rows);
+    free(copy);
+    return ret;
 }
 
 /* The words of one request, with their storage. */
@@ -173,9 +247,11 @@ int main(int argc, char **argv)
         { "socket", required_argument, NULL, 's' },
         { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, 'V' },
+        { "json", no_argument, NULL, 'j' },
         { NULL, 0, NULL, 0 },
     };
     char **rest = NULL;
+    bool json = false;
     int nrest = 0, j;
     const char *socket_path = NULL, *text;
     const struct command *cmd = NULL;
@@ -198,6 +274,9 @@ int main(int argc, char **argv)
         case 'V':
             printf("hypfsctl (hypfs) %s\n", HYPFS_VERSION_STRING);
             return 0;
+        case 'j':
+            json = true;
+            break;
         default:
             usage(stderr);
             return 1;
@@ -235,6 +314,8 @@ int main(int argc, char **argv)
             socket_path = argv[++j];
         else if (!strncmp(argv[j], "--socket=", 9))
             socket_path = argv[j] + 9;
+        else if (!strcmp(argv[j], "--json"))
+            json = true;
         else
             rest[nrest++] = argv[j];
     }
@@ -259,7 +340,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "hypfsctl: %s: %.*s (%s)\n", cmd->name, (int)text_len,
                 text, strerror(-status));
         ret = 3;
-    } else
+    } else if (json && !strcmp(cmd->name + strlen(cmd->name) - 5, "-list"))
+        ret = print_json_table(text, text_len);
+    else
         fwrite(text, 1, text_len, stdout);
     hypfs_client_close(&c);
  out:

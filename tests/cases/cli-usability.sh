@@ -44,6 +44,13 @@ run_fails 1 "$SOURCE_ROOT/run" bogus
 
 start_hypfsd --test-tree
 "$HYPFSCTL" domain-create web >/dev/null
+# hypfsctl's lists as JSON, read by Python.
+run_ok "$HYPFSCTL" domain-list --json
+check "domain-list --json" "Domain-0 0 running|web 1 running" \
+    "$(printf '%s' "$out" | python3 -c 'import json,sys; print("|".join("%s %d %s" % (d["name"], d["id"], d["state"]) for d in json.load(sys.stdin)))')"
+run_ok "$HYPFSCTL" --json pool-list
+check "pool-list --json" "Pool-0 0 str" \
+    "$(printf '%s' "$out" | python3 -c 'import json,sys; p=json.load(sys.stdin)[0]; print(p["name"], p["id"], type(p["cpus"]).__name__)')"
 # hypfsctl's own options after the command, too.
 run_ok env -u HYPFS_SOCKET "$HYPFSCTL" domain-list --socket "$HYPFS_SOCKET"
 
