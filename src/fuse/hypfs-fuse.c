@@ -62,6 +62,7 @@
 #include <sys/syscall.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -501,6 +502,33 @@ static void value_free(struct value *v)
  * What @path is and holds, for this caller, in one hypercall (a directory's
  * listing is not fetched).  0 or an errno.
  */
+/*
+ * An outage of hypfsd: every request fails with EIO (the root stays a
+ * directory), logged once when it starts and once when it ends.
+ */
+static atomic_bool in_outage;
+
+/* @err from a call on @h, EIO instead if hypfsd could not be reached. */
+static int fs_errno(xenhypfs_handle *h, int err)
+{
+    const char *why = xenhypfs_transport_error(h);
+
+    if (why && *why) {
+        if (!atomic_exchange(&in_outage, true))
+            fprintf(stderr, "hypfs-fuse: %s; every request fails with EIO "
+                    "until it is back\n", why);
+        return EIO;
+    }
+    return err;
+}
+
+/* A call on @h worked: an outage, if there was one, is over. */
+static void fs_reached(void)
+{
+    if (atomic_load(&in_outage) && atomic_exchange(&in_outage, false))
+        fprintf(stderr, "hypfs-fuse: hypfsd can be reached again\n");
+}
+
 static int get_value(xenhypfs_handle *h, const char *path, struct value *v)
 {
     struct xenhypfs_dirent d;
@@ -510,7 +538,8 @@ static int get_value(xenhypfs_handle *h, const char *path, struct value *v)
     memset(v, 0, sizeof(*v));
     raw = xenhypfs_stat_value(h, path, &d, &len, &text);
     if (!raw)
-        return errno;
+        return fs_errno(h, errno);
+    fs_reached();
     v->dir = d.type == xenhypfs_type_dir;
     v->writable = d.flags & XENHYPFS_FLAG_WRITABLE;
     v->type = d.type;
@@ -951,6 +980,12 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
         return (void)fuse_reply_err(req, err);
     err = get_value(t.h, t.path, &v);
     release_target(&t);
+    if (err == EIO && ino == FUSE_ROOT_ID) {
+        /* hypfsd is away: the mountpoint stays a directory meanwhile. */
+        memset(&v, 0, sizeof(v));
+        v.dir = true;
+        err = 0;
+    }
     if (err)
         return (void)fuse_reply_err(req, err);
     fill_stat(req, ino, &v, &st);
@@ -1128,15 +1163,21 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
     char *val;
     int err, ret;
 
-    /* A value is written whole, in one write at the start, as on sysfs. */
-    if (off != 0)
-        return (void)fuse_reply_err(req, EINVAL);
+    /*
+     * Each write is a whole value, as on sysfs, wherever it lands:
+     * "echo x >> file" sets x.  A write of nothing but a newline after
+     * the start (bash's printf may split 'a\n\n' into two writes) is
+     * the end of the value just written, not a value of its own.
+     */
+    if (off > 0 && size && !memchr(buf, 0, size) &&
+        strspn(buf, "\n") >= size)
+        return (void)fuse_reply_write(req, size);
     err = request_target(req, ino, &t);
     if (err)
         return (void)fuse_reply_err(req, err);
     if (of->v.type == xenhypfs_type_blob) {
         ret = xenhypfs_write_raw(t.h, t.path, buf, size);
-        err = ret ? errno : 0;
+        err = ret ? fs_errno(t.h, errno) : 0;
     } else {
         if (len && buf[len - 1] == '\n')
             len--;
@@ -1147,7 +1188,7 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
             memcpy(val, buf, len);
             val[len] = '\0';
             ret = xenhypfs_write(t.h, t.path, val);
-            err = ret ? errno : 0;
+            err = ret ? fs_errno(t.h, errno) : 0;
             free(val);
         }
     }
@@ -1207,7 +1248,7 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
     if (of) {
         pthread_mutex_init(&of->vlock, NULL);
         of->ents = xenhypfs_readdir(t.h, t.path, &of->n);
-        err = of->ents ? 0 : errno;
+        err = of->ents ? 0 : fs_errno(t.h, errno);
         /* The directory's path, for readdir's inode numbers. */
         of->v.data = err ? NULL : t.path;
         if (!err)
@@ -1362,6 +1403,7 @@ struct options {
 
 static const struct fuse_opt option_spec[] = {
     { "--socket=%s", offsetof(struct options, socket), 1 },
+    { "socket=%s", offsetof(struct options, socket), 1 },   /* -o, fstab */
     { "-s %s", offsetof(struct options, socket), 1 },
     { "--help", offsetof(struct options, help), 1 },
     { "-h", offsetof(struct options, help), 1 },
@@ -1382,11 +1424,13 @@ static void usage(const char *prog)
            "    -d                     debug output (implies -f)\n"
            "    -o allow_other         let other users use the mount, each with\n"
            "                           their own rights (needs root to act as them)\n"
+           "    -o socket=PATH         the same as --socket (for mount(8), fstab)\n"
            "    -o OPTION              other FUSE mount options\n"
            "    -V, --version          print the version and exit\n"
            "    -h, --help             print this help and exit\n"
            "\n"
-           "Unmount with `fusermount3 -u MOUNTPOINT` or SIGTERM.\n",
+           "Unmount with `fusermount3 -u MOUNTPOINT` or SIGTERM.  From fstab:\n"
+           "  hypfs /mnt/hypfs fuse.hypfs-fuse socket=/run/hypfs/hypfsd.sock 0 0\n",
            prog, xenhypfs_socket_path(NULL));
 }
 
@@ -1408,9 +1452,60 @@ static bool has_allow_other(int argc, char **argv)
     return false;
 }
 
+/*
+ * mount(8) and fstab run "hypfs-fuse SOURCE MOUNTPOINT -o OPTIONS" (type
+ * fuse.hypfs-fuse): the source names nothing here, so it is dropped when
+ * two non-option arguments are given.
+ */
+static int drop_source(int argc, char **argv)
+{
+    int i, first = -1, n = 0;
+
+    for (i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "-o") || !strcmp(argv[i], "-s")) {
+            i++;
+            continue;
+        }
+        if (argv[i][0] == '-')
+            continue;
+        if (!n++)
+            first = i;
+    }
+    if (n != 2)
+        return argc;
+    memmove(&argv[first], &argv[first + 1],
+            (size_t)(argc - first) * sizeof(*argv));
+    return argc - 1;
+}
+
+/* Is @path already a hypfs mount?  (Mounting again would stack them.) */
+static bool hypfs_mounted_at(const char *path)
+{
+    char real[PATH_MAX], line[4096];
+    bool found = false;
+    FILE *f;
+
+    if (!realpath(path, real))
+        return false;
+    f = fopen("/proc/self/mountinfo", "r");
+    while (f && !found && fgets(line, sizeof(line), f)) {
+        char mnt[PATH_MAX];
+        const char *sep = strstr(line, " - ");
+
+        /* Field 5 is the mount point (octal escapes for spaces aside). */
+        if (sscanf(line, "%*s %*s %*s %*s %4095s", mnt) == 1 && sep &&
+            !strcmp(mnt, real) && !strncmp(sep + 3, "fuse.hypfs", 10))
+            found = true;
+    }
+    if (f)
+        fclose(f);
+    return found;
+}
+
 int main(int argc, char **argv)
 {
-    struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
+    int nargs = drop_source(argc, argv);
+    struct fuse_args args = FUSE_ARGS_INIT(nargs, argv);
     struct xenhypfs_open_args open_args = { XENHYPFS_TRANSPORT_SOCKET };
     char open_err[320];
     struct fuse_cmdline_opts opts;
@@ -1421,7 +1516,7 @@ int main(int argc, char **argv)
     bool watching = false;
     int ret = 1, i;
 
-    fs.allow_other = has_allow_other(argc, argv);
+    fs.allow_other = has_allow_other(nargs, argv);
     if (fuse_opt_parse(&args, &o, option_spec, NULL) == -1)
         return 1;
     if (o.version) {
@@ -1439,6 +1534,12 @@ int main(int argc, char **argv)
         return 1;
     if (!opts.mountpoint) {
         fprintf(stderr, "hypfs-fuse: no mountpoint (try --help)\n");
+        goto out_args;
+    }
+    if (hypfs_mounted_at(opts.mountpoint)) {
+        fprintf(stderr, "hypfs-fuse: %s: hypfs is mounted there already "
+                "(unmount it first: fusermount3 -u %s)\n", opts.mountpoint,
+                opts.mountpoint);
         goto out_args;
     }
     fs.socket = xenhypfs_socket_path(o.socket);

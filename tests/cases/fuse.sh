@@ -119,8 +119,16 @@ refused /params/gnttab_max_frames 1 "Invalid argument"
 refused /test/types/string_ro x "Permission denied"
 refused /test/types/string "$(printf 'x%.0s' $(seq 80))" "No space left on device"
 run_fails 1 bash -c "echo x > '$mnt/test'"
-# A value is written whole: a write at an offset is refused.
+# Every write is a whole value, wherever it lands (as on sysfs): a NUL
+# byte written at an offset is refused like any value with a NUL.
 run_fails 1 dd if=/dev/zero of="$mnt/test/types/string" bs=1 count=1 seek=1 conv=notrunc status=none
+echo 7 >> "$mnt/test/types/u8" || fail "echo 7 >> u8"
+check "an append sets the value" 7 "$("$XENHYPFS" cat /test/types/u8)"
+# A lone newline written after a value (printf may split 'a\n\n') is its end.
+exec {w}>"$mnt/test/types/string"
+printf 'split\n' >&"$w" && printf '\n' >&"$w" || fail "a value, then a newline"
+exec {w}>&-
+check "value then newline" split "$("$XENHYPFS" cat /test/types/string)"
 # The shape is the hypervisor's.
 run_fails 1 touch "$mnt/test/new"
 run_fails 1 mkdir "$mnt/test/newdir"
@@ -139,6 +147,27 @@ ls "$mnt/domain" | grep -qx "$id" || fail "new domain not listed"
 ls "$mnt/domain" | grep -qx "$id" && fail "destroyed domain still listed"
 [ -e "$mnt/domain/$id" ] && fail "destroyed domain still there"
 
+# Mounting again on a hypfs mount is refused (it would stack).
+run_fails 1 "$HYPFS_FUSE" -f "$mnt"
+case "$err" in *"mounted there already"*) ;; *) fail "second mount: $err" ;; esac
+
+# hypfsd away: the mountpoint stays a directory, requests fail with EIO,
+# the outage and the recovery are logged once each.
+stop_hypfsd
+[ -d "$mnt" ] || fail "the mountpoint is not a directory during an outage"
+run_fails 1 cat "$mnt/params/loglvl"
+case "$err" in *"Input/output error"*) ;; *) fail "during an outage: $err" ;; esac
+run_fails 2 ls "$mnt"
+start_hypfsd --test-tree
+check "back after the outage" warning "$(cat "$mnt/params/loglvl")"
+check "outage logged once" 1 "$(grep -c 'every request fails with EIO' "$tmp/fuse.log")"
+check "recovery logged once" 1 "$(grep -c 'can be reached again' "$tmp/fuse.log")"
+unmount_fuse
+
+# As mount(8) and fstab run it: a source, and -o socket=.
+real_socket=$HYPFS_SOCKET
+HYPFS_SOCKET=$tmp/none.sock mount_fuse hypfs -o "socket=$real_socket"
+check "mounted with -o socket=" warning "$(cat "$mnt/params/loglvl")"
 unmount_fuse
 
 # Access rights with other users (needs root to be them).
