@@ -642,6 +642,17 @@ static void add_buildinfo(struct metrics *m, const struct comp *c, size_t nc,
             sb_putn(&name, "_", 1);
         sb_sanitized(&name, c[i]);
     }
+    /* A label name: not a digit first, not "__" (Prometheus's own). */
+    if (!name.oom && (name.len == 0 || (name.p[0] >= '0' && name.p[0] <= '9') ||
+                      !strncmp(name.p, "__", 2))) {
+        struct sbuf t = { 0 };
+
+        sb_putn(&t, "l", 1);
+        if (name.len)
+            sb_putn(&t, name.p, name.len);
+        free(name.p);
+        name = t;
+    }
     if (name.oom) {
         m->oom = true;
         free(name.p);

@@ -98,6 +98,14 @@ static int parse_tree(unsigned char *recs, size_t len, size_t n,
         memset(&out[i], 0, sizeof(out[i]));
         out[i].dirent.name = path;
         lib_set_attrs(&r.e, &out[i].dirent);
+        /*
+         * A directory has no content in the record; one that would read
+         * as a blob (an unknown encoding) would claim content it has not:
+         * a broken peer.
+         */
+        if ((out[i].dirent.type == xenhypfs_type_dir) !=
+            (r.e.type == XEN_HYPFS_TYPE_DIR))
+            return -1;
         out[i].content = r.e.type == XEN_HYPFS_TYPE_DIR ? NULL :
                          recs + off + sizeof(r) + ppad;
         out[i].generation = r.gen;

@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -69,12 +70,25 @@ static void *fake_daemon_run(void *arg)
         if (f->chunk_len[i] && send(f->fd, f->chunk[i], f->chunk_len[i],
                                     MSG_NOSIGNAL) < 0)
             break;
-        /* A reply cut short: hang up now, the client waits for the rest. */
-        if (f->chunk_len[i] < sizeof(h))
-            break;
-        memcpy(&h, f->chunk[i], sizeof(h));
-        if (f->chunk_len[i] - sizeof(h) < h.len)
-            break;
+        /*
+         * The client waits until it has a frame that is not an event (its
+         * reply): if the chunk holds only events, or is cut short, hang
+         * up now, since the client would wait for the rest.
+         */
+        {
+            size_t off = 0;
+            bool replied = false;
+
+            while (!replied && f->chunk_len[i] - off >= sizeof(h)) {
+                memcpy(&h, f->chunk[i] + off, sizeof(h));
+                if (f->chunk_len[i] - off - sizeof(h) < h.len)
+                    break;
+                replied = h.type != HYPFS_MSG_EVENT;
+                off += sizeof(h) + h.len;
+            }
+            if (!replied)
+                break;
+        }
     }
     shutdown(f->fd, SHUT_WR);
     return NULL;
