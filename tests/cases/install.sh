@@ -20,6 +20,8 @@ for f in include/xenhypfs.h include/hypfs/abi.h include/hypfs/hypfs.h \
          sbin/hypfsd sbin/hypfsctl sbin/xenhypfs \
          share/man/man8/hypfsd.8 share/man/man8/hypfsctl.8 \
          share/man/man1/xenhypfs.1 lib/systemd/system/hypfsd.service \
+         share/doc/hypfs/paths.md share/doc/hypfs/protocol.md \
+         share/bash-completion/completions/xenhypfs \
          ${HYPFS_EXPORTER:+sbin/hypfs-exporter share/man/man8/hypfs-exporter.8} \
          ${HYPFS_EXPORTER:+lib/systemd/system/hypfs-exporter.service} \
          ${HYPFS_EXPORTER:+share/doc/hypfs/prometheus/hypfs.rules.yml}; do
@@ -30,6 +32,17 @@ outside=$(cd "$dest" && find . -type f | grep -v "^\.$prefix/" || true)
 check "files installed outside the prefix" "" "$outside"
 grep -q "^ExecStart=$prefix/sbin/hypfsd \$HYPFSD_OPTIONS$" "$root/lib/systemd/system/hypfsd.service" ||
     fail "the unit does not start the installed hypfsd"
+
+# The installed programs find the installed libraries by themselves
+# (RUNPATH), unless the prefix is /usr, whose libdir is searched anyway.
+for b in sbin/xenhypfs sbin/hypfsd; do
+    runpath=$(readelf -d "$root/$b" | sed -n 's/.*(RUNPATH).*\[\(.*\)\]/\1/p')
+    if [ "$prefix" = /usr ]; then
+        check "$b: no RUNPATH under /usr" "" "$runpath"
+    else
+        check "$b: RUNPATH" "$prefix/$libdir" "$runpath"
+    fi
+done
 
 # Build with the installed xenhypfs.pc and run against the installed library.
 read -r -a cc <<< "${CC:-cc}"
