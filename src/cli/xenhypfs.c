@@ -64,6 +64,7 @@ static void help(void)
 "       xenhypfs --json ls|cat|tree|dump|watch ...\n"
 "                                      the same, as JSON (valid UTF-8;\n"
 "                                      cat: paths..., tree: [<path>])\n"
+"       xenhypfs --explain ...         errors that say what is allowed\n"
 "       xenhypfs --help | --version | -V\n"
 "\n"
 "The hypervisor is reached through /dev/xen/privcmd in a Xen control domain,\n"
@@ -94,6 +95,62 @@ static void print_escaped(const char *string)
     printf("\n");
 }
 
+/* --explain: messages that name the path, the reason and what is allowed. */
+static bool explain;
+
+static void explain_failure(const char *verb, const char *path,
+                            const char *val, int err)
+{
+    static const char *const words =
+        "use 0/1, on/off, yes/no, true/false, enable/disable";
+    struct xenhypfs_dirent *d = NULL;
+    void *raw = xenhypfs_read_raw(hdl, path, &d);
+    unsigned int bits = d ? (unsigned int)d->size * 8 : 0;
+
+    fprintf(stderr, "xenhypfs: cannot %s %s: ", verb, path);
+    if (err == ENOENT)
+        fprintf(stderr, "no such entry (or it is hidden from you)\n");
+    else if (err == EACCES || err == EPERM)
+        fprintf(stderr, "%s\n", raw ? "it is read-only for you"
+                                    : "you have no right to it");
+    else if (!raw)
+        fprintf(stderr, "%s\n", strerror(err));
+    else if (d->type == xenhypfs_type_dir)
+        fprintf(stderr, "it is a directory (use ls or dump)\n");
+    else if (!val && d->type == xenhypfs_type_blob)
+        fprintf(stderr, "it is a blob of %zu bytes (dump %s shows them in "
+                "hex)\n", d->size, path);
+    else if (val && d->type == xenhypfs_type_bool)
+        fprintf(stderr, "\"%s\" is not a boolean (%s)\n", val, words);
+    else if (val && (d->type == xenhypfs_type_uint ||
+                     d->type == xenhypfs_type_int) && err == ERANGE) {
+        if (d->type == xenhypfs_type_uint)
+            fprintf(stderr, "%s is out of range: a %u-bit unsigned "
+                    "integer, 0 to %" PRIu64 "\n", val, bits,
+                    bits >= 64 ? UINT64_MAX : (UINT64_C(1) << bits) - 1);
+        else
+            fprintf(stderr, "%s is out of range: a %u-bit integer, %"
+                    PRId64 " to %" PRId64 "\n", val, bits,
+                    bits >= 64 ? INT64_MIN : -(INT64_C(1) << (bits - 1)),
+                    bits >= 64 ? INT64_MAX : (INT64_C(1) << (bits - 1)) - 1);
+    } else if (val && (d->type == xenhypfs_type_uint ||
+                       d->type == xenhypfs_type_int))
+        fprintf(stderr, "\"%s\" is not %s integer (decimal, 0x hex or 0 "
+                "octal)\n", val, d->type == xenhypfs_type_uint
+                ? "an unsigned" : "an");
+    else if (val && err == ENOSPC)
+        fprintf(stderr, "the value (%zu bytes) is longer than the entry "
+                "takes\n", strlen(val));
+    else if (val && err == EINVAL && d->type == xenhypfs_type_string)
+        fprintf(stderr, "\"%s\" is not a value this entry accepts (its "
+                "current value is \"%.*s\")\n", val, (int)d->size,
+                (const char *)raw);
+    else
+        fprintf(stderr, "%s\n", strerror(err));
+    free(raw);
+    free(d);
+}
+
 static int cmd_cat(int argc, char *argv[])
 {
     bool bin = false;
@@ -114,7 +171,10 @@ static int cmd_cat(int argc, char *argv[])
     }
     result = xenhypfs_read(hdl, path);
     if (!result) {
-        perror("could not read");
+        if (explain)
+            explain_failure("read", path, NULL, errno);
+        else
+            perror("could not read");
         return 3;
     }
     if (bin)
@@ -128,7 +188,10 @@ static int cmd_cat(int argc, char *argv[])
 static int cmd_write(char *path, char *val)
 {
     if (xenhypfs_write(hdl, path, val)) {
-        perror("could not write");
+        if (explain)
+            explain_failure("write", path, val, errno);
+        else
+            perror("could not write");
         return 3;
     }
     return 0;
@@ -1069,6 +1132,8 @@ int main(int argc, char *argv[])
         }
         if (!strcmp(argv[i], "--json"))
             json = true;
+        else if (!strcmp(argv[i], "--explain"))
+            explain = true;
         else
             args[n++] = argv[i];
     }

@@ -93,6 +93,29 @@ printf '%s' "$out" | LC_ALL=C grep -q '[[:cntrl:]]' && fail "dump sent a control
 run_ok "$XENHYPFS" dump /test/types/blob
 check "dump of one blob" "/test/types/blob = <blob, 5 bytes: 00017f80ff>" "$out"
 
+# --explain: messages that say what is allowed, same exit status; without
+# it, Xen's own words.
+run_fails 3 "$XENHYPFS" write /params/sync_console maybe
+check "Xen's message" "could not write: Numerical argument out of domain" "$err"
+explain() {  # EXPECTED ARGS...
+    local want=$1
+    shift
+    run_fails 3 "$XENHYPFS" --explain "$@"
+    check "--explain $*" "$want" "$err"
+}
+explain 'xenhypfs: cannot write /params/sync_console: "maybe" is not a boolean (use 0/1, on/off, yes/no, true/false, enable/disable)' \
+    write /params/sync_console maybe
+explain 'xenhypfs: cannot write /test/types/u8: 300 is out of range: a 8-bit unsigned integer, 0 to 255' \
+    write /test/types/u8 300
+explain 'xenhypfs: cannot write /test/types/i16: -40000 is out of range: a 16-bit integer, -32768 to 32767' \
+    write /test/types/i16 -40000
+explain 'xenhypfs: cannot write /test/types/string: the value (3000 bytes) is longer than the entry takes' \
+    write /test/types/string "$(head -c 3000 /dev/zero | tr '\0' x)"
+explain 'xenhypfs: cannot read /test/types/blob: it is a blob of 5 bytes (dump /test/types/blob shows them in hex)' \
+    cat /test/types/blob
+explain 'xenhypfs: cannot read /params/x: no such entry (or it is hidden from you)' cat /params/x
+explain 'xenhypfs: cannot write /test/types/string_ro: it is read-only for you' write /test/types/string_ro x
+
 # The audit trail: each change once, who, what, before and after; a
 # refused write not at the default level.
 "$XENHYPFS" write /params/loglvl all/info
