@@ -650,7 +650,11 @@ static int parse_number(const char *val, size_t size, bool is_signed,
         long long x = strtoll(val, &end, 0);
         long long max = size == 8 ? LLONG_MAX : (1ll << (8 * size - 1)) - 1;
 
-        if (!*val || *end)
+        /* White space around the number, as before it ("5 " as " 5"). */
+        if (end != val)
+            while (*end == ' ' || (*end >= '\t' && *end <= '\r'))
+                end++;
+        if (!*val || end == val || *end)
             return EINVAL;
         if (errno == ERANGE || x > max || x < -max - 1)
             return ERANGE;
@@ -662,7 +666,10 @@ static int parse_number(const char *val, size_t size, bool is_signed,
         while (*p == ' ' || (*p >= '\t' && *p <= '\r'))
             p++;
         x = strtoull(val, &end, 0);
-        if (!*val || *end)
+        if (end != val)
+            while (*end == ' ' || (*end >= '\t' && *end <= '\r'))
+                end++;
+        if (!*val || end == val || *end)
             return EINVAL;
         /* strtoull() negates "-1" into a huge value: not in range. */
         if (*p == '-' || errno == ERANGE ||

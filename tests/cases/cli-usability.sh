@@ -93,6 +93,7 @@ printf '%s' "$out" | LC_ALL=C grep -q '[[:cntrl:]]' && fail "dump sent a control
 run_ok "$XENHYPFS" dump /test/types/blob
 check "dump of one blob" "/test/types/blob = <blob, 5 bytes: 00017f80ff>" "$out"
 
+
 # --explain: messages that say what is allowed, same exit status; without
 # it, Xen's own words.
 run_fails 3 "$XENHYPFS" write /params/sync_console maybe
@@ -131,4 +132,11 @@ check "audit lines" "audit: control 'domain-create name=web' by uid $(id -u)
 audit: write /params/loglvl by uid $(id -u) (domain 0): \"warning\" -> \"all/info\"
 audit: write /test/types/string by uid $(id -u) (domain 0): \"hello, hypfs\" -> \"two\\x0alines\"
 audit: control 'domain-pause id=web' by uid $(id -u)" "$audit"
+# White space around a number is taken on either side, never alone.
+run_ok "$XENHYPFS" write /test/types/u8 " 5"
+check "u8 ' 5'" 5 "$("$XENHYPFS" cat /test/types/u8)"
+run_ok "$XENHYPFS" write /test/types/i8 "-6 "
+check "i8 '-6 '" -6 "$("$XENHYPFS" cat /test/types/i8)"
+run_fails 3 "$XENHYPFS" write /test/types/u8 " "
+run_fails 3 "$XENHYPFS" write /test/types/u8 "5 x"
 finish

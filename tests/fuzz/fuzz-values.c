@@ -56,7 +56,10 @@ static size_t make_reply(uint8_t *buf, uint32_t seq, int64_t ret,
     return sizeof(h) + sizeof(r) + out_len;
 }
 
-/* Is @s, as a whole, a number strtoull/strtoll accepts? */
+/*
+ * Is @s, as a whole, a number strtoull/strtoll accepts, with white space
+ * allowed after it as before it?
+ */
 static bool clean_number(const char *s)
 {
     char *end;
@@ -65,6 +68,10 @@ static bool clean_number(const char *s)
         return false;
     errno = 0;
     (void)strtoull(s, &end, 0);
+    if (end == s)
+        return false;
+    while (*end == ' ' || (*end >= '\t' && *end <= '\r'))
+        end++;
     return !*end;
 }
 
