@@ -1,15 +1,40 @@
 /*
- * hypfsd's log: one line per message on stderr, each prefixed with its
- * syslog priority as "<N>" so that journald, and anything else reading
- * sd-daemon style output, files it at the right level.
+ * hypfsd's log: one line per message on stderr.  Under systemd (stderr is
+ * the journal's stream) each line starts with its syslog priority as
+ * "<N>", which journald reads and strips; elsewhere a person reads it, so
+ * it says "hypfsd: warning: ..." as the usage messages and the other tools
+ * do.  $HYPFSD_LOG_PRIORITY=1 asks for the "<N>" prefix anyway (anything
+ * else that reads sd-daemon style output).
  */
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "hypfsd.h"
 
 int log_threshold = L_INFO;
+
+/* Is stderr the journal's stream ($JOURNAL_STREAM names its dev:ino)? */
+static bool to_journal(void)
+{
+    static int known = -1;
+    const char *js, *env;
+    struct stat st;
+    unsigned long long dev, ino;
+
+    if (known >= 0)
+        return known;
+    env = getenv("HYPFSD_LOG_PRIORITY");
+    js = getenv("JOURNAL_STREAM");
+    known = (env && !strcmp(env, "1")) ||
+            (js && sscanf(js, "%llu:%llu", &dev, &ino) == 2 &&
+             !fstat(2, &st) && st.st_dev == dev && st.st_ino == ino);
+    return known;
+}
 
 void log_msg(int prio, const char *fmt, ...)
 {
@@ -23,7 +48,11 @@ void log_msg(int prio, const char *fmt, ...)
     va_end(ap);
     /* One call per line: stdio's lock keeps lines from different threads
      * whole. */
-    fprintf(stderr, "<%d>hypfsd: %s\n", prio, line);
+    if (to_journal())
+        fprintf(stderr, "<%d>hypfsd: %s\n", prio, line);
+    else
+        fprintf(stderr, "hypfsd: %s%s\n", prio <= L_ERR ? "error: " :
+                prio == L_WARNING ? "warning: " : "", line);
 }
 
 int64_t monotonic_ms(void)

@@ -127,7 +127,7 @@ lines' || fail "write of a string"
 run_fails 3 "$HYPFSCTL" domain-unpause nosuch
 check "hypfsctl: a missing domain, named" "hypfsctl: domain-unpause: no domain nosuch (No such file or directory)" "$err"
 "$HYPFSCTL" domain-list >/dev/null
-audit=$(grep 'audit:' "$tmp/hypfsd.log" | sed 's/^<[0-9]>hypfsd: //')
+audit=$(grep 'audit:' "$tmp/hypfsd.log" | sed 's/^hypfsd: //')
 check "audit lines" "audit: control 'domain-create name=web' by uid $(id -u)
 audit: write /params/loglvl by uid $(id -u) (domain 0): \"warning\" -> \"all/info\"
 audit: write /test/types/string by uid $(id -u) (domain 0): \"hello, hypfs\" -> \"two\\x0alines\"

@@ -15,7 +15,7 @@ for pair in loglvl=all/info guest_loglvl=debug gnttab_max_frames=64 \
     run_ok "$XENHYPFS" cat "/params/${pair%%=*}"
     check "boot value of ${pair%%=*}" "${pair#*=}" "$out"
 done
-grep -q "^<4>hypfsd: unknown command line option 'unknown_opt' ignored$" \
+grep -q "^hypfsd: warning: unknown command line option 'unknown_opt' ignored$" \
     "$tmp/hypfsd.log" || fail "no warning for an unknown boot option"
 
 # A second instance on the same socket is refused; the first goes on.
@@ -76,8 +76,21 @@ run_fails 1 "$HYPFSD" --config "$tmp/missing.conf" --socket "$tmp/c.sock"
 case "$err" in *"cannot read configuration $tmp/missing.conf"*) ;;
     *) fail "missing config: unclear message: $err" ;; esac
 
-# Every log line is "<priority>hypfsd: message".
-if grep -v -E '^<[0-7]>hypfsd: ' "$tmp/hypfsd.log"; then
-    fail "log lines not in syslog form"
+# Every log line is "hypfsd: [warning: |error: ]message" for a person...
+if grep -v -E '^hypfsd: ' "$tmp/hypfsd.log"; then
+    fail "log lines not in one form"
+fi
+# ...and "<priority>hypfsd: message" for the journal (its stream on
+# stderr, or asked for).
+HYPFSD_LOG_PRIORITY=1 "$HYPFSD" --socket "$tmp/j.sock" --cmdline "nope=1" \
+    2>"$tmp/journal.log" &
+jpid=$!
+for _ in $(seq 200); do [ -S "$tmp/j.sock" ] && break; sleep 0.02; done
+kill -TERM "$jpid"
+wait "$jpid" || fail "hypfsd (journal form) did not stop cleanly"
+grep -q '^<4>hypfsd: unknown command line option' "$tmp/journal.log" ||
+    fail "no <4> priority prefix for the journal: $(cat "$tmp/journal.log")"
+if grep -v -E '^<[0-7]>hypfsd: ' "$tmp/journal.log"; then
+    fail "journal lines not in syslog form"
 fi
 finish
