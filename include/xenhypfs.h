@@ -128,6 +128,14 @@ struct xenhypfs_tree_entry *xenhypfs_read_tree(xenhypfs_handle *fshdl,
                                                unsigned int *num_entries);
 
 /*
+ * The longest value @path accepts in a write, in bytes, into
+ * *max_write_len (0: read-only for the caller), as the hypervisor reports
+ * it.  Works on every interface version.  Returns 0 or -1 with errno.
+ */
+int xenhypfs_write_limit(xenhypfs_handle *fshdl, const char *path,
+                         unsigned int *max_write_len);
+
+/*
  * The generation of @path as the caller sees it: a number that changes
  * when the entry does (for a directory: anything below it).  Compare it
  * for equality only.  Returns 0 or -1.

@@ -52,7 +52,8 @@ static int usage(void)
 static void help(void)
 {
     printf(
-"usage: xenhypfs ls <path>             list a directory\n"
+"usage: xenhypfs ls [-l] <path>        list a directory (-l: encoding,\n"
+"                                      size, longest value accepted)\n"
 "       xenhypfs cat [-b] <path>       print a value (-b: escape bytes\n"
 "                                      that are neither printable nor space)\n"
 "       xenhypfs write <path> <val>    set a writable value\n"
@@ -138,9 +139,16 @@ static void explain_failure(const char *verb, const char *path,
         fprintf(stderr, "\"%s\" is not %s integer (decimal, 0x hex or 0 "
                 "octal)\n", val, d->type == xenhypfs_type_uint
                 ? "an unsigned" : "an");
-    else if (val && err == ENOSPC)
-        fprintf(stderr, "the value (%zu bytes) is longer than the entry "
-                "takes\n", strlen(val));
+    else if (val && err == ENOSPC) {
+        unsigned int m = 0;
+
+        if (!xenhypfs_write_limit(hdl, path, &m) && m)
+            fprintf(stderr, "the value is %zu bytes; it takes at most %u "
+                    "(a string's NUL included)\n", strlen(val), m);
+        else
+            fprintf(stderr, "the value (%zu bytes) is longer than the entry "
+                    "takes\n", strlen(val));
+    }
     else if (val && err == EINVAL && d->type == xenhypfs_type_string)
         fprintf(stderr, "\"%s\" is not a value this entry accepts (its "
                 "current value is \"%.*s\")\n", val, (int)d->size,
@@ -1080,6 +1088,48 @@ static int json_cmd(int argc, char *argv[])
 }
 
 /*
+ * ls -l PATH: each entry's type, rights, encoding, size and the longest
+ * value it accepts ("-": read-only).  Which words an entry with its own
+ * parser accepts is documented in paths.md (hypfsd's entries).
+ */
+static int cmd_ls_long(const char *path)
+{
+    struct xenhypfs_dirent *ent;
+    unsigned int n, i;
+    int ret = 0;
+
+    ent = xenhypfs_readdir(hdl, path, &n);
+    if (!ent) {
+        fprintf(stderr, "xenhypfs: cannot list %s: %s\n", path,
+                strerror(errno));
+        return 3;
+    }
+    for (i = 0; i < n; i++) {
+        char *p = join(path, ent[i].name), max[16] = "-";
+        unsigned int m = 0;
+
+        if (!p) {
+            ret = 3;
+            break;
+        }
+        if (ent[i].flags & XENHYPFS_FLAG_WRITABLE) {
+            if (xenhypfs_write_limit(hdl, p, &m))
+                snprintf(max, sizeof(max), "?");
+            else if (m)
+                snprintf(max, sizeof(max), "%u", m);
+        }
+        printf("%s r%c %-5s %8zu %6s %s%s\n", type_column(ent[i].type),
+               ent[i].flags & XENHYPFS_FLAG_WRITABLE ? 'w' : '-',
+               ent[i].encoding == xenhypfs_enc_gzip ? "gzip" : "plain",
+               ent[i].size, max, ent[i].name,
+               ent[i].type == xenhypfs_type_dir ? "/" : "");
+        free(p);
+    }
+    free(ent);
+    return ret;
+}
+
+/*
  * Is this command line one xenhypfs runs?  Decided before anything is
  * opened, so that a usage error says so whatever the hypervisor's state
  * (Xen's own tool opens the library first; the same lines give the same
@@ -1091,8 +1141,8 @@ static bool valid_command(int argc, char *argv[], bool json)
 
     if (!strcmp(c, "watch"))
         return argc >= 2 && !(argc == 2 && !strcmp(argv[1], "--value"));
-    if (!strcmp(c, "ls"))
-        return argc == 2;
+    if (!strcmp(c, "ls"))       /* ls -l PATH: an extension */
+        return argc == 2 || (argc == 3 && !strcmp(argv[1], "-l") && !json);
     /*
      * Xen's commands keep Xen's argument rules (its "cat -b" alone reads
      * the path "-b"); with --json, which Xen's tool does not have, cat
@@ -1152,6 +1202,8 @@ int main(int argc, char *argv[])
     else if (!strcmp(args[0], "cat") &&
              (n == 2 || (n == 3 && !strcmp(args[1], "-b"))))
         ret = cmd_cat(n - 1, args + 1);
+    else if (!strcmp(args[0], "ls") && n == 3)
+        ret = cmd_ls_long(args[2]);
     else if (!strcmp(args[0], "ls"))
         ret = cmd_ls(args[1]);
     else if (!strcmp(args[0], "write"))

@@ -212,6 +212,28 @@ int xenhypfs_get_generation(xenhypfs_handle *h, const char *path,
     return 0;
 }
 
+int xenhypfs_write_limit(xenhypfs_handle *h, const char *path,
+                         unsigned int *max_write_len)
+{
+    struct xen_hypfs_direntry e = { 0 };
+    long plen = lib_path_size(h, path), ret;
+
+    if (plen < 0)
+        return -1;
+    if (!max_write_len) {
+        errno = EINVAL;
+        return -1;
+    }
+    /* A read with room for the direntry only: -ENOBUFS still writes it. */
+    ret = hypercall(h, XEN_HYPFS_OP_read, path, (size_t)plen, &e, sizeof(e));
+    if (ret && ret != -ENOBUFS) {
+        errno = (int)(ret > 0 ? EIO : -ret);
+        return -1;
+    }
+    *max_write_len = e.max_write_len;
+    return 0;
+}
+
 /* ---- Watches ---- */
 
 static struct lib_watch *find_watch(xenhypfs_handle *h, uint64_t token)

@@ -94,6 +94,19 @@ run_ok "$XENHYPFS" dump /test/types/blob
 check "dump of one blob" "/test/types/blob = <blob, 5 bytes: 00017f80ff>" "$out"
 
 
+# ls -l: what each entry is and takes (Xen's ls is unchanged).
+run_ok "$XENHYPFS" ls -l /params
+printf '%s\n' "$out" | grep -qxE '<string> rw plain +5 +7 console_timestamps' ||
+    fail "ls -l: console_timestamps (Xen's max_write_len 7): $out"
+printf '%s\n' "$out" | grep -qxE '<bool> +rw plain +1 +1 sync_console' ||
+    fail "ls -l: sync_console: $out"
+run_ok "$XENHYPFS" ls -l /test/types
+printf '%s\n' "$out" | grep -qxE '<string> r- plain +10 +- string_ro' ||
+    fail "ls -l: a read-only entry: $out"
+printf '%s\n' "$out" | grep -qxE '<string> r- gzip +[0-9]+ +- gzip_string' ||
+    fail "ls -l: a gzip entry: $out"
+run_fails 3 "$XENHYPFS" ls -l /nowhere
+
 # --explain: messages that say what is allowed, same exit status; without
 # it, Xen's own words.
 run_fails 3 "$XENHYPFS" write /params/sync_console maybe
@@ -110,7 +123,7 @@ explain 'xenhypfs: cannot write /test/types/u8: 300 is out of range: a 8-bit uns
     write /test/types/u8 300
 explain 'xenhypfs: cannot write /test/types/i16: -40000 is out of range: a 16-bit integer, -32768 to 32767' \
     write /test/types/i16 -40000
-explain 'xenhypfs: cannot write /test/types/string: the value (3000 bytes) is longer than the entry takes' \
+explain "xenhypfs: cannot write /test/types/string: the value is 3000 bytes; it takes at most 64 (a string's NUL included)" \
     write /test/types/string "$(head -c 3000 /dev/zero | tr '\0' x)"
 explain 'xenhypfs: cannot read /test/types/blob: it is a blob of 5 bytes (dump /test/types/blob shows them in hex)' \
     cat /test/types/blob

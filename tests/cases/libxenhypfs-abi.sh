@@ -26,7 +26,8 @@ VERS_1.1 xenhypfs_read_events
 VERS_1.1 xenhypfs_read_tree
 VERS_1.1 xenhypfs_unwatch
 VERS_1.1 xenhypfs_value_string
-VERS_1.1 xenhypfs_watch" "$syms"
+VERS_1.1 xenhypfs_watch
+VERS_1.1 xenhypfs_write_limit" "$syms"
 
 xen_debs || skip "Debian's Xen packages cannot be fetched (network?): \
 the symbol checks passed, the build checks against Xen's header need them"
