@@ -99,6 +99,46 @@ static void print_escaped(const char *string)
 /* --explain: messages that name the path, the reason and what is allowed. */
 static bool explain;
 
+/*
+ * What Xen's parameters with their own parsers accept, as Xen's
+ * command-line documentation gives it (hypfsd follows it; paths.md).
+ * "*" stands for one path component (an id).
+ */
+static const struct {
+    const char *pattern, *accepts;
+} grammars[] = {
+    { "/params/loglvl", "LEVEL or LEVEL/RATE-LIMITED-LEVEL, each one of "
+      "none, error, warning, info, debug, all" },
+    { "/params/guest_loglvl", "LEVEL or LEVEL/RATE-LIMITED-LEVEL, each one "
+      "of none, error, warning, info, debug, all" },
+    { "/params/console_timestamps", "none, date, datems, boot, raw (or a "
+      "boolean: off is none, on is date)" },
+    { "/cpupool/*/sched-gran", "cpu, core, socket" },
+};
+
+static bool path_matches(const char *path, const char *pattern)
+{
+    while (*pattern) {
+        if (*pattern == '*') {
+            while (*path && *path != '/')
+                path++;
+            pattern++;
+        } else if (*path++ != *pattern++)
+            return false;
+    }
+    return !*path;
+}
+
+static const char *grammar_of(const char *path)
+{
+    size_t i;
+
+    for (i = 0; i < sizeof(grammars) / sizeof(grammars[0]); i++)
+        if (path_matches(path, grammars[i].pattern))
+            return grammars[i].accepts;
+    return NULL;
+}
+
 static void explain_failure(const char *verb, const char *path,
                             const char *val, int err)
 {
@@ -149,6 +189,9 @@ static void explain_failure(const char *verb, const char *path,
             fprintf(stderr, "the value (%zu bytes) is longer than the entry "
                     "takes\n", strlen(val));
     }
+    else if (val && err == EINVAL && grammar_of(path))
+        fprintf(stderr, "\"%s\" is not accepted: use %s\n", val,
+                grammar_of(path));
     else if (val && err == EINVAL && d->type == xenhypfs_type_string)
         fprintf(stderr, "\"%s\" is not a value this entry accepts (its "
                 "current value is \"%.*s\")\n", val, (int)d->size,
@@ -1089,8 +1132,8 @@ static int json_cmd(int argc, char *argv[])
 
 /*
  * ls -l PATH: each entry's type, rights, encoding, size and the longest
- * value it accepts ("-": read-only).  Which words an entry with its own
- * parser accepts is documented in paths.md (hypfsd's entries).
+ * value it accepts ("-": read-only), and for Xen's parameters with their
+ * own parsers the words they accept.
  */
 static int cmd_ls_long(const char *path)
 {
@@ -1118,11 +1161,14 @@ static int cmd_ls_long(const char *path)
             else if (m)
                 snprintf(max, sizeof(max), "%u", m);
         }
-        printf("%s r%c %-5s %8zu %6s %s%s\n", type_column(ent[i].type),
+        printf("%s r%c %-5s %8zu %6s %s%s", type_column(ent[i].type),
                ent[i].flags & XENHYPFS_FLAG_WRITABLE ? 'w' : '-',
                ent[i].encoding == xenhypfs_enc_gzip ? "gzip" : "plain",
                ent[i].size, max, ent[i].name,
                ent[i].type == xenhypfs_type_dir ? "/" : "");
+        if ((ent[i].flags & XENHYPFS_FLAG_WRITABLE) && grammar_of(p))
+            printf("  (%s)", grammar_of(p));
+        printf("\n");
         free(p);
     }
     free(ent);

@@ -96,10 +96,13 @@ check "dump of one blob" "/test/types/blob = <blob, 5 bytes: 00017f80ff>" "$out"
 
 # ls -l: what each entry is and takes (Xen's ls is unchanged).
 run_ok "$XENHYPFS" ls -l /params
-printf '%s\n' "$out" | grep -qxE '<string> rw plain +5 +7 console_timestamps' ||
-    fail "ls -l: console_timestamps (Xen's max_write_len 7): $out"
+printf '%s\n' "$out" | grep -qxF '<string> rw plain        5      7 console_timestamps  (none, date, datems, boot, raw (or a boolean: off is none, on is date))' ||
+    fail "ls -l: console_timestamps (Xen's max_write_len 7, its words): $out"
 printf '%s\n' "$out" | grep -qxE '<bool> +rw plain +1 +1 sync_console' ||
     fail "ls -l: sync_console: $out"
+run_ok "$XENHYPFS" ls -l /cpupool/0
+printf '%s\n' "$out" | grep -q 'sched-gran  (cpu, core, socket)$' ||
+    fail "ls -l: sched-gran's words: $out"
 run_ok "$XENHYPFS" ls -l /test/types
 printf '%s\n' "$out" | grep -qxE '<string> r- plain +10 +- string_ro' ||
     fail "ls -l: a read-only entry: $out"
@@ -128,6 +131,8 @@ explain "xenhypfs: cannot write /test/types/string: the value is 3000 bytes; it 
 explain 'xenhypfs: cannot read /test/types/blob: it is a blob of 5 bytes (dump /test/types/blob shows them in hex)' \
     cat /test/types/blob
 explain 'xenhypfs: cannot read /params/x: no such entry (or it is hidden from you)' cat /params/x
+explain 'xenhypfs: cannot write /params/loglvl: "loud" is not accepted: use LEVEL or LEVEL/RATE-LIMITED-LEVEL, each one of none, error, warning, info, debug, all' \
+    write /params/loglvl loud
 explain 'xenhypfs: cannot write /test/types/string_ro: it is read-only for you' write /test/types/string_ro x
 
 # The audit trail: each change once, who, what, before and after; a
