@@ -37,6 +37,7 @@
 #include <json-c/json.h>
 #include <zlib.h>
 #include <xenhypfs.h>
+#include "utf8.h"
 
 static xenhypfs_handle *hdl;
 
@@ -374,37 +375,6 @@ static char *join(const char *dir, const char *name)
  * watch --value): gzip content inflated, as cat and the mount give it.
  */
 
-/* Length of the valid UTF-8 sequence at @s (@n bytes left), or 0. */
-static size_t utf8_len(const unsigned char *s, size_t n)
-{
-    uint32_t cp;
-    size_t len, i;
-
-    if (s[0] < 0x80)
-        return 1;
-    if (s[0] >= 0xc2 && s[0] <= 0xdf) {
-        len = 2;
-        cp = s[0] & 0x1f;
-    } else if (s[0] >= 0xe0 && s[0] <= 0xef) {
-        len = 3;
-        cp = s[0] & 0x0f;
-    } else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
-        len = 4;
-        cp = s[0] & 0x07;
-    } else
-        return 0;
-    if (n < len)
-        return 0;
-    for (i = 1; i < len; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (s[i] & 0x3f);
-    }
-    if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
-        (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
-        return 0;
-    return len;
-}
 
 /* The leaf's bytes, gzip inflated (malloc()ed, *len; NUL after them). */
 static unsigned char *plain_bytes(const struct xenhypfs_dirent *d,
@@ -485,7 +455,7 @@ static char *escaped_line(const char *s, size_t n)
     if (!out)
         return NULL;
     while (i < n) {
-        size_t l = utf8_len(u + i, n - i);
+        size_t l = hypfs_utf8_len(u + i, n - i);
 
         if (u[i] == '\\' || u[i] == '\n' || u[i] == '\t') {
             *o++ = '\\';
@@ -548,7 +518,7 @@ static json_object *json_text(const char *s, size_t n, bool *lossy)
     if (!out)
         return NULL;
     while (i < n) {
-        size_t l = utf8_len(u + i, n - i);
+        size_t l = hypfs_utf8_len(u + i, n - i);
 
         if (!l) {
             memcpy(o, "\xef\xbf\xbd", 3);

@@ -23,6 +23,7 @@
 #include <zlib.h>
 
 #include "metrics.h"
+#include "utf8.h"
 
 /* ---- Growing strings ---- */
 
@@ -97,38 +98,6 @@ static void sb_printf(struct sbuf *b, const char *fmt, ...)
 
 /* ---- Escaping: valid UTF-8 out, whatever bytes come in ---- */
 
-/* Length of the valid UTF-8 sequence at @s (@n bytes left), or 0. */
-static size_t utf8_len(const unsigned char *s, size_t n)
-{
-    uint32_t cp;
-    size_t len, i;
-
-    if (s[0] < 0x80)
-        return 1;
-    if (s[0] >= 0xc2 && s[0] <= 0xdf) {
-        len = 2;
-        cp = s[0] & 0x1f;
-    } else if (s[0] >= 0xe0 && s[0] <= 0xef) {
-        len = 3;
-        cp = s[0] & 0x0f;
-    } else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
-        len = 4;
-        cp = s[0] & 0x07;
-    } else
-        return 0;
-    if (n < len)
-        return 0;
-    for (i = 1; i < len; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (s[i] & 0x3f);
-    }
-    /* Overlong forms, surrogates, beyond Unicode. */
-    if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
-        (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
-        return 0;
-    return len;
-}
 
 enum esc_mode {
     ESC_LABEL,      /* a label value: \\ \" \n */
@@ -148,7 +117,7 @@ static void sb_escaped(struct sbuf *b, const char *s, size_t n,
     size_t i = 0;
 
     while (i < n) {
-        size_t l = utf8_len(u + i, n - i);
+        size_t l = hypfs_utf8_len(u + i, n - i);
 
         if (u[i] == '\\')
             sb_putn(b, "\\\\", 2);

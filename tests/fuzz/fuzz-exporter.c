@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "metrics.h"
+#include "utf8.h"
 
 #define CHECK(cond) do { if (!(cond)) { fprintf(stderr, "invariant: %s (line %d)\n", #cond, __LINE__); abort(); } } while (0)
 
@@ -23,39 +24,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static bool valid_utf8(const unsigned char *s, size_t n)
 {
-    size_t i = 0;
+    size_t i = 0, l;
 
     while (i < n) {
-        unsigned char c = s[i];
-        size_t len, k;
-        uint32_t cp;
-
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        if (c >= 0xc2 && c <= 0xdf) {
-            len = 2;
-            cp = c & 0x1f;
-        } else if (c >= 0xe0 && c <= 0xef) {
-            len = 3;
-            cp = c & 0x0f;
-        } else if (c >= 0xf0 && c <= 0xf4) {
-            len = 4;
-            cp = c & 0x07;
-        } else
+        l = hypfs_utf8_len(s + i, n - i);
+        if (!l)
             return false;
-        if (i + len > n)
-            return false;
-        for (k = 1; k < len; k++) {
-            if ((s[i + k] & 0xc0) != 0x80)
-                return false;
-            cp = (cp << 6) | (s[i + k] & 0x3f);
-        }
-        if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
-            (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
-            return false;
-        i += len;
+        i += l;
     }
     return true;
 }
