@@ -168,7 +168,7 @@ const char *xenhypfs_socket_path(const char *explicit_path)
 
 const char *xenhypfs_transport_error(xenhypfs_handle *h)
 {
-    return h ? h->err : "";
+    return h ? lib_thread_err : "";
 }
 
 int xenhypfs_close(xenhypfs_handle *h)

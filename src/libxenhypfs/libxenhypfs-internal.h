@@ -21,7 +21,7 @@ struct xenhypfs_handle {
     pthread_mutex_t lock;       /* serialises requests on the transport */
     int privcmd_fd;             /* >= 0: real hypercalls through privcmd */
     struct hypfs_client client; /* otherwise: hypfsd (guarded by lock) */
-    char err[320];              /* xenhypfs_transport_error() (lock) */
+    char err[320];              /* the last request's failure (lock) */
     /* Interface version 2 (v2.c), all under lock. */
     int version;                /* the hypervisor's; 0: not asked yet */
     uint64_t version_epoch;     /* the connection it was asked on */
@@ -60,6 +60,14 @@ long hypercall(xenhypfs_handle *h, unsigned int cmd, const char *path,
 long hypercall_args_locked(xenhypfs_handle *h, unsigned int cmd,
                            const char *path, size_t path_len, uint64_t arg3,
                            uint64_t arg4);
+/*
+ * What xenhypfs_transport_error() says: the reason the calling thread's
+ * last request could not reach the hypervisor ("" if it could), copied
+ * from h->err under the handle's lock, so that other threads using the
+ * handle do not change it under the caller.
+ */
+extern _Thread_local char lib_thread_err[320];
+
 /* hypercall() with the lock already held. */
 long hypercall_locked(xenhypfs_handle *h, unsigned int cmd, const char *path,
                       size_t path_len, void *buf, size_t buf_len);

@@ -176,14 +176,21 @@ long hypercall_args_locked(xenhypfs_handle *h, unsigned int cmd,
     long ret;
 
     h->err[0] = '\0';
-    if (h->privcmd_fd >= 0)
-        return privcmd_args(h, cmd, path, path_len, arg3, arg4);
+    if (h->privcmd_fd >= 0) {
+        ret = privcmd_args(h, cmd, path, path_len, arg3, arg4);
+        memcpy(lib_thread_err, h->err, sizeof(lib_thread_err));
+        return ret;
+    }
     ret = hypfs_client_hypercall(&h->client, &hc, NULL, NULL, &failed);
     if (failed)
         snprintf(h->err, sizeof(h->err), "%s", h->client.err);
+    memcpy(lib_thread_err, h->err, sizeof(lib_thread_err));
     events_sync(h);
     return ret;
 }
+
+/* The calling thread's last request's transport failure (see core.c). */
+_Thread_local char lib_thread_err[sizeof(((xenhypfs_handle *)0)->err)];
 
 long hypercall(xenhypfs_handle *h, unsigned int cmd, const char *path,
                size_t path_len, void *buf, size_t buf_len)
@@ -226,5 +233,6 @@ long hypercall_locked(xenhypfs_handle *h, unsigned int cmd, const char *path,
             snprintf(h->err, sizeof(h->err), "%s", h->client.err);
         events_sync(h);
     }
+    memcpy(lib_thread_err, h->err, sizeof(lib_thread_err));
     return ret;
 }

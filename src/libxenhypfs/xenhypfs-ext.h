@@ -58,9 +58,10 @@ xenhypfs_handle *xenhypfs_open_socket(int sock);
 const char *xenhypfs_socket_path(const char *explicit_path);
 
 /*
- * Why the last request on @h could not reach the hypervisor (the socket
- * and the cause), or "" if it could.  Valid until the next call on @h
- * from any thread; the handle's.
+ * Why the calling thread's last request on @h could not reach the
+ * hypervisor (the socket and the cause), or "" if it could.  Per thread:
+ * other threads' requests on the handle do not change it.  Valid until
+ * this thread's next call; the library's.
  */
 const char *xenhypfs_transport_error(xenhypfs_handle *h);
 
