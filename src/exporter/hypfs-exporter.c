@@ -288,8 +288,8 @@ static char *scrape(bool openmetrics, size_t *len)
 
         hdl = xenhypfs_open_ext(&a);
         if (!hdl) {
-            ret = -errno;
-            why = reason[0] ? reason : strerror(errno);
+            ret = errno ? -errno : -EIO;    /* never "up" without a handle */
+            why = reason[0] ? reason : strerror(-ret);
         }
     }
     for (i = 0; hdl && i < opts.ninclude && !ret; i++) {
