@@ -376,12 +376,15 @@ static char *join(const char *dir, const char *name)
  */
 
 
+/* The most an entry's inflated content may take (as SECURITY.md says). */
+#define PLAIN_MAX ((size_t)256 << 20)
+
 /* The leaf's bytes, gzip inflated (malloc()ed, *len; NUL after them). */
 static unsigned char *plain_bytes(const struct xenhypfs_dirent *d,
                                   const void *raw, size_t *len)
 {
     unsigned char *out;
-    size_t cap = d->size * 4 + 64;
+    size_t cap = d->size < PLAIN_MAX / 4 ? d->size * 4 + 64 : PLAIN_MAX;
     z_stream z;
     int zr;
 
@@ -405,8 +408,17 @@ static unsigned char *plain_bytes(const struct xenhypfs_dirent *d,
         z.avail_out = (uInt)(cap - 1 - z.total_out);
         zr = inflate(&z, Z_NO_FLUSH);
         if (zr == Z_OK && !z.avail_out) {
-            unsigned char *b = realloc(out, cap * 2);
+            unsigned char *b;
 
+            /* As the library bounds a reply: no gzip bomb takes more. */
+            if (cap >= PLAIN_MAX) {
+                free(out);
+                out = NULL;
+                inflateEnd(&z);
+                errno = EFBIG;
+                return NULL;
+            }
+            b = realloc(out, cap * 2);
             if (!b) {
                 free(out);
                 out = NULL;
