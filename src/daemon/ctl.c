@@ -110,6 +110,36 @@ static int parse_u32(const char *s, uint32_t max, uint32_t *out)
     return 0;
 }
 
+/*
+ * The domain or cpupool @s names, as xl takes them: an id if it is a
+ * number, else a name.  NULL if there is none.  model.lock held.
+ */
+static struct domain *domain_named(const char *s)
+{
+    uint32_t id;
+    size_t i;
+
+    if (!parse_u32(s, UINT32_MAX, &id))
+        return model_find_domain(id);
+    for (i = 0; i < model.ndomains; i++)
+        if (!strcmp(model.domains[i]->name, s))
+            return model.domains[i];
+    return NULL;
+}
+
+static struct cpupool *pool_named(const char *s)
+{
+    uint32_t id;
+    size_t i;
+
+    if (!parse_u32(s, UINT32_MAX, &id))
+        return model_find_pool(id);
+    for (i = 0; i < model.npools; i++)
+        if (!strcmp(model.pools[i]->name, s))
+            return model.pools[i];
+    return NULL;
+}
+
 static bool valid_name(const char *s)
 {
     size_t n = strlen(s), i;
@@ -235,15 +265,10 @@ static void domain_create(struct args *a, struct ctl_result *res)
     }
 
     pthread_rwlock_wrlock(&model.lock);
-    if (s_pool && parse_u32(s_pool, UINT32_MAX, &pool)) {
-        for (p = NULL, i = 0; i < model.npools && !p; i++)
-            if (!strcmp(model.pools[i]->name, s_pool))
-                p = model.pools[i];
-        if (p)
-            pool = p->id;
-    } else
-        p = model_find_pool(pool);
-    if (!p) {
+    p = s_pool ? pool_named(s_pool) : model_find_pool(pool);
+    if (p)
+        pool = p->id;
+    else {
         fail(res, -ENOENT, "no cpupool %s", s_pool ? s_pool : "0");
         goto out_free;
     }
@@ -298,23 +323,13 @@ static struct domain *domain_arg(struct args *a, struct ctl_result *res)
     int err = 0;
     const char *s = arg(a, "id", &err), *bad = stray(a);
     struct domain *d;
-    uint32_t id;
 
     if (err || bad || !s || !*s) {
         fail(res, -EINVAL, "a domain is needed (its name or id)");
         return NULL;
     }
     pthread_rwlock_wrlock(&model.lock);
-    /* A name or an id, as xl takes them. */
-    if (!parse_u32(s, UINT32_MAX, &id))
-        d = model_find_domain(id);
-    else {
-        size_t i;
-
-        for (d = NULL, i = 0; i < model.ndomains && !d; i++)
-            if (!strcmp(model.domains[i]->name, s))
-                d = model.domains[i];
-    }
+    d = domain_named(s);
     if (!d) {
         pthread_rwlock_unlock(&model.lock);
         fail(res, -ENOENT, "no domain %s", s);
@@ -506,18 +521,10 @@ static struct cpupool *pool_arg(struct args *a, const char *key,
         fail(res, -EINVAL, "a cpupool is needed (its name or id)");
         return NULL;
     }
-    if (!parse_u32(s, UINT32_MAX, id))
-        p = model_find_pool(*id);
-    else {
-        size_t i;
-
-        for (p = NULL, i = 0; i < model.npools && !p; i++)
-            if (!strcmp(model.pools[i]->name, s))
-                p = model.pools[i];
-        if (p)
-            *id = p->id;
-    }
-    if (!p)
+    p = pool_named(s);
+    if (p)
+        *id = p->id;
+    else
         fail(res, -ENOENT, "no cpupool %s", s);
     return p;
 }
