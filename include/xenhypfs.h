@@ -175,6 +175,16 @@ struct xenhypfs_event {
 };
 
 /*
+ * A leaf's bytes from its dirent and raw content (as xenhypfs_read_tree()
+ * or xenhypfs_read_raw() return them): gzip inflated, within the bound of
+ * a reply (256 MiB); *len bytes, and a NUL after them.  EISDIR for a
+ * directory.  Returned buffer should be freed via free().  Needs no
+ * hypervisor.
+ */
+void *xenhypfs_value_bytes(const struct xenhypfs_dirent *dirent,
+                           const void *content, size_t *len);
+
+/*
  * A value as xenhypfs_read() would give it, from its dirent and raw
  * content (as xenhypfs_read_tree() or xenhypfs_read_raw() return them):
  * gzip inflated, numbers in decimal; EISDIR, EDOM (a blob) as there.

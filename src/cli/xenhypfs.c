@@ -35,7 +35,6 @@
 #include <unistd.h>
 
 #include <json-c/json.h>
-#include <zlib.h>
 #include <xenhypfs.h>
 #include "utf8.h"
 
@@ -376,70 +375,6 @@ static char *join(const char *dir, const char *name)
  */
 
 
-/* The most an entry's inflated content may take (as SECURITY.md says). */
-#define PLAIN_MAX ((size_t)256 << 20)
-
-/* The leaf's bytes, gzip inflated (malloc()ed, *len; NUL after them). */
-static unsigned char *plain_bytes(const struct xenhypfs_dirent *d,
-                                  const void *raw, size_t *len)
-{
-    unsigned char *out;
-    size_t cap = d->size < PLAIN_MAX / 4 ? d->size * 4 + 64 : PLAIN_MAX;
-    z_stream z;
-    int zr;
-
-    if (d->encoding != xenhypfs_enc_gzip) {
-        out = malloc(d->size + 1);
-        if (!out)
-            return NULL;
-        memcpy(out, raw, d->size);
-        out[d->size] = '\0';
-        *len = d->size;
-        return out;
-    }
-    memset(&z, 0, sizeof(z));
-    if (inflateInit2(&z, 15 + 32) != Z_OK)
-        return NULL;
-    out = malloc(cap);
-    z.next_in = (Bytef *)raw;
-    z.avail_in = (uInt)d->size;
-    for (zr = Z_OK; out && zr == Z_OK;) {
-        z.next_out = out + z.total_out;
-        z.avail_out = (uInt)(cap - 1 - z.total_out);
-        zr = inflate(&z, Z_NO_FLUSH);
-        if (zr == Z_OK && !z.avail_out) {
-            unsigned char *b;
-
-            /* As the library bounds a reply: no gzip bomb takes more. */
-            if (cap >= PLAIN_MAX) {
-                free(out);
-                out = NULL;
-                inflateEnd(&z);
-                errno = EFBIG;
-                return NULL;
-            }
-            b = realloc(out, cap * 2);
-            if (!b) {
-                free(out);
-                out = NULL;
-            }
-            out = b;
-            cap *= 2;
-        } else if (zr == Z_OK && !z.avail_in)
-            zr = Z_DATA_ERROR;      /* truncated */
-    }
-    if (zr != Z_STREAM_END) {
-        free(out);
-        out = NULL;
-        errno = EIO;
-    } else {
-        *len = z.total_out;
-        out[*len] = '\0';
-    }
-    inflateEnd(&z);
-    return out;
-}
-
 /* @n bytes as hex, malloc()ed. */
 static char *hex_of(const unsigned char *b, size_t n)
 {
@@ -497,7 +432,7 @@ static char *dump_value(const struct xenhypfs_dirent *d, const void *raw)
     size_t len;
 
     if (d->type == xenhypfs_type_blob) {
-        b = plain_bytes(d, raw, &len);
+        b = xenhypfs_value_bytes(d, raw, &len);
         if (!b)
             return NULL;
         hex = hex_of(b, len);
@@ -563,7 +498,7 @@ static int json_add_value(json_object *o, const struct xenhypfs_dirent *d,
     size_t len;
 
     if (d->type == xenhypfs_type_blob) {
-        b = plain_bytes(d, raw, &len);
+        b = xenhypfs_value_bytes(d, raw, &len);
         val = b ? hex_of(b, len) : NULL;
         free(b);
         if (!val)

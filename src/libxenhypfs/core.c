@@ -501,34 +501,46 @@ static char *format_value(const struct xenhypfs_dirent *d, char *buf)
     return ret;
 }
 
+void *xenhypfs_value_bytes(const struct xenhypfs_dirent *dirent,
+                           const void *content, size_t *len)
+{
+    char *buf;
+
+    if (!dirent || !len || (!content && dirent->size)) {
+        errno = EINVAL;
+        return NULL;
+    }
+    if (dirent->type == xenhypfs_type_dir) {
+        errno = EISDIR;
+        return NULL;
+    }
+    *len = dirent->size;
+    if (dirent->encoding == xenhypfs_enc_gzip)
+        return inflate_gzip(content, len);
+    buf = malloc(*len + 1);
+    if (!buf) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    if (*len)
+        memcpy(buf, content, *len);
+    buf[*len] = '\0';
+    return buf;
+}
+
 char *xenhypfs_value_string(const struct xenhypfs_dirent *dirent,
                             const void *content)
 {
     struct xenhypfs_dirent plain;
+    size_t len;
     char *buf;
 
-    if (!dirent || (!content && dirent->size)) {
-        errno = EINVAL;
+    buf = xenhypfs_value_bytes(dirent, content, &len);
+    if (!buf)
         return NULL;
-    }
     plain = *dirent;
-    if (plain.type == xenhypfs_type_dir) {
-        errno = EISDIR;
-        return NULL;
-    }
-    if (plain.encoding == xenhypfs_enc_gzip) {
-        buf = inflate_gzip(content, &plain.size);
-        if (!buf)
-            return NULL;
-    } else {
-        buf = malloc(plain.size + 1);
-        if (!buf) {
-            errno = ENOMEM;
-            return NULL;
-        }
-        memcpy(buf, content, plain.size);
-        buf[plain.size] = '\0';
-    }
+    plain.size = len;
+    plain.encoding = xenhypfs_enc_plain;
     return format_value(&plain, buf);
 }
 

@@ -25,6 +25,7 @@ VERS_1.1 xenhypfs_get_generation
 VERS_1.1 xenhypfs_read_events
 VERS_1.1 xenhypfs_read_tree
 VERS_1.1 xenhypfs_unwatch
+VERS_1.1 xenhypfs_value_bytes
 VERS_1.1 xenhypfs_value_string
 VERS_1.1 xenhypfs_watch
 VERS_1.1 xenhypfs_write_limit" "$syms"
