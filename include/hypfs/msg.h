@@ -32,6 +32,8 @@
 #define HYPFS_MSG_CTL           3   /* client: a control command */
 #define HYPFS_MSG_CTL_REPLY     4   /* daemon: its result */
 #define HYPFS_MSG_EVENT         5   /* daemon, unasked: a watch fired */
+#define HYPFS_MSG_HELLO         6   /* guest, on a channel: a new session */
+#define HYPFS_MSG_HELLO_REPLY   7   /* daemon: struct hypfs_msg_hello_reply */
 
 /* Bounds: a frame above them ends the connection. */
 #define HYPFS_MSG_DATA_MAX      (1u << 20)    /* written data per request */
@@ -57,6 +59,32 @@
  * root try it first.
  */
 #define HYPFS_PRIV_SUFFIX       ".priv"
+
+/*
+ * Guest channels.  A domain's channel is a byte stream without connection
+ * boundaries on the guest's side (a virtio-serial port: the guest's
+ * processes come and go, the VMM and hypfsd reconnect), so a frame on a
+ * channel, in both directions, is followed by a CRC-32 (zlib's, IEEE
+ * 802.3, in the machine's byte order) of its header and payload, and
+ * either end finds its place again after garbage:
+ *
+ *   - hypfsd takes a frame only when its header is plausible and its CRC
+ *     right; otherwise, or when a frame stops arriving for
+ *     HYPFS_CHAN_STALL_MS, it drops one byte and looks for the next
+ *     magic in what it has (the remains of a request whose sender was
+ *     killed never swallow the next one);
+ *   - a guest process starts with HYPFS_MSG_HELLO carrying a random seq
+ *     and ignores every frame until the HELLO_REPLY with that seq: stale
+ *     replies to a killed predecessor are skipped.  HELLO also ends the
+ *     watches of the previous session.  Requests then carry seq + 1, ...;
+ *     a reply with another seq or a bad CRC is skipped.
+ *
+ * Identity on a channel is the channel's domain, whatever the bytes say.
+ */
+#define HYPFS_CHAN_TRAILER      4u      /* the CRC-32 after each frame */
+#define HYPFS_CHAN_STALL_MS     2000
+/* The name a guest finds the port by (/dev/virtio-ports/NAME). */
+#define HYPFS_CHAN_PORT_NAME    "org.xenproject.hypfs.0"
 
 struct hypfs_msg_hdr {
     uint32_t magic;
@@ -108,6 +136,12 @@ struct hypfs_msg_event {
     uint32_t pad;           /* 0 */
 };
 
+/* Payload of HYPFS_MSG_HELLO_REPLY (HELLO has none). */
+struct hypfs_msg_hello_reply {
+    int32_t ret;            /* 0, or -EPERM: the domain is gone */
+    uint32_t domid;         /* the domain this channel is */
+};
+
 /* Layout checks (C11 and C++ alike). */
 #ifdef __cplusplus
 #define HYPFS_MSG_ASSERT static_assert
@@ -119,6 +153,7 @@ HYPFS_MSG_ASSERT(sizeof(struct hypfs_msg_op) == 48, "op size");
 HYPFS_MSG_ASSERT(sizeof(struct hypfs_msg_op_reply) == 16, "op reply size");
 HYPFS_MSG_ASSERT(sizeof(struct hypfs_msg_ctl_reply) == 8, "ctl reply size");
 HYPFS_MSG_ASSERT(sizeof(struct hypfs_msg_event) == 24, "event size");
+HYPFS_MSG_ASSERT(sizeof(struct hypfs_msg_hello_reply) == 8, "hello size");
 
 #undef HYPFS_MSG_ASSERT
 

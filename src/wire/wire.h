@@ -38,6 +38,18 @@ int hypfs_msg_writev_all(int fd, struct iovec *iov, int n);
 int hypfs_msg_read_all(int fd, void *buf, size_t len);
 
 /*
+ * The CRC-32 a channel frame carries after it (see msg.h): of the @n
+ * pieces, in order.  Extend a sum with @crc (0 to start).
+ */
+uint32_t hypfs_msg_crc(uint32_t crc, const struct iovec *iov, int n);
+
+/*
+ * Write a channel frame: the @n pieces and their CRC-32, with write()
+ * (a device or a socket alike).  0 or -errno.
+ */
+int hypfs_msg_write_chan(int fd, const struct iovec *iov, int n);
+
+/*
  * The socket to use: @explicit_path, else $HYPFS_SOCKET, else the
  * default.  The returned string is @explicit_path, the environment's or a
  * constant: never freed by the caller.
