@@ -25,7 +25,10 @@ static void usage(FILE *f)
 "\n"
 "Domains:\n"
 "  domain-create NAME [--vcpus N] [--memory MIB] [--pool POOL] [--uuid UUID]\n"
-"                               create a domain; prints its id\n"
+"                [--channel]    create a domain; prints its id (--channel:\n"
+"                               and a socket its VMM connects the guest's\n"
+"                               virtio-serial port to: docs/guests.md)\n"
+"  domain-channel DOMAIN        print the path of a domain's channel\n"
 "  domain-destroy DOMAIN        destroy a domain (by name or id)\n"
 "  domain-pause DOMAIN          pause a domain\n"
 "  domain-unpause DOMAIN        let a paused domain run again\n"
@@ -179,14 +182,18 @@ static int add_kv(struct words *w, const char *key, const char *val)
  * @keys, positional arguments for @pos in order.  -1 on a usage error.
  */
 static int build(struct words *w, int argc, char **argv, const char *const *pos,
-                 int npos, const char *const *keys)
+                 int npos, const char *const *keys, const char *flag)
 {
     int i, p = 0;
 
     for (i = 0; i < argc; i++) {
         const char *a = argv[i];
 
-        if (!strncmp(a, "--", 2)) {
+        /* A switch without a value: key=1. */
+        if (flag && !strncmp(a, "--", 2) && !strcmp(a + 2, flag)) {
+            if (add_kv(w, flag, "1"))
+                return -1;
+        } else if (!strncmp(a, "--", 2)) {
             const char *eq = strchr(a, '=');
             size_t klen = eq ? (size_t)(eq - a - 2) : strlen(a + 2);
             const char *val = eq ? eq + 1 : (i + 1 < argc ? argv[++i] : NULL);
@@ -227,8 +234,11 @@ static const struct command {
     const char *pos[2];
     int npos;
     const char *keys[5];
+    const char *flag;           /* a --switch without a value */
 } commands[] = {
-    { "domain-create", { "name" }, 1, { "vcpus", "memory", "pool", "uuid" } },
+    { "domain-create", { "name" }, 1, { "vcpus", "memory", "pool", "uuid" },
+      "channel" },
+    { "domain-channel", { "id" }, 1, { NULL } },
     { "domain-destroy", { "id" }, 1, { NULL } },
     { "domain-pause", { "id" }, 1, { NULL } },
     { "domain-unpause", { "id" }, 1, { NULL } },
@@ -320,7 +330,7 @@ int main(int argc, char **argv)
             rest[nrest++] = argv[j];
     }
     add(&w, cmd->name);
-    if (build(&w, nrest, rest, cmd->pos, cmd->npos, cmd->keys)) {
+    if (build(&w, nrest, rest, cmd->pos, cmd->npos, cmd->keys, cmd->flag)) {
         ret = 1;
         goto out;
     }

@@ -206,11 +206,13 @@ static void domain_create(struct args *a, struct ctl_result *res)
     int err = 0;
     const char *name = arg(a, "name", &err), *s_vcpus = arg(a, "vcpus", &err);
     const char *s_mem = arg(a, "memory", &err), *s_pool = arg(a, "pool", &err);
-    const char *s_uuid = arg(a, "uuid", &err), *bad = stray(a);
+    const char *s_uuid = arg(a, "uuid", &err), *s_chan = arg(a, "channel", &err);
+    const char *bad = stray(a);
     uint32_t vcpus = 1, mem = 256, pool = 0, id;
     struct domain *d, **arr;
     struct cpupool *p;
-    char *text;
+    struct channel *ch = NULL;
+    char *text, why[600];
     size_t i;
 
     if (err || bad) {
@@ -241,11 +243,29 @@ static void domain_create(struct args *a, struct ctl_result *res)
         fail(res, -EINVAL, "pool: a cpupool's name or id is needed");
         return;
     }
+    if (s_chan && strcmp(s_chan, "1")) {
+        fail(res, -EINVAL, "channel: no value is needed (channel=1)");
+        return;
+    }
+    /*
+     * The channel first: making a socket can fail for reasons of its own
+     * (the directory, a stale file), and then no domain is made.
+     */
+    if (s_chan) {
+        int r = channel_open(name, &ch, why, sizeof(why));
+
+        if (r) {
+            fail(res, r, "%s", why);
+            return;
+        }
+    }
     d = calloc(1, sizeof(*d));
     text = malloc(ID_TEXT);
     if (!d || !text) {
         free(d);
         free(text);
+        if (ch)
+            channel_discard(ch);
         fail(res, -ENOMEM, "out of memory");
         return;
     }
@@ -253,6 +273,8 @@ static void domain_create(struct args *a, struct ctl_result *res)
         if (parse_uuid(s_uuid, d->uuid)) {
             free(d);
             free(text);
+            if (ch)
+                channel_discard(ch);
             fail(res, -EINVAL, "uuid: xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx "
                  "is needed");
             return;
@@ -304,8 +326,12 @@ static void domain_create(struct args *a, struct ctl_result *res)
     SORTED_INSERT(model.domains, model.ndomains, d);
     p->ndomains++;
     model.next_domid = id >= DOMID_MAX ? 1 : id + 1;
+    if (ch)
+        channel_bind_domain(ch, id, d->serial);
     callers_change_end();
     pthread_rwlock_unlock(&model.lock);
+    if (ch)
+        channel_publish(ch);
     model_changed("/domain/%u", id);
     log_info("domain %u (%s) created in cpupool %u", id, name, pool);
     succeed_id(res, text, id);
@@ -313,6 +339,8 @@ static void domain_create(struct args *a, struct ctl_result *res)
 
  out_free:
     pthread_rwlock_unlock(&model.lock);
+    if (ch)
+        channel_discard(ch);
     free(d);
     free(text);
 }
@@ -360,6 +388,8 @@ static void domain_destroy(struct args *a, struct ctl_result *res)
     p = model_find_pool(d->pool);
     if (p)
         p->ndomains--;
+    /* Its channel's requests are refused before anyone sees it gone. */
+    channel_domain_gone(id, d->serial);
     SORTED_REMOVE(model.domains, model.ndomains, d);
     callers_change_end();
     pthread_rwlock_unlock(&model.lock);
@@ -374,6 +404,32 @@ static void domain_destroy(struct args *a, struct ctl_result *res)
         hypfs_forget_owner(hypfsd_fs, id);
     log_info("domain %u destroyed", id);
     succeed(res);
+}
+
+static void domain_channel(struct args *a, struct ctl_result *res)
+{
+    struct domain *d = domain_arg(a, res);
+    char path[4400], *text;
+    uint32_t id;
+    int r;
+
+    if (!d)
+        return;
+    id = d->id;
+    pthread_rwlock_unlock(&model.lock);
+    r = channel_of_domain(id, path, sizeof(path));
+    if (r) {
+        fail(res, r, "domain %u has no channel (domain-create --channel)", id);
+        return;
+    }
+    if (asprintf(&text, "%s\n", path) < 0) {
+        fail(res, -ENOMEM, "out of memory");
+        return;
+    }
+    free(res->text);
+    res->status = 0;
+    res->text = text;
+    res->len = strlen(text);
 }
 
 static void domain_pause(struct args *a, struct ctl_result *res, bool pause)
@@ -717,6 +773,8 @@ void ctl_run(int argc, const char **argv, struct ctl_result *res)
     }
     if (!strcmp(verb, "domain-create"))
         domain_create(&a, res);
+    else if (!strcmp(verb, "domain-channel"))
+        domain_channel(&a, res);
     else if (!strcmp(verb, "domain-destroy"))
         domain_destroy(&a, res);
     else if (!strcmp(verb, "domain-pause"))

@@ -232,7 +232,36 @@ static int dom_state_read(const struct hypfs_entry *e, struct hypfs_buf *b)
                                                           : "running");
 }
 
+static int dom_status_read(const struct hypfs_entry *e, struct hypfs_buf *b)
+{
+    const struct domain *d = hypfs_get_dyndata();
+
+    (void)e;
+    return hypfs_buf_put_string(b, d->status);
+}
+
+/*
+ * What the guest says about itself, for the host to read (an agent's
+ * "ready", a version): the one entry a domain may write, its own.  Under
+ * the tree's writer lock, as every read of it is under its reader lock.
+ */
+static int dom_status_write(struct hypfs_entry_leaf *leaf, const void *val,
+                            unsigned int len)
+{
+    struct domain *d = hypfs_get_dyndata();
+
+    (void)leaf;
+    if (len > sizeof(d->status))
+        return -ENOSPC;
+    memcpy(d->status, val, len);
+    d->status[sizeof(d->status) - 1] = '\0';
+    return 0;
+}
+
 static const struct hypfs_funcs dom_name_funcs = { .read = dom_name_read };
+static const struct hypfs_funcs dom_status_funcs = {
+    .read = dom_status_read, .write = dom_status_write,
+};
 static const struct hypfs_funcs dom_uuid_funcs = { .read = dom_uuid_read };
 static const struct hypfs_funcs dom_vcpus_funcs = { .read = dom_vcpus_read };
 static const struct hypfs_funcs dom_memory_funcs = { .read = dom_memory_read };
@@ -249,6 +278,8 @@ DOM_LEAF(t_dom_vcpus, XEN_HYPFS_TYPE_UINT, "vcpus", 4, &dom_vcpus_funcs);
 DOM_LEAF(t_dom_memory, XEN_HYPFS_TYPE_UINT, "memory", 8, &dom_memory_funcs);
 DOM_LEAF(t_dom_pool, XEN_HYPFS_TYPE_UINT, "cpupool", 4, &dom_pool_funcs);
 DOM_LEAF(t_dom_state, XEN_HYPFS_TYPE_STRING, "state", 0, &dom_state_funcs);
+static HYPFS_VARSIZE_INIT(t_dom_status, XEN_HYPFS_TYPE_STRING, "guest-status",
+                          DOMAIN_STATUS_MAX, &dom_status_funcs);
 static HYPFS_DIR_INIT(domain_template, "template");
 static HYPFS_DYNDIR_INIT(domain_dir, "domain", &domain_template, &domain_ops,
                          HYPFS_DYNDIR_OWNER_IS_ID);
@@ -347,12 +378,14 @@ int fstree_build(struct hypfs *fs)
     hypfs_set_access(&t_dom_memory.e, HYPFS_RIGHT_OWNER, HYPFS_RIGHT_CONTROL);
     hypfs_set_access(&t_dom_pool.e, HYPFS_RIGHT_OWNER, HYPFS_RIGHT_CONTROL);
     hypfs_set_access(&t_dom_state.e, HYPFS_RIGHT_OWNER, HYPFS_RIGHT_CONTROL);
+    hypfs_set_access(&t_dom_status.e, HYPFS_RIGHT_OWNER, HYPFS_RIGHT_OWNER);
     hypfs_add_leaf(&domain_template, &t_dom_name, true);
     hypfs_add_leaf(&domain_template, &t_dom_uuid, true);
     hypfs_add_leaf(&domain_template, &t_dom_vcpus, true);
     hypfs_add_leaf(&domain_template, &t_dom_memory, true);
     hypfs_add_leaf(&domain_template, &t_dom_pool, true);
     hypfs_add_leaf(&domain_template, &t_dom_state, true);
+    hypfs_add_leaf(&domain_template, &t_dom_status, true);
     hypfs_add_dyndir(root, &domain_dir, true);
     return 0;
 }

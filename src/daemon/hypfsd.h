@@ -59,6 +59,7 @@ int64_t monotonic_ms(void);
 #define MAX_CPUS        1024
 #define NAME_MAX_LEN    63
 #define DOMID_MAX       32751u      /* Xen's DOMID_FIRST_RESERVED - 1 */
+#define DOMAIN_STATUS_MAX 128u      /* /domain/<id>/guest-status, NUL too */
 
 enum gran { GRAN_CPU, GRAN_CORE, GRAN_SOCKET };
 enum dom_state { DOM_RUNNING, DOM_PAUSED };
@@ -83,6 +84,7 @@ struct domain {
     uint64_t memory_kib;
     uint32_t pool;
     enum dom_state state;
+    char status[DOMAIN_STATUS_MAX];  /* the guest's own; the tree lock */
     struct hypfs_gens gens;         /* the core's, under the tree lock */
 };
 
@@ -233,6 +235,60 @@ void hypfsd_guest_fini(struct hypfsd_guest *g);
 int hypfsd_parse_ctl(const char *payload, size_t len, const char **argv,
                      int max);
 
+/* ---- The main loop's event sources (listen.c) ---- */
+
+enum loop_kind { SRC_LISTEN, SRC_PRIV, SRC_SIGNAL, SRC_WAKE, SRC_PENDING,
+                 SRC_CHANNEL };
+/* The first member of whatever the main loop's epoll data points to. */
+struct loop_source {
+    enum loop_kind kind;
+};
+
+/* ---- Guests' channels (channel.c) ---- */
+
+struct channel;
+struct sock_place;
+/*
+ * Channels are made in @sp's directory (NULL: nowhere; then creating one
+ * fails), listened on by the main loop's @epfd, and connectable by
+ * hypfsd's user, root and the group @gid ((gid_t)-1: none).
+ */
+void channels_init(const struct sock_place *sp, int epfd, gid_t gid);
+/* The path the channel of a domain named @name has or would have. */
+int channel_path(const char *name, char *buf, size_t len);
+/*
+ * A channel for the domain to be named @name: its socket is made and
+ * listening, but nobody is accepted before channel_publish().  0, or
+ * -errno with @err saying why (naming the path).
+ */
+int channel_open(const char *name, struct channel **out, char *err,
+                 size_t errlen);
+/* Whose it is (model.lock held for writing, with the domain inserted). */
+void channel_bind_domain(struct channel *ch, uint32_t domid, uint64_t serial);
+/* Accept on it from now on.  The registry owns @ch from then on. */
+void channel_publish(struct channel *ch);
+/* A channel never published: its socket goes, and it is freed. */
+void channel_discard(struct channel *ch);
+/*
+ * The domain @domid of incarnation @serial is destroyed (model.lock held
+ * for writing): its channel's requests get -EPERM from now on and its
+ * socket is removed at once.
+ */
+void channel_domain_gone(uint32_t domid, uint64_t serial);
+/* The channel path of domain @domid: 0, or -ENOENT if it has none. */
+int channel_of_domain(uint32_t domid, char *path, size_t len);
+/* A connection's reference. */
+void channel_get(struct channel *ch);
+void channel_put(struct channel *ch);
+/* The channel's domain in *domid; false once the domain is gone. */
+bool channel_identity(const struct channel *ch, uint32_t *domid);
+uint32_t channel_domid(const struct channel *ch);
+/* The main loop's part: accept what waits; close what was retired. */
+void channels_accept(struct channel *ch);
+void channels_reap(void);
+/* At stop: every channel's socket removed and closed. */
+void channels_fini(void);
+
 /* ---- Server (server.c) ---- */
 
 struct server_opts {
@@ -243,11 +299,13 @@ struct server_opts {
     unsigned int idle_timeout_s;    /* other domains' idle connections */
     size_t guest_buffer_max;        /* their payload buffered at once */
     unsigned int max_watches;       /* per connection */
+    gid_t channel_gid;              /* may connect to channels; -1: none */
 };
 
 #define WATCHES_PER_CONN_DEFAULT 10000u
 #define SERVER_OPTS_DEFAULT \
-    { NULL, 256, 256, 64, 60, 16u << 20, WATCHES_PER_CONN_DEFAULT }
+    { NULL, 256, 256, 64, 60, 16u << 20, WATCHES_PER_CONN_DEFAULT, \
+      (gid_t)-1 }
 
 /* ---- Watches (watch.c) ---- */
 
@@ -257,6 +315,8 @@ struct server_opts {
  * shared memory budget), closed with it.
  */
 struct watchset *watchset_new(uid_t uid, bool control);
+/* Events of this set go out as channel frames (with their CRC). */
+void watchset_set_channel(struct watchset *ws);
 void watchset_close(struct watchset *ws);
 /* Watches in the set, and the descriptor readable when events are due. */
 size_t watchset_count(const struct watchset *ws);
@@ -306,6 +366,14 @@ void server_forget_wake(void);
 struct ucred;
 void server_start_conn(int fd, const struct ucred *cred, bool control,
                        unsigned int limit_per_uid);
+/*
+ * Serve @fd, accepted on the channel @ch (a VMM, peer @cred): a guest's
+ * connection whose identity is the channel's domain.
+ */
+void server_start_channel(int fd, const struct ucred *cred,
+                          struct channel *ch);
+/* Wake the main loop (a channel was retired). */
+void server_wake(void);
 /* Connections now, and the most there were at once (@peak may be NULL). */
 void server_counts(unsigned int *control, unsigned int *guests,
                    unsigned int *peak);
@@ -322,6 +390,7 @@ struct sock_place {
     char priv_name[256];
     dev_t dev, priv_dev;        /* the socket files we bound */
     ino_t ino, priv_ino;
+    bool inherited;             /* systemd's sockets: never removed */
 };
 /*
  * Take the socket at @path and the control domain's own beside it
@@ -331,6 +400,12 @@ int sockdir_take(const char *path, struct sock_place *sp, int *lock_fd,
                  int *priv_fd);
 /* Sockets passed by systemd (@n from descriptor @first); as above. */
 int sockdir_inherit(int first, int n, struct sock_place *sp, int *priv_fd);
+/*
+ * Bind and listen on the socket @name in the place (@mask as the umask,
+ * given to group @gid unless (gid_t)-1): its descriptor, or -1 (logged).
+ */
+int sockdir_bind(const struct sock_place *sp, const char *name, mode_t mask,
+                 gid_t gid, int backlog, dev_t *dev, ino_t *ino);
 /* Remove our socket and lock, and nothing that is not ours any more. */
 void sockdir_release(struct sock_place *sp, int lock_fd);
 

@@ -52,15 +52,9 @@ static int sd_notify(int unset, const char *state)
 #define BACKOFF_MAX_MS      1000
 #define EPISODE_QUIET_MS    1000
 
-enum source_kind { SRC_LISTEN, SRC_PRIV, SRC_SIGNAL, SRC_WAKE, SRC_PENDING };
-
-struct source {
-    enum source_kind kind;
-};
-
 /* An unmapped peer, waiting for its first frame header and its -EPERM. */
 struct pending {
-    struct source src;
+    struct loop_source src;
     int fd;
     uid_t uid;
     int64_t deadline;
@@ -71,7 +65,7 @@ struct pending {
 
 static struct {
     int epfd, lfd, priv_fd;
-    struct source listen_src, priv_src, signal_src, wake_src;
+    struct loop_source listen_src, priv_src, signal_src, wake_src;
     struct pending *pending;    /* oldest last */
     unsigned int npending;
     struct callers_snap *snap;  /* the main thread's view of the mapping */
@@ -434,6 +428,7 @@ int server_run(struct hypfs *fs, const struct server_opts *opts,
     ev.data.ptr = &loop.wake_src;
     epoll_ctl(loop.epfd, EPOLL_CTL_ADD, wake_fd, &ev);
     loop.snap = callers_get();
+    channels_init(&sp, loop.epfd, opts->channel_gid);
     log_notice("serving %s%s: %u cpus, pid %d", opts->socket_path,
                n_passed > 0 ? " (sockets from the service manager)" : "",
                model.host_cpus, (int)getpid());
@@ -443,10 +438,16 @@ int server_run(struct hypfs *fs, const struct server_opts *opts,
     sd_notify(0, status);
 
     while (!stop) {
-        int64_t now = monotonic_ms(), deadline = next_deadline();
-        int timeout = deadline == INT64_MAX ? -1 :
-                      deadline <= now ? 0 : (int)(deadline - now);
-        int n = epoll_wait(loop.epfd, events, 64, timeout), i;
+        int64_t now, deadline;
+        int timeout, n, i;
+
+        /* Before waiting: no event of the next wait names a freed channel. */
+        channels_reap();
+        now = monotonic_ms();
+        deadline = next_deadline();
+        timeout = deadline == INT64_MAX ? -1 :
+                  deadline <= now ? 0 : (int)(deadline - now);
+        n = epoll_wait(loop.epfd, events, 64, timeout);
 
         if (n < 0 && errno != EINTR) {
             log_err("epoll_wait: %s", strerror(errno));
@@ -454,7 +455,7 @@ int server_run(struct hypfs *fs, const struct server_opts *opts,
             break;
         }
         for (i = 0; i < n; i++) {
-            struct source *src = events[i].data.ptr;
+            struct loop_source *src = events[i].data.ptr;
             struct signalfd_siginfo si;
             uint64_t v;
 
@@ -479,6 +480,9 @@ int server_run(struct hypfs *fs, const struct server_opts *opts,
                 break;
             case SRC_PENDING:
                 pending_readable((struct pending *)src);
+                break;
+            case SRC_CHANNEL:
+                channels_accept((struct channel *)src);
                 break;
             case SRC_SIGNAL:
                 if (read(sfd, &si, sizeof(si)) != sizeof(si))
@@ -517,6 +521,7 @@ int server_run(struct hypfs *fs, const struct server_opts *opts,
     loop.lfd = -1;
     close(loop.priv_fd);
     loop.priv_fd = -1;
+    channels_fini();
     sockdir_release(&sp, lock_fd);
     lock_fd = -1;
     while (loop.pending)

@@ -9,6 +9,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <grp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,6 +49,10 @@ static void usage(FILE *f)
 "                          all together (default 16777216); also the\n"
 "                          bound of their watches' paths\n"
 "      --max-watches N     watches one connection may have (default 10000)\n"
+"      --channel-group GROUP\n"
+"                          guests' channels (domain-create --channel) may be\n"
+"                          connected to by this group too (the VMM's), not\n"
+"                          only by hypfsd's user and root\n"
 "  -T, --test-tree         add /test/: every type and encoding, writable\n"
 "                          entries, odd names (for testing tools)\n"
 "  -v, --verbose           log every connection (debug)\n"
@@ -69,6 +74,7 @@ int main(int argc, char **argv)
         { "idle-timeout", required_argument, NULL, 3 },
         { "guest-buffer", required_argument, NULL, 4 },
         { "max-watches", required_argument, NULL, 5 },
+        { "channel-group", required_argument, NULL, 6 },
         { "test-tree", no_argument, NULL, 'T' },
         { "verbose", no_argument, NULL, 'v' },
         { "quiet", no_argument, NULL, 'q' },
@@ -135,6 +141,22 @@ int main(int argc, char **argv)
                 opts.guest_buffer_max = n;
             else
                 opts.max_watches = (unsigned int)n;
+            break;
+        }
+        case 6: {
+            struct group *g = getgrnam(optarg);
+
+            errno = 0;
+            n = strtoul(optarg, &end, 10);
+            if (g)
+                opts.channel_gid = g->gr_gid;
+            else if (*optarg && !*end && !errno && n < (gid_t)-1)
+                opts.channel_gid = (gid_t)n;
+            else {
+                fprintf(stderr, "hypfsd: --channel-group: no group '%s'\n",
+                        optarg);
+                return 1;
+            }
             break;
         }
         case 'T':

@@ -68,6 +68,7 @@ struct conn {
     size_t budget;              /* guest payload bytes it holds */
     struct hypfsd_guest guest;  /* output buffer, reused */
     struct watchset *ws;        /* its watches */
+    struct channel *ch;         /* a guest's channel: its identity (ref) */
 };
 
 static struct {
@@ -94,6 +95,26 @@ static struct log_ratelimit rl_bad = LOG_RATELIMIT_INIT;
 
 /* ---- One connection of a domain ---- */
 
+/* Room for @n bytes from rstart: 0, or -1 without memory. */
+static int make_room(struct conn *c, size_t n)
+{
+    if (c->rcap - c->rstart < n) {
+        /* Move the partial frame to the front; grow if still short. */
+        memmove(c->rbuf, c->rbuf + c->rstart, c->rend - c->rstart);
+        c->rend -= c->rstart;
+        c->rstart = 0;
+        if (c->rcap < n) {
+            uint8_t *b = realloc(c->rbuf, n);
+
+            if (!b)
+                return -1;
+            c->rbuf = b;
+            c->rcap = n;
+        }
+    }
+    return 0;
+}
+
 /*
  * Make [rstart, rend) hold at least @n bytes.  With @deadline < 0 wait as
  * long as it takes (between frames; a guest's idle timeout ends that),
@@ -106,20 +127,8 @@ static int fill(struct conn *c, size_t n, int64_t deadline)
         struct pollfd pfd = { .fd = c->fd, .events = POLLIN };
         ssize_t got;
 
-        if (c->rcap - c->rstart < n) {
-            /* Move the partial frame to the front; grow if still short. */
-            memmove(c->rbuf, c->rbuf + c->rstart, c->rend - c->rstart);
-            c->rend -= c->rstart;
-            c->rstart = 0;
-            if (c->rcap < n) {
-                uint8_t *b = realloc(c->rbuf, n);
-
-                if (!b)
-                    return -1;
-                c->rbuf = b;
-                c->rcap = n;
-            }
-        }
+        if (make_room(c, n))
+            return -1;
         /*
          * Between frames a blocking read is all it takes (shutdown() at
          * stop ends it).  Within a frame, read what is there and poll only
@@ -186,6 +195,8 @@ static int send_reply(struct conn *c, uint16_t type, uint32_t seq,
     };
 
     hypfs_msg_hdr_init(&hdr, type, (uint32_t)(fixed_len + body_len), seq);
+    if (c->ch)
+        return hypfs_msg_write_chan(c->fd, iov, 3) ? -1 : 0;
     return hypfs_msg_writev_all(c->fd, iov, 3) ? -1 : 0;
 }
 
@@ -196,7 +207,12 @@ static void identify(struct conn *c, struct hypfs_caller *caller)
         callers_put(c->snap);
         c->snap = callers_get();
     }
-    callers_lookup(c->snap, c->uid, &caller->domid, &caller->flags);
+    if (c->ch)
+        /* A channel is its domain, whoever the VMM runs as. */
+        caller->flags = channel_identity(c->ch, &caller->domid) ?
+                        HYPFS_CALLER_HYPFS : 0;
+    else
+        callers_lookup(c->snap, c->uid, &caller->domid, &caller->flags);
     caller->mem = &hypfsd_guest_ops;
     caller->mem_ctx = &c->guest;
 }
@@ -428,12 +444,177 @@ static int wait_frame(struct conn *c)
     return fill(c, 1, -1);
 }
 
+/* ---- Guests' channels: a byte stream that may carry garbage ---- */
+
+/*
+ * As fill(), for a channel: 0 when @n bytes are there, 1 when the stream
+ * stalled (no byte for HYPFS_CHAN_STALL_MS) before that, -1 when the
+ * peer went away or there is no memory.
+ */
+static int chan_fill(struct conn *c, size_t n)
+{
+    int64_t last = monotonic_ms();
+
+    while (c->rend - c->rstart < n) {
+        struct pollfd pfd = { .fd = c->fd, .events = POLLIN };
+        ssize_t got;
+
+        if (make_room(c, n))
+            return -1;
+        got = recv(c->fd, c->rbuf + c->rend, c->rcap - c->rend, MSG_DONTWAIT);
+        if (got > 0) {
+            c->rend += (size_t)got;
+            last = monotonic_ms();
+            continue;
+        }
+        if (!got)
+            return -1;
+        if (errno == EINTR)
+            continue;
+        if (errno != EAGAIN && errno != EWOULDBLOCK)
+            return -1;
+        if (monotonic_ms() - last >= HYPFS_CHAN_STALL_MS)
+            return 1;
+        if (poll(&pfd, 1, (int)(last + HYPFS_CHAN_STALL_MS - monotonic_ms())) < 0 &&
+            errno != EINTR)
+            return -1;
+    }
+    return 0;
+}
+
+/* Drop what cannot begin a frame: up to the next (possible) magic. */
+static void chan_skip_to_magic(struct conn *c)
+{
+    static const uint32_t magic = HYPFS_MSG_MAGIC;
+    const uint8_t *m = (const uint8_t *)&magic;
+    size_t i, have = c->rend - c->rstart;
+    const uint8_t *p = c->rbuf + c->rstart;
+
+    for (i = 0; i < have; i++) {
+        size_t k = have - i < 4 ? have - i : 4;
+
+        if (p[i] == m[0] && !memcmp(p + i, m, k))
+            break;
+    }
+    c->rstart += i;
+}
+
+static int chan_hello(struct conn *c, uint32_t seq)
+{
+    struct hypfs_msg_hello_reply r = { 0 };
+    struct watchset *ws;
+
+    /* A new guest process: the previous one's watches end with it. */
+    if (watchset_count(c->ws) && (ws = watchset_new(c->uid, false))) {
+        watchset_set_channel(ws);
+        watchset_close(c->ws);
+        c->ws = ws;
+        c->guest.watches = ws;
+    }
+    r.ret = channel_identity(c->ch, &r.domid) ? 0 : -EPERM;
+    return send_reply(c, HYPFS_MSG_HELLO_REPLY, seq, &r, sizeof(r), NULL, 0);
+}
+
+/*
+ * One frame from a channel.  Nothing in the stream is trusted to be where
+ * a frame begins: a frame is taken only whole, plausible and with its
+ * CRC right; otherwise its first byte goes and the search goes on in
+ * what is buffered (so the remains of a killed guest process's request
+ * cannot swallow its successor's).  0 to go on, -1 to close.
+ */
+static int serve_chan_frame(struct conn *c)
+{
+    struct hypfs_msg_hdr hdr;
+    size_t total;
+    uint32_t crc;
+    int r, ret;
+
+    for (;;) {
+        if (c->rend == c->rstart) {
+            c->rstart = c->rend = 0;
+            if (wait_frame(c))
+                return -1;
+        }
+        chan_skip_to_magic(c);
+        if (c->rend == c->rstart)
+            continue;
+        r = chan_fill(c, sizeof(hdr));
+        if (r < 0)
+            return -1;
+        if (r > 0) {
+            c->rstart++;
+            continue;
+        }
+        memcpy(&hdr, c->rbuf + c->rstart, sizeof(hdr));
+        if (hdr.type == HYPFS_MSG_HELLO ? hypfs_msg_hdr_check(&hdr) || hdr.len
+                                        : hypfsd_check_request_hdr(&hdr) != 0) {
+            c->rstart++;
+            continue;
+        }
+        total = sizeof(hdr) + hdr.len + HYPFS_CHAN_TRAILER;
+        /* What a guest may have buffered at once, all guests together. */
+        if (total > RBUF_INITIAL &&
+            budget_take(c, total, monotonic_ms() + HYPFS_CHAN_STALL_MS)) {
+            c->rstart++;
+            continue;
+        }
+        r = chan_fill(c, total);
+        if (r) {
+            budget_release(c);
+            if (r < 0)
+                return -1;
+            c->rstart++;
+            continue;
+        }
+        {
+            struct iovec v = { c->rbuf + c->rstart, total - HYPFS_CHAN_TRAILER };
+
+            memcpy(&crc, c->rbuf + c->rstart + v.iov_len, sizeof(crc));
+            if (crc != hypfs_msg_crc(0, &v, 1)) {
+                budget_release(c);
+                c->rstart++;
+                continue;
+            }
+        }
+        break;
+    }
+    c->rstart += sizeof(hdr);
+    {
+        const uint8_t *payload = c->rbuf + c->rstart, *path, *data;
+        struct hypfs_msg_op op;
+        const char *argv[33];
+
+        /*
+         * A whole frame with its CRC right but malformed is the guest's
+         * mistake: it is skipped (the guest's call times out), and the
+         * VMM's connection, which all the guest's processes share, stays.
+         */
+        if (hdr.type == HYPFS_MSG_HELLO)
+            ret = chan_hello(c, hdr.seq);
+        else if (hdr.type == HYPFS_MSG_OP)
+            ret = hypfsd_parse_op(payload, hdr.len, &op, &path, &data) ? 0 :
+                  run_op(c, &op, path, data, hdr.seq);
+        else
+            ret = hypfsd_parse_ctl((const char *)payload, hdr.len, argv,
+                                   33) < 0 ? 0 :
+                  handle_ctl(c, payload, hdr.len, hdr.seq);
+    }
+    c->rstart += hdr.len + HYPFS_CHAN_TRAILER;
+    budget_release(c);
+    return ret;
+}
+
 /* One frame: 0 to go on, -1 to close the connection. */
 static int serve_frame(struct conn *c)
 {
     struct hypfs_msg_hdr hdr;
     int64_t deadline;
     int ret;
+
+    if (c->ch) {
+        ret = serve_chan_frame(c);
+        goto done;
+    }
 
     /* Between frames a client may stay quiet (a guest: for a while). */
     if (wait_frame(c))
@@ -460,6 +641,7 @@ static int serve_frame(struct conn *c)
             ret = handle_ctl(c, c->rbuf + c->rstart, hdr.len, hdr.seq);
         c->rstart += hdr.len;
     }
+ done:
     if (c->rstart == c->rend) {
         c->rstart = c->rend = 0;
         if (c->rcap > RBUF_KEEP) {
@@ -476,7 +658,8 @@ static int serve_frame(struct conn *c)
     return ret;
 }
 
-static struct conn *conn_new(int fd, uid_t uid, pid_t pid, bool control)
+static struct conn *conn_new(int fd, uid_t uid, pid_t pid, bool control,
+                             struct channel *ch)
 {
     struct conn *c = calloc(1, sizeof(*c));
 
@@ -497,6 +680,11 @@ static struct conn *conn_new(int fd, uid_t uid, pid_t pid, bool control)
     }
     c->guest.watches = c->ws;
     c->snap = callers_get();
+    if (ch) {
+        channel_get(ch);
+        c->ch = ch;
+        watchset_set_channel(c->ws);
+    }
     return c;
 }
 
@@ -507,6 +695,7 @@ static void conn_free(struct conn *c)
     hypfsd_guest_fini(&c->guest);
     watchset_close(c->ws);
     callers_put(c->snap);
+    channel_put(c->ch);
     free(c);
 }
 
@@ -575,7 +764,7 @@ int server_serve_fd(struct hypfs *fs, int fd, uid_t uid)
 
     callers_lookup(snap, uid, &domid, &flags);
     callers_put(snap);
-    c = conn_new(fd, uid, getpid(), flags & HYPFS_CALLER_CONTROL);
+    c = conn_new(fd, uid, getpid(), flags & HYPFS_CALLER_CONTROL, NULL);
     if (!c) {
         close(fd);
         return -ENOMEM;
@@ -590,13 +779,13 @@ int server_serve_fd(struct hypfs *fs, int fd, uid_t uid)
     return 0;
 }
 
+static void start_locked(struct conn *c);
+
 void server_start_conn(int fd, const struct ucred *cred, bool control,
                        unsigned int limit_per_uid)
 {
     struct timeval snd = { SEND_TIMEOUT_S, 0 };
     struct timeval idle = { srv.opts.idle_timeout_s, 0 };
-    pthread_attr_t attr;
-    pthread_t tid;
     struct conn *c, *it;
     unsigned int same_uid = 0;
     const char *full = NULL;
@@ -621,7 +810,7 @@ void server_start_conn(int fd, const struct ucred *cred, bool control,
         close(fd);
         return;
     }
-    c = conn_new(fd, cred->uid, cred->pid, control);
+    c = conn_new(fd, cred->uid, cred->pid, control, NULL);
     if (!c) {
         pthread_mutex_unlock(&srv.lock);
         log_limited(&rl_refused, L_WARNING, "refusing a connection of uid "
@@ -634,6 +823,16 @@ void server_start_conn(int fd, const struct ucred *cred, bool control,
     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &snd, sizeof(snd));
     if (!control && srv.opts.idle_timeout_s)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &idle, sizeof(idle));
+    start_locked(c);
+}
+
+/* Count @c, start its thread (srv.lock held; released here). */
+static void start_locked(struct conn *c)
+{
+    pthread_attr_t attr;
+    pthread_t tid;
+    bool control = c->control;
+
     c->next = srv.list;
     if (srv.list)
         srv.list->prev = c;
@@ -658,11 +857,61 @@ void server_start_conn(int fd, const struct ucred *cred, bool control,
             srv.nguest--;
         pthread_mutex_unlock(&srv.lock);
         log_limited(&rl_refused, L_WARNING, "cannot start a thread for a "
-                    "client of uid %u", (unsigned int)cred->uid);
+                    "client of uid %u", (unsigned int)c->uid);
         conn_free(c);
     } else
         pthread_mutex_unlock(&srv.lock);
     pthread_attr_destroy(&attr);
+}
+
+/*
+ * A VMM's connection to a domain's channel.  It counts among the guests'
+ * connections, a few per channel (a VMM reconnecting while its old
+ * connection is not yet seen closed), and has no idle timeout: a guest's
+ * processes come and go on it, and the VMM keeps it for the domain's life.
+ */
+#define CONNS_PER_CHANNEL   4u
+
+void server_start_channel(int fd, const struct ucred *cred,
+                          struct channel *ch)
+{
+    struct timeval snd = { SEND_TIMEOUT_S, 0 };
+    struct conn *c, *it;
+    unsigned int same = 0;
+    const char *full = NULL;
+
+    pthread_mutex_lock(&srv.lock);
+    for (it = srv.list; it; it = it->next)
+        same += it->ch == ch;
+    if (srv.nguest >= srv.opts.max_clients)
+        full = "the guests' connections are all in use";
+    else if (same >= CONNS_PER_CHANNEL)
+        full = "it has too many connections";
+    if (full || !(c = conn_new(fd, cred->uid, cred->pid, false, ch))) {
+        pthread_mutex_unlock(&srv.lock);
+        log_limited(&rl_refused, L_NOTICE, "refusing a connection of uid %u "
+                    "pid %d to the channel of domain %u: %s",
+                    (unsigned int)cred->uid, (int)cred->pid,
+                    channel_domid(ch), full ? full : "out of memory");
+        close(fd);
+        return;
+    }
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &snd, sizeof(snd));
+    log_info("domain %u: a VMM (uid %u pid %d) connected to its channel",
+             channel_domid(ch), (unsigned int)cred->uid, (int)cred->pid);
+    start_locked(c);
+}
+
+void server_wake(void)
+{
+    uint64_t one = 1;
+
+    pthread_mutex_lock(&srv.lock);
+    if (srv.wake_fd >= 0 && write(srv.wake_fd, &one, sizeof(one)) < 0) {
+        /* Saturated: the main loop is awake anyway. */
+    }
+    pthread_mutex_unlock(&srv.lock);
 }
 
 void server_init(struct hypfs *fs, const struct server_opts *opts,

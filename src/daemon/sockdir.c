@@ -15,6 +15,8 @@
  *     anybody else's in the kernel's accept queue;
  *   - the socket is bound with the mode it keeps (umask, no chmod()), and
  *     checked to be ours once bound;
+ *   - guests' channels (channel.c) are sockets of ours beside it,
+ *     SOCKET.chan.NAME, made the same way;
  *   - at stop, the socket and the lock go only if they are still ours.
  */
 #include <errno.h>
@@ -133,14 +135,13 @@ static int take_lock(const struct sock_place *sp)
 }
 
 /*
- * Bind the socket @name in the place: a stale one of ours (nobody
- * answering) is removed first; it is bound with the mode it keeps (@mask
- * as the umask: nothing is changed once it exists, so no chmod() another
- * user could race), and checked to be ours once bound.  The listening
- * socket, or -1 (logged).
+ * A stale socket of ours (nobody answering) is removed first; the socket
+ * is bound with the mode it keeps (@mask as the umask: no chmod() another
+ * user could race) and given to @gid before it listens (nobody can
+ * connect before that), and checked to be ours once bound.
  */
-static int bind_one(const struct sock_place *sp, const char *name,
-                    mode_t mask, int backlog, dev_t *dev, ino_t *ino)
+int sockdir_bind(const struct sock_place *sp, const char *name, mode_t mask,
+                 gid_t gid, int backlog, dev_t *dev, ino_t *ino)
 {
     struct sockaddr_un sa = { .sun_family = AF_UNIX };
     struct stat st;
@@ -178,8 +179,19 @@ static int bind_one(const struct sock_place *sp, const char *name,
     old = umask(mask);
     r = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
     umask(old);
+    if (!r && gid != (gid_t)-1 &&
+        fchownat(sp->dirfd, name, (uid_t)-1, gid, AT_SYMLINK_NOFOLLOW)) {
+        log_err("cannot give %s to group %u: %s (hypfsd's user must be a "
+                "member of it)", sa.sun_path, (unsigned int)gid,
+                strerror(errno));
+        unlinkat(sp->dirfd, name, 0);
+        close(fd);
+        return -1;
+    }
     if (r || listen(fd, backlog)) {
         log_err("cannot listen on %s: %s", sa.sun_path, strerror(errno));
+        if (!r)
+            unlinkat(sp->dirfd, name, 0);
         close(fd);
         return -1;
     }
@@ -240,11 +252,12 @@ int sockdir_take(const char *path, struct sock_place *sp, int *lock_fd,
      * do depends on who they are.  The control domain's own door: 0600,
      * so that only our user (and root) can queue on it.
      */
-    fd = bind_one(sp, sp->name, 0111, SOMAXCONN, &sp->dev, &sp->ino);
+    fd = sockdir_bind(sp, sp->name, 0111, (gid_t)-1, SOMAXCONN, &sp->dev,
+                      &sp->ino);
     if (fd < 0)
         return -1;
-    *priv_fd = bind_one(sp, sp->priv_name, 0177, 128, &sp->priv_dev,
-                        &sp->priv_ino);
+    *priv_fd = sockdir_bind(sp, sp->priv_name, 0177, (gid_t)-1, 128,
+                            &sp->priv_dev, &sp->priv_ino);
     if (*priv_fd < 0) {
         unlinkat(sp->dirfd, sp->name, 0);
         close(fd);
@@ -294,6 +307,25 @@ int sockdir_inherit(int first, int n, struct sock_place *sp, int *priv_fd)
                 HYPFS_PRIV_SUFFIX);
         return -1;
     }
+    /* The sockets' directory, for the guests' channels (not for these). */
+    sp->inherited = true;
+    {
+        struct sockaddr_un sa;
+        socklen_t len = sizeof(sa);
+        char copy[sizeof(sa.sun_path) + 1];
+
+        memset(&sa, 0, sizeof(sa));
+        if (!getsockname(lfd, (struct sockaddr *)&sa, &len)) {
+            memcpy(copy, sa.sun_path, sizeof(sa.sun_path));
+            copy[sizeof(sa.sun_path)] = '\0';
+            snprintf(sp->dir, sizeof(sp->dir), "%s", dirname(copy));
+            sp->dirfd = open(sp->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+            if (sp->dirfd >= 0 && check_dir(sp)) {
+                close(sp->dirfd);
+                sp->dirfd = -1;
+            }
+        }
+    }
     return lfd;
 }
 
@@ -301,7 +333,7 @@ void sockdir_release(struct sock_place *sp, int lock_fd)
 {
     struct stat st;
 
-    if (sp->dirfd < 0)
+    if (sp->dirfd < 0 || sp->inherited)
         return;     /* systemd's sockets */
 
     if (!fstatat(sp->dirfd, sp->name, &st, AT_SYMLINK_NOFOLLOW) &&

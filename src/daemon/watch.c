@@ -59,6 +59,7 @@ struct watchset {
     unsigned int refs;          /* under registry.lock */
     uid_t uid;
     bool control;               /* no memory budget; still the count */
+    bool channel;               /* events go out as channel frames */
     struct watch **buckets;
     size_t nbuckets, n;
     size_t bytes;               /* of paths, against the guests' budget */
@@ -151,6 +152,11 @@ static struct watch *find(const struct watchset *ws, uint64_t token)
         if (w->token == token)
             return w;
     return NULL;
+}
+
+void watchset_set_channel(struct watchset *ws)
+{
+    ws->channel = true;
 }
 
 struct watchset *watchset_new(uid_t uid, bool control)
@@ -485,7 +491,14 @@ int watch_flush(struct watchset *ws, int fd)
             return 0;
         /* Blocking, within the send timeout: a watcher that does not read
          * is closed when it runs out. */
-        if (hypfs_msg_write_all(fd, frames, n * sizeof(frames[0])))
+        if (ws->channel) {
+            for (i = 0; i < n; i++) {
+                struct iovec v = { &frames[i], sizeof(frames[i]) };
+
+                if (hypfs_msg_write_chan(fd, &v, 1))
+                    return -1;
+            }
+        } else if (hypfs_msg_write_all(fd, frames, n * sizeof(frames[0])))
             return -1;
     }
 }

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# A tree of over 100,000 entries (14,300 domains of 7 entries each) is
+# A tree of over 100,000 entries (14,300 domains of 8 entries each) is
 # listed completely by xenhypfs tree and dump: every entry, once, in order;
 # the same through one subtree read as through the version-1 walk.
 . "$(dirname "$0")/lib.sh"
@@ -11,7 +11,7 @@ n=14300
 "$MKDOMAINS" "$HYPFS_SOCKET" $n || fail "could not create $n domains"
 run_ok "$XENHYPFS" tree
 lines=$(printf '%s\n' "$out" | wc -l)
-check "tree lines" $((base + n * 7)) "$lines"
+check "tree lines" $((base + n * 8)) "$lines"
 [ "$lines" -gt 100000 ] || fail "only $lines entries"
 # Every domain directory (and cpupool 0's), each with its name.
 check "numbered directories" $((n + 2)) "$(printf '%s\n' "$out" | grep -c '^    [0-9]*/$')"
@@ -23,7 +23,7 @@ run_ok env XENHYPFS_V1=1 "$XENHYPFS" dump /domain
 dump_v1=$out
 run_ok "$XENHYPFS" dump /domain
 [ "$out" = "$dump_v1" ] || fail "dump: the subtree read differs from the walk"
-check "dumped values" $(((n + 1) * 6)) "$(printf '%s\n' "$out" | wc -l)"
+check "dumped values" $(((n + 1) * 7)) "$(printf '%s\n' "$out" | wc -l)"
 check "a value deep in the dump" "/domain/14300/name = dom14299" \
     "$(printf '%s\n' "$out" | grep '^/domain/14300/name')"
 # Listed byte-wise: "1", "10", "100", ... as the ABI sorts names.

@@ -22,6 +22,7 @@ run_ok ctl domain-create web --vcpus 3 --memory 1024 --uuid 12345678-9abc-def0-1
 check "new domain id" 1 "$out"
 run_ok "$XENHYPFS" dump /domain/1
 check "domain 1's entries" "/domain/1/cpupool = 0
+/domain/1/guest-status = 
 /domain/1/memory = 1048576
 /domain/1/name = web
 /domain/1/state = running

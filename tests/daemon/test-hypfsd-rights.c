@@ -17,8 +17,9 @@
  *   listing      exactly the documented children the caller can see, and
  *                records that add up to content_len;
  *   write        of the entry's own current content: 0 for the control
- *                domain on a `w` entry (-EBUSY for sched-gran of a pool
- *                with cpus, as documented), and the value unchanged;
+ *                domain on a `w` entry, and for the owning domain on an
+ *                `owner-w` one (-EBUSY for sched-gran of a pool with
+ *                cpus, as documented), and the value unchanged;
  *                -EACCES for anything else visible; -ENOENT when invisible.
  * Needs root (to run callers as other users); skipped otherwise.
  */
@@ -49,7 +50,7 @@
 
 struct doc_entry {
     char pattern[256];          /* as written, <id> and all */
-    bool dir, w, any, owner;
+    bool dir, w, any, owner, owner_w;
 };
 
 static struct doc_entry doc[MAX_DOC];
@@ -87,6 +88,7 @@ static void parse_doc(void)
             e->w |= !strcmp(p, "w");
             e->any |= !strcmp(p, "any");
             e->owner |= !strcmp(p, "owner");
+            e->owner_w |= !strcmp(p, "owner-w");
         }
         ndoc++;
     }
@@ -331,7 +333,9 @@ static void check_path(struct hypfs_client *cl, enum caller c,
                        const struct path *p)
 {
     bool vis = c != UNMAPPED && visible(c, p);
-    bool may_write = c == CONTROL && p->e->w;
+    bool may_write = (c == CONTROL && p->e->w) ||
+                     (c != UNMAPPED && p->e->owner_w && p->domain &&
+                      p->id == (c == DOM1 ? 1u : c == DOM2 ? 2u : 0u));
     struct xen_hypfs_direntry e;
     const uint8_t *out;
     uint32_t out_len;
