@@ -264,6 +264,7 @@ void hypfs_client_close(struct hypfs_client *c)
     free(c->rbuf);
     free(c->events);
     free(c->ctl_text);
+    free(c->cbuf);
     memset(c, 0, sizeof(*c));
     c->fd = -1;
 }
@@ -332,7 +333,8 @@ static int fill(struct hypfs_client *c, size_t n)
     return 0;
 }
 
-static int queue_event(struct hypfs_client *c, const struct hypfs_msg_event *ev)
+int hypfs_client_queue_event(struct hypfs_client *c,
+                             const struct hypfs_msg_event *ev)
 {
     size_t i;
 
@@ -381,7 +383,7 @@ static int take_event_frame(struct hypfs_client *c, bool wait)
             return ret;
     }
     memcpy(&ev, c->rbuf + c->rstart + sizeof(hdr), sizeof(ev));
-    ret = queue_event(c, &ev);
+    ret = hypfs_client_queue_event(c, &ev);
     if (ret)
         return ret;
     c->rstart += sizeof(hdr) + sizeof(ev);
@@ -504,6 +506,52 @@ static size_t min_size(uint64_t a, size_t b)
     return a < b ? (size_t)a : b;
 }
 
+/* A hypercall through a guest's channel (whole frames, checked). */
+static long chan_hypercall(struct hypfs_client *c, struct hypfs_msg_hdr *hdr,
+                           const struct hypfs_hypercall *hc, size_t max_out,
+                           hypfs_client_sink out, void *out_ctx,
+                           bool *transport_failed)
+{
+    struct hypfs_msg_op *op = (struct hypfs_msg_op *)(hdr + 1);
+    struct hypfs_msg_op_reply reply;
+    struct iovec iov[3] = {
+        { hdr, sizeof(*hdr) + sizeof(*op) },
+        { (void *)(uintptr_t)hc->path, op->path_len },
+        { (void *)(uintptr_t)hc->data, op->data_len },
+    };
+    size_t len;
+    int ret, sink_err = 0;
+
+    hypfs_msg_hdr_init(hdr, HYPFS_MSG_OP,
+                       (uint32_t)(sizeof(*op) + op->path_len + op->data_len),
+                       0);
+    ret = hypfs_client_chan_exchange(c, iov, 3, HYPFS_MSG_OP_REPLY,
+                                     sizeof(reply) + max_out, true, &len);
+    if (ret) {
+        if (transport_failed)
+            *transport_failed = true;
+        return ret;
+    }
+    memcpy(&reply, c->cbuf + c->cstart, sizeof(reply) <= len ? sizeof(reply)
+                                                             : 0);
+    if (len < sizeof(reply) || reply.pad ||
+        len != sizeof(reply) + reply.out_len || reply.ret < -4095 ||
+        reply.ret > INT32_MAX) {
+        hypfs_client_chan_done(c, len);
+        if (transport_failed)
+            *transport_failed = true;
+        set_err(c, "%s sent a malformed reply", where(c));
+        return -EIO;
+    }
+    if (out && reply.out_len)
+        sink_err = out(out_ctx, 0, c->cbuf + c->cstart + sizeof(reply),
+                       reply.out_len);
+    hypfs_client_chan_done(c, len);
+    c->out_len = reply.out_len;
+    c->err[0] = '\0';
+    return sink_err ? sink_err : (long)reply.ret;
+}
+
 long hypfs_client_hypercall(struct hypfs_client *c,
                             const struct hypfs_hypercall *hc,
                             hypfs_client_sink out, void *out_ctx,
@@ -534,6 +582,9 @@ long hypfs_client_hypercall(struct hypfs_client *c,
                                           min_size(hc->data_len,
                                                    HYPFS_MSG_DATA_MAX));
 
+    if (c->chan)
+        return chan_hypercall(c, &head.hdr, hc, max_out, out, out_ctx,
+                              transport_failed);
     for (attempt = 0; attempt < 2; attempt++) {
         ret = ensure_connected(c);
         if (ret) {
@@ -633,6 +684,42 @@ int hypfs_client_ctl(struct hypfs_client *c, int argc, const char *const *argv,
                 HYPFS_MSG_CTL_MAX);
         return -E2BIG;
     }
+    if (c->chan) {
+        struct hypfs_msg_ctl_reply reply;
+        size_t rlen;
+        char *t;
+
+        hypfs_msg_hdr_init(&hdr, HYPFS_MSG_CTL, (uint32_t)len, 0);
+        iov[0].iov_base = &hdr;
+        iov[0].iov_len = sizeof(hdr);
+        for (i = 0, n = 1; i < argc; i++) {
+            iov[n].iov_base = (void *)(uintptr_t)argv[i];
+            iov[n++].iov_len = strlen(argv[i]) + 1;
+        }
+        ret = hypfs_client_chan_exchange(c, iov, n, HYPFS_MSG_CTL_REPLY,
+                                         HYPFS_MSG_REPLY_MAX, false, &rlen);
+        if (ret)
+            return ret;
+        if (rlen >= sizeof(reply))
+            memcpy(&reply, c->cbuf + c->cstart, sizeof(reply));
+        if (rlen < sizeof(reply) || rlen != sizeof(reply) + reply.text_len ||
+            reply.ret > 0 || reply.ret < -4095 ||
+            !(t = malloc((size_t)reply.text_len + 1))) {
+            hypfs_client_chan_done(c, rlen);
+            set_err(c, "%s sent a malformed reply", where(c));
+            return -EIO;
+        }
+        memcpy(t, c->cbuf + c->cstart + sizeof(reply), reply.text_len);
+        t[reply.text_len] = '\0';
+        hypfs_client_chan_done(c, rlen);
+        free(c->ctl_text);
+        c->ctl_text = t;
+        *status = reply.ret;
+        *text_len = reply.text_len;
+        *text = t;
+        c->err[0] = '\0';
+        return 0;
+    }
     for (attempt = 0; attempt < 2; attempt++) {
         ret = ensure_connected(c);
         if (ret)
@@ -689,6 +776,8 @@ int hypfs_client_pump(struct hypfs_client *c)
 
     if (c->fd < 0)
         return -ENOTCONN;
+    if (c->chan)
+        return hypfs_client_chan_pump(c);
     for (;;) {
         ssize_t got;
 

@@ -28,6 +28,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 
 #include <hypfs/msg.h>
 
@@ -68,6 +69,13 @@ struct hypfs_client {
     char *ctl_text;             /* the last control command's text (owned) */
     uint32_t out_len;           /* bytes the last hypercall wrote (its reply) */
     char err[320];              /* the last connection failure, in words */
+    /* A guest's channel (channel.c): socket_path names the device. */
+    bool chan;
+    bool chan_session;          /* a HELLO was answered on it */
+    uint32_t chan_domid;        /* what the last HELLO_REPLY said */
+    int chan_timeout_ms;        /* for one call in all */
+    uint8_t *cbuf;              /* received, not yet used: [cstart, cend) */
+    size_t ccap, cstart, cend;
 };
 
 /*
@@ -85,6 +93,37 @@ int hypfs_client_open(struct hypfs_client *c,
  * has closed it on failure).  It is never reconnected.
  */
 int hypfs_client_open_fd(struct hypfs_client *c, int fd);
+
+/* ---- Guests' channels (channel.c) ---- */
+
+/* Names the guest's port explicitly (and so chooses the channel). */
+#define HYPFS_CHANNEL_ENV   "HYPFS_CHANNEL"
+
+/*
+ * The port through which this machine, a guest, reaches hypfsd: the
+ * device $HYPFS_CHANNEL names, else /dev/virtio-ports/HYPFS_CHAN_PORT_NAME,
+ * else the /dev/vportNpM whose name sysfs says is that (no udev).  0 with
+ * the path in @path, or -ENOENT.
+ */
+int hypfs_client_find_channel(char *path, size_t len);
+
+/*
+ * Open the guest's port @device and start a session (msg.h): 0, or -errno
+ * with c->err set (-EBUSY: another process of the guest has the port;
+ * -ETIMEDOUT: nobody answered within $HYPFS_CHANNEL_TIMEOUT seconds,
+ * default 30).  Then hypercalls, control commands and events work as on a
+ * socket, with the channel's rules for lost answers (channel.c).
+ */
+int hypfs_client_open_channel(struct hypfs_client *c, const char *device);
+
+/* Internal to the client: channel.c's parts of the calls below. */
+int hypfs_client_chan_exchange(struct hypfs_client *c, struct iovec *iov,
+                               int n, uint16_t type, size_t max_len,
+                               bool resend, size_t *len);
+void hypfs_client_chan_done(struct hypfs_client *c, size_t len);
+int hypfs_client_chan_pump(struct hypfs_client *c);
+int hypfs_client_queue_event(struct hypfs_client *c,
+                             const struct hypfs_msg_event *ev);
 
 /* Close the connection and free everything.  Accepts a closed client. */
 void hypfs_client_close(struct hypfs_client *c);

@@ -234,6 +234,8 @@ static struct {
     const char *socket;
     bool allow_other;
     bool as_root;
+    bool guest;                 /* in a VM: the channel, one domain */
+    char channel[300];          /* its port */
     bool cache;                 /* names and attributes cached, watched */
     struct fuse_session *se;
     uid_t uid;
@@ -347,7 +349,8 @@ static xenhypfs_handle *get_handle(fuse_req_t req, struct user_conn **slotp,
     int i;
 
     *slotp = NULL;
-    if (ctx->uid == fs.uid)
+    /* In a guest every process is the same domain, and one has the port. */
+    if (ctx->uid == fs.uid || fs.guest)
         return fs.own;
     if (!fs.as_root) {
         /* We cannot act as that user: never lend it our rights. */
@@ -1557,6 +1560,22 @@ int main(int argc, char **argv)
     }
     open_args.transport = XENHYPFS_TRANSPORT_SOCKET;
     open_args.socket_path = fs.socket;
+    /*
+     * Inside a virtual machine with hypfs's port, and no socket named:
+     * the channel, one connection for the whole guest (it is one domain).
+     */
+    {
+        const char *t = getenv("HYPFS_TRANSPORT");
+
+        if ((t && !strcmp(t, "channel")) ||
+            (!o.socket && !getenv("HYPFS_SOCKET") && (!t || !*t) &&
+             !xenhypfs_find_channel(fs.channel, sizeof(fs.channel)))) {
+            fs.guest = true;
+            open_args.transport = XENHYPFS_TRANSPORT_CHANNEL;
+            open_args.channel_path = fs.channel[0] ? fs.channel : NULL;
+            open_args.socket_path = NULL;
+        }
+    }
     open_args.err = open_err;
     open_args.errlen = sizeof(open_err);
     fs.own = xenhypfs_open_ext(&open_args);

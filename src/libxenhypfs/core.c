@@ -129,9 +129,11 @@ xenhypfs_handle *xenhypfs_open(struct xentoollog_logger *logger,
             args.transport = XENHYPFS_TRANSPORT_SOCKET;
         else if (!strcmp(force, "privcmd"))
             args.transport = XENHYPFS_TRANSPORT_PRIVCMD;
+        else if (!strcmp(force, "channel"))
+            args.transport = XENHYPFS_TRANSPORT_CHANNEL;
         else {
-            snprintf(why, sizeof(why), "HYPFS_TRANSPORT=%s: expected socket "
-                     "or privcmd", force);
+            snprintf(why, sizeof(why), "HYPFS_TRANSPORT=%s: expected socket, "
+                     "privcmd or channel", force);
             errno = EINVAL;
             log_open_error(logger, why);
             return NULL;
@@ -159,6 +161,11 @@ xenhypfs_handle *xenhypfs_open_socket(int sock)
     struct xenhypfs_open_args args = { XENHYPFS_TRANSPORT_SOCKET };
 
     return open_common(&args, sock);
+}
+
+int xenhypfs_find_channel(char *path, size_t len)
+{
+    return hypfs_client_find_channel(path, len);
 }
 
 const char *xenhypfs_socket_path(const char *explicit_path)

@@ -1,6 +1,6 @@
 /*
  * How libxenhypfs reaches the hypervisor: one function, hypercall(), over
- * two transports.
+ * three transports.
  *
  *   privcmd  in a Xen control domain (/dev/xen/privcmd can be opened, or
  *            an emulation of it is preloaded): the real hypfs_op hypercall
@@ -8,7 +8,10 @@
  *            into locked, fork-proof memory, as libxencall does;
  *   socket   elsewhere: the same hypercall sent to hypfsd through the one
  *            client path (src/client), which checks who serves, streams
- *            the reply into the buffer and reconnects after a restart.
+ *            the reply into the buffer and reconnects after a restart;
+ *   channel  inside a virtual machine: the same hypercall through the
+ *            guest's virtio-serial port to its domain's channel in hypfsd
+ *            (src/client/channel.c).
  *
  * Both return what the hypercall returns: >= 0, or a negative errno (the
  * hypervisor's, or the transport's own when it cannot deliver the call,
@@ -50,7 +53,8 @@ int transport_open(xenhypfs_handle *h, const struct xenhypfs_open_args *args,
             snprintf(err, errlen, "%s", h->client.err);
         return ret;
     }
-    if (args->transport != XENHYPFS_TRANSPORT_SOCKET) {
+    if (args->transport == XENHYPFS_TRANSPORT_AUTO ||
+        args->transport == XENHYPFS_TRANSPORT_PRIVCMD) {
         h->privcmd_fd = open_privcmd();
         if (h->privcmd_fd >= 0)
             return 0;
@@ -58,6 +62,33 @@ int transport_open(xenhypfs_handle *h, const struct xenhypfs_open_args *args,
             ret = -errno;
             snprintf(err, errlen, "cannot open %s: %s", PRIVCMD_PATH,
                      strerror(-ret));
+            return ret;
+        }
+    }
+    /*
+     * In a guest, the port; unless a socket was named, which says this
+     * is a host (or a test) after all.
+     */
+    if (args->transport == XENHYPFS_TRANSPORT_CHANNEL ||
+        (args->transport == XENHYPFS_TRANSPORT_AUTO && !args->socket_path &&
+         !args->connect && !getenv(HYPFS_SOCKET_ENV))) {
+        char dev[300];
+
+        if (args->channel_path)
+            snprintf(dev, sizeof(dev), "%s", args->channel_path);
+        else if (hypfs_client_find_channel(dev, sizeof(dev))) {
+            if (args->transport == XENHYPFS_TRANSPORT_CHANNEL) {
+                snprintf(err, errlen, "no hypfs channel in this machine "
+                         "(no virtio-serial port named %s; $%s names one)",
+                         HYPFS_CHAN_PORT_NAME, HYPFS_CHANNEL_ENV);
+                return -ENOENT;
+            }
+            dev[0] = '\0';
+        }
+        if (dev[0]) {
+            ret = hypfs_client_open_channel(&h->client, dev);
+            if (ret)
+                snprintf(err, errlen, "%s", h->client.err);
             return ret;
         }
     }

@@ -18,9 +18,16 @@
 
 /* How a handle reaches the hypervisor. */
 enum xenhypfs_transport {
-    XENHYPFS_TRANSPORT_AUTO,    /* privcmd if it opens, else the socket */
+    /*
+     * privcmd if it opens; else, in a guest with hypfs's virtio-serial
+     * port (and no socket named by $HYPFS_SOCKET or socket_path), the
+     * channel; else the socket.
+     */
+    XENHYPFS_TRANSPORT_AUTO,
     XENHYPFS_TRANSPORT_SOCKET,  /* hypfsd's Unix socket */
     XENHYPFS_TRANSPORT_PRIVCMD, /* /dev/xen/privcmd (a Xen control domain) */
+    /* In a guest: its port (channel_path, $HYPFS_CHANNEL, or found by name). */
+    XENHYPFS_TRANSPORT_CHANNEL,
 };
 
 struct xenhypfs_open_args {
@@ -35,6 +42,8 @@ struct xenhypfs_open_args {
      */
     int (*connect)(void *arg);
     void *connect_arg;
+    /* Channel transport: the guest's port device (NULL: look for it). */
+    const char *channel_path;
     /* Where to say why the open failed (may be NULL). */
     char *err;
     size_t errlen;
@@ -42,7 +51,8 @@ struct xenhypfs_open_args {
 
 /*
  * Open a handle as @args says (xenhypfs_open() is this with
- * XENHYPFS_TRANSPORT_AUTO, or what $HYPFS_TRANSPORT names).  On failure
+ * XENHYPFS_TRANSPORT_AUTO, or what $HYPFS_TRANSPORT names: socket,
+ * privcmd or channel).  On failure
  * NULL, errno, and the reason in args->err naming the socket or device.
  */
 xenhypfs_handle *xenhypfs_open_ext(const struct xenhypfs_open_args *args);
@@ -53,6 +63,13 @@ xenhypfs_handle *xenhypfs_open_ext(const struct xenhypfs_open_args *args);
  * has closed it.  It is never reconnected.
  */
 xenhypfs_handle *xenhypfs_open_socket(int sock);
+
+/*
+ * In a guest: the virtio-serial port to hypfs ($HYPFS_CHANNEL, or the
+ * port named org.xenproject.hypfs.0).  0 with the device in @path, or
+ * -ENOENT (not a guest with hypfs's port).
+ */
+int xenhypfs_find_channel(char *path, size_t len);
 
 /* The socket a handle uses when none is named: $HYPFS_SOCKET or the default. */
 const char *xenhypfs_socket_path(const char *explicit_path);
