@@ -369,9 +369,12 @@ int hypfs_client_open_channel(struct hypfs_client *c, const char *device)
             c->chan_timeout_ms = (int)s * 1000;
     }
     c->socket_path = strdup(device);
-    if (!c->socket_path) {
+    c->ccap = 65536;
+    c->cbuf = malloc(c->ccap);
+    if (!c->socket_path || !c->cbuf) {
         snprintf(c->err, sizeof(c->err), "out of memory");
-        return -ENOMEM;
+        ret = -ENOMEM;
+        goto fail;
     }
     c->fd = open(device, O_RDWR | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
     if (c->fd < 0) {

@@ -224,7 +224,7 @@ void channel_discard(struct channel *ch)
     channel_put(ch);
 }
 
-void channel_domain_gone(uint32_t domid, uint64_t serial)
+bool channel_domain_gone(uint32_t domid, uint64_t serial)
 {
     struct channel **pp, *ch = NULL;
 
@@ -242,10 +242,9 @@ void channel_domain_gone(uint32_t domid, uint64_t serial)
         chan.retired = ch;
     }
     pthread_mutex_unlock(&chan.lock);
-    if (ch) {
+    if (ch)
         log_info("domain %u: channel %s removed", domid, ch->file);
-        server_wake();
-    }
+    return ch != NULL;
 }
 
 int channel_of_domain(uint32_t domid, char *path, size_t len)

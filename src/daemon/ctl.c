@@ -369,6 +369,7 @@ static void domain_destroy(struct args *a, struct ctl_result *res)
 {
     struct domain *d = domain_arg(a, res);
     struct cpupool *p;
+    bool had_channel;
     uint32_t id;
 
     if (!d)
@@ -389,10 +390,12 @@ static void domain_destroy(struct args *a, struct ctl_result *res)
     if (p)
         p->ndomains--;
     /* Its channel's requests are refused before anyone sees it gone. */
-    channel_domain_gone(id, d->serial);
+    had_channel = channel_domain_gone(id, d->serial);
     SORTED_REMOVE(model.domains, model.ndomains, d);
     callers_change_end();
     pthread_rwlock_unlock(&model.lock);
+    if (had_channel)
+        server_wake();      /* not under pub_lock: srv.lock comes first */
     free(d);
     model_gone("/domain/%u", id);
     /*

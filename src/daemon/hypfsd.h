@@ -8,6 +8,7 @@
  *     except pool->gran, which a hypfs write changes under the tree's
  *     writer lock and the model's reader lock, and is therefore atomic;
  *   callers.lock: the uid -> domain mapping (replaced on SIGHUP);
+ *   chan.lock: the guests' channels (channel.c);
  *   server.lock: the set of connections.
  * Parameters live under the tree lock: only hypfs reads and writes touch
  * them after start-up.
@@ -272,9 +273,10 @@ void channel_discard(struct channel *ch);
 /*
  * The domain @domid of incarnation @serial is destroyed (model.lock held
  * for writing): its channel's requests get -EPERM from now on and its
- * socket is removed at once.
+ * socket is removed at once.  True if it had one: then server_wake(),
+ * once no lock is held, has the main loop close it.
  */
-void channel_domain_gone(uint32_t domid, uint64_t serial);
+bool channel_domain_gone(uint32_t domid, uint64_t serial);
 /* The channel path of domain @domid: 0, or -ENOENT if it has none. */
 int channel_of_domain(uint32_t domid, char *path, size_t len);
 /* A connection's reference. */
