@@ -41,7 +41,8 @@ check "xenhypfs live domains" "/domain/0/
 /domain/1/" "$(complete_line "xenhypfs dump /domain/")"
 check "xenhypfs --json first" "ls" "$(complete_line "xenhypfs --json l")"
 check "watch --value" "--value" "$(complete_line "xenhypfs watch --v")"
-check "hypfsctl verbs" "domain-create
+check "hypfsctl verbs" "domain-channel
+domain-create
 domain-destroy
 domain-list
 domain-pause
