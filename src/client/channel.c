@@ -321,8 +321,18 @@ static int hello(struct hypfs_client *c, int64_t deadline)
         uint32_t seq;
         size_t len;
 
-        if (getrandom(&seq, sizeof(seq), 0) != sizeof(seq))
-            seq = (uint32_t)now_ms() ^ (uint32_t)getpid() << 16;
+        /*
+         * Only unlike the seqs of earlier sessions, not secret: a guest
+         * just booted must not wait for the kernel's entropy (a second
+         * under TCG), so the clock and pid do when getrandom() would block.
+         */
+        if (getrandom(&seq, sizeof(seq), GRND_NONBLOCK) != sizeof(seq)) {
+            struct timespec ts;
+
+            clock_gettime(CLOCK_REALTIME, &ts);
+            seq = (uint32_t)ts.tv_nsec ^ (uint32_t)ts.tv_sec << 20 ^
+                  (uint32_t)getpid() << 8;
+        }
         seq |= 1;
         hypfs_msg_hdr_init(&hdr, HYPFS_MSG_HELLO, 0, seq);
         ret = send_frame(c, &v, 1, deadline);

@@ -60,7 +60,7 @@ mode=$(stat -c %a "$chan_web")
 check "a channel only hypfsd's user and root may connect to" 600 "$mode"
 
 # ---- the guests ----
-"$SOURCE_ROOT/tests/guest/mkinitramfs.sh" "$tmp/initrd.gz" "$kdir/root" \
+"$SOURCE_ROOT/tests/guest/mkinitramfs.sh" "$tmp/initrd.cpio" "$kdir/root" \
     "$XENHYPFS" ${HYPFS_FUSE:+"$HYPFS_FUSE"}
 
 start_guest() {
@@ -69,7 +69,7 @@ start_guest() {
     : >"$tmp/$g.log"
     qemu-system-x86_64 -accel "$accel" -m 256 -smp 1 -nodefaults \
         -no-user-config -display none -no-reboot \
-        -kernel "$kernel" -initrd "$tmp/initrd.gz" \
+        -kernel "$kernel" -initrd "$tmp/initrd.cpio" \
         -append "console=ttyS0 quiet loglevel=1 panic=-1" \
         -serial "pipe:$tmp/$g" \
         -device virtio-serial-pci \
@@ -105,7 +105,7 @@ gsh() {
     n=$((n + 1))
     start=$(stat -c %s "$tmp/$g.log")
     printf '%s; echo "@@END-%d-$?@@"\n' "$3" "$n" >&"${in_fd[$g]}"
-    wait_for "$g" "@@END-$n-" "$secs" || { fail "guest $g: '$3' did not finish"; st=timeout; out=; return 0; }
+    wait_for "$g" "@@END-$n-[0-9]" "$secs" || { fail "guest $g: '$3' did not finish"; st=timeout; out=; return 0; }
     out=$(tail -c +$((start + 1)) "$tmp/$g.log" | sed -n "/@@END-$n-/q;p")
     st=$(sed -n "s/.*@@END-$n-\([0-9]*\)@@.*/\1/p" "$tmp/$g.log")
 }
