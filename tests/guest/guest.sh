@@ -60,8 +60,19 @@ mode=$(stat -c %a "$chan_web")
 check "a channel only hypfsd's user and root may connect to" 600 "$mode"
 
 # ---- the guests ----
+# Debian's own xenhypfs too (unmodified; our libxenhypfs.so.1 under it),
+# when its package can be fetched.
+xen_tool=
+. "$SOURCE_ROOT/tests/support/xen-debs.sh"
+if xen_debs; then
+    cp "$XEN_ROOT/usr/sbin/xenhypfs" "$tmp/debian-xenhypfs"
+    xen_tool=$tmp/debian-xenhypfs
+    export LD_LIBRARY_PATH=$LD_LIBRARY_PATH:$(dirname "$(find "$XEN_ROOT" -name 'libxentoollog.so.1' | head -n1)")
+else
+    echo "(Debian's xenhypfs could not be fetched: not tried in the guests)"
+fi
 "$SOURCE_ROOT/tests/guest/mkinitramfs.sh" "$tmp/initrd.cpio" "$kdir/root" \
-    "$XENHYPFS" ${HYPFS_FUSE:+"$HYPFS_FUSE"}
+    "$XENHYPFS" ${HYPFS_FUSE:+"$HYPFS_FUSE"} ${xen_tool:+"$xen_tool"}
 
 start_guest() {
     local g=$1 chan=$2 fd
@@ -160,6 +171,16 @@ for g in web db; do
 done
 run_ok host "$XENHYPFS" cat "/domain/$web/name"
 check "the host's names are intact" web "$out"
+
+# Xen's own tool, with our library, in a guest: the same bytes as ours.
+if [ -n "$xen_tool" ]; then
+    gsh web 60 'xenhypfs tree'
+    ours=$out
+    gsh web 60 'debian-xenhypfs tree'
+    check "web: Debian's xenhypfs tree, as ours" "0 $ours" "$st $out"
+    gsh web 30 "debian-xenhypfs cat /domain/$web/name"
+    check "web: Debian's xenhypfs cat" "0 web" "$st $out"
+fi
 
 # The FUSE mount inside a guest: the same view, as files.
 if [ -n "${HYPFS_FUSE:-}" ]; then
