@@ -324,3 +324,19 @@ void channels_fini(void)
     chan.sp = NULL;
     pthread_mutex_unlock(&chan.lock);
 }
+
+struct channel *channel_detached(uint32_t domid, uint64_t serial)
+{
+    struct channel *ch = calloc(1, sizeof(*ch));
+
+    if (!ch)
+        return NULL;
+    ch->src.kind = SRC_CHANNEL;
+    atomic_init(&ch->refs, 1);
+    atomic_init(&ch->gone, false);
+    ch->lfd = -1;
+    ch->domid = domid;
+    ch->serial = serial;
+    snprintf(ch->name, sizeof(ch->name), "detached");
+    return ch;
+}

@@ -290,6 +290,11 @@ void channels_accept(struct channel *ch);
 void channels_reap(void);
 /* At stop: every channel's socket removed and closed. */
 void channels_fini(void);
+/*
+ * A channel of domain @domid (incarnation @serial) with no socket and in
+ * no list, for tests and fuzzing; released with channel_put().
+ */
+struct channel *channel_detached(uint32_t domid, uint64_t serial);
 
 /* ---- Server (server.c) ---- */
 
@@ -422,5 +427,7 @@ int server_run(struct hypfs *fs, const struct server_opts *opts,
  * could not start (@fd is closed either way).
  */
 int server_serve_fd(struct hypfs *fs, int fd, uid_t uid);
+/* The same for a connection to the channel @ch (see channel_detached()). */
+int server_serve_channel_fd(struct hypfs *fs, int fd, struct channel *ch);
 
 #endif /* HYPFSD_H */

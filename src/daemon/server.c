@@ -755,7 +755,7 @@ static void *conn_thread(void *arg)
     return NULL;
 }
 
-int server_serve_fd(struct hypfs *fs, int fd, uid_t uid)
+static int serve_here(struct hypfs *fs, int fd, uid_t uid, struct channel *ch)
 {
     struct callers_snap *snap = callers_get();
     unsigned int flags;
@@ -764,7 +764,7 @@ int server_serve_fd(struct hypfs *fs, int fd, uid_t uid)
 
     callers_lookup(snap, uid, &domid, &flags);
     callers_put(snap);
-    c = conn_new(fd, uid, getpid(), flags & HYPFS_CALLER_CONTROL, NULL);
+    c = conn_new(fd, uid, getpid(), !ch && (flags & HYPFS_CALLER_CONTROL), ch);
     if (!c) {
         close(fd);
         return -ENOMEM;
@@ -777,6 +777,16 @@ int server_serve_fd(struct hypfs *fs, int fd, uid_t uid)
     /* The caller frees the tree (tests, fuzzing): forget it. */
     hypfsd_fs = NULL;
     return 0;
+}
+
+int server_serve_fd(struct hypfs *fs, int fd, uid_t uid)
+{
+    return serve_here(fs, fd, uid, NULL);
+}
+
+int server_serve_channel_fd(struct hypfs *fs, int fd, struct channel *ch)
+{
+    return serve_here(fs, fd, 0, ch);
 }
 
 static void start_locked(struct conn *c);

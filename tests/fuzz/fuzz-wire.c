@@ -5,8 +5,10 @@
  * connection code (server_serve_fd(), what a connection thread runs) over
  * a socketpair, against the daemon's full filesystem and model with two
  * guest domains.  The first byte picks who the client is (root, a user
- * mapped to domain 1 or 2, or an unmapped user); the rest is whatever the
- * fuzzer writes: frames, half frames, lies about lengths, control commands.
+ * mapped to domain 1 or 2, or an unmapped user; from 0xf0 on, a VMM on
+ * domain 1's channel, whose frames carry a CRC and whose stream is
+ * searched for frames); the rest is whatever the fuzzer writes: frames,
+ * half frames, lies about lengths, control commands.
  *
  * Checked: the daemon survives; every byte it sends back is a well-formed
  * reply frame (magic, version, a reply type, a length that matches its
@@ -62,18 +64,25 @@ struct serve {
     struct hypfs *fs;
     int fd;
     uid_t uid;
+    struct channel *ch;
 };
 
 static void *serve_thread(void *arg)
 {
     struct serve *s = arg;
 
-    server_serve_fd(s->fs, s->fd, s->uid);
+    if (s->ch)
+        server_serve_channel_fd(s->fs, s->fd, s->ch);
+    else
+        server_serve_fd(s->fs, s->fd, s->uid);
     return NULL;
 }
 
-/* Check one reply stream: frames back to back, nothing else. */
-static void check_replies(const uint8_t *p, size_t n)
+/*
+ * Check one reply stream: frames back to back, nothing else (on a
+ * channel, each followed by its CRC, which must be right).
+ */
+static void check_replies(const uint8_t *p, size_t n, bool chan)
 {
     while (n) {
         struct hypfs_msg_hdr h;
@@ -82,9 +91,23 @@ static void check_replies(const uint8_t *p, size_t n)
         memcpy(&h, p, sizeof(h));
         CHECK(h.magic == HYPFS_MSG_MAGIC && h.version == HYPFS_MSG_VERSION);
         CHECK(h.type == HYPFS_MSG_OP_REPLY || h.type == HYPFS_MSG_CTL_REPLY ||
-              h.type == HYPFS_MSG_EVENT);
-        CHECK(n - sizeof(h) >= h.len);
-        if (h.type == HYPFS_MSG_EVENT) {
+              h.type == HYPFS_MSG_EVENT ||
+              (chan && h.type == HYPFS_MSG_HELLO_REPLY));
+        CHECK(n - sizeof(h) >= h.len + (chan ? HYPFS_CHAN_TRAILER : 0));
+        if (chan) {
+            struct iovec v = { (void *)p, sizeof(h) + h.len };
+            uint32_t crc;
+
+            memcpy(&crc, p + v.iov_len, sizeof(crc));
+            CHECK(crc == hypfs_msg_crc(0, &v, 1));
+        }
+        if (h.type == HYPFS_MSG_HELLO_REPLY) {
+            struct hypfs_msg_hello_reply r;
+
+            CHECK(h.len == sizeof(r));
+            memcpy(&r, p + sizeof(h), sizeof(r));
+            CHECK(r.ret == 0 && r.domid == 1);
+        } else if (h.type == HYPFS_MSG_EVENT) {
             struct hypfs_msg_event e;
 
             /* A watch fired: between replies, whole, as specified. */
@@ -106,8 +129,8 @@ static void check_replies(const uint8_t *p, size_t n)
             CHECK(h.len == sizeof(r) + r.text_len);
             CHECK(r.ret <= 0 && r.ret >= -4095);
         }
-        p += sizeof(h) + h.len;
-        n -= sizeof(h) + h.len;
+        p += sizeof(h) + h.len + (chan ? HYPFS_CHAN_TRAILER : 0);
+        n -= sizeof(h) + h.len + (chan ? HYPFS_CHAN_TRAILER : 0);
     }
 }
 
@@ -146,6 +169,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     s.fd = sv[1];
     s.uid = uids[data[0] & 3];
+    s.ch = NULL;
+    if (data[0] >= 0xf0) {
+        const struct domain *d = model_find_domain(1);
+
+        s.ch = channel_detached(1, d ? d->serial : 0);
+        if (!s.ch)
+            abort();
+    }
     data++;
     size--;
     if (pthread_create(&t, NULL, serve_thread, &s))
@@ -202,7 +233,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     pthread_join(t, NULL);
     watch_stop();
     close(sv[0]);
-    check_replies(replies, got);
+    check_replies(replies, got, s.ch != NULL);
+    channel_put(s.ch);
 
     /* The model is whole: sorted lists, counts that add up. */
     for (i = 1; i < model.npools; i++)

@@ -9,7 +9,9 @@
  * values and command lines of every kind (values).
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
+#include <sys/uio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -50,6 +52,30 @@ static void put(struct buf *b, const void *p, size_t n)
 
 /* ---- wire: a client's frames ---- */
 
+/* Frames for a guest's channel: each followed by its CRC (msg.h). */
+static bool chan_mode;
+
+static void frame_end(struct buf *b, size_t start)
+{
+    struct iovec v = { b->b + start, b->n - start };
+    uint32_t crc;
+
+    if (!chan_mode)
+        return;
+    crc = hypfs_msg_crc(0, &v, 1);
+    put(b, &crc, sizeof(crc));
+}
+
+static void hello_frame(struct buf *b, uint32_t seq)
+{
+    struct hypfs_msg_hdr h = { HYPFS_MSG_MAGIC, HYPFS_MSG_VERSION,
+                               HYPFS_MSG_HELLO, 0, seq };
+    size_t start = b->n;
+
+    put(b, &h, sizeof(h));
+    frame_end(b, start);
+}
+
 static void op_frame(struct buf *b, uint32_t seq, unsigned int cmd,
                      const char *path, const void *data, uint32_t dlen,
                      uint64_t bufsize)
@@ -57,6 +83,7 @@ static void op_frame(struct buf *b, uint32_t seq, unsigned int cmd,
     struct hypfs_msg_op op = { .cmd = cmd };
     struct hypfs_msg_hdr h = { HYPFS_MSG_MAGIC, HYPFS_MSG_VERSION,
                                HYPFS_MSG_OP, 0, seq };
+    size_t start = b->n;
 
     if (path) {
         op.arg1 = 0x1000;
@@ -72,15 +99,18 @@ static void op_frame(struct buf *b, uint32_t seq, unsigned int cmd,
         put(b, path, op.path_len);
     if (op.data_len)
         put(b, data, op.data_len);
+    frame_end(b, start);
 }
 
 static void ctl_frame(struct buf *b, uint32_t seq, const char *words, size_t n)
 {
     struct hypfs_msg_hdr h = { HYPFS_MSG_MAGIC, HYPFS_MSG_VERSION,
                                HYPFS_MSG_CTL, (uint32_t)n, seq };
+    size_t start = b->n;
 
     put(b, &h, sizeof(h));
     put(b, words, n);
+    frame_end(b, start);
 }
 
 static void wire_seeds(void)
@@ -149,6 +179,38 @@ static void wire_seeds(void)
         snprintf(name, sizeof(name), "watches-uid%d", uid);
         save("wire", name, b.b, b.n);
     }
+
+    /* A VMM on domain 1's channel (first byte 0xf0 and up). */
+    chan_mode = true;
+    {
+        static const uint8_t noise[] = "HYPHYPF\x01\x00 noise";
+        struct hypfs_msg_hdr head = { HYPFS_MSG_MAGIC, HYPFS_MSG_VERSION,
+                                      HYPFS_MSG_OP, 200, 9 };
+        struct buf b = { .n = 0 };
+
+        b.b[b.n++] = 0xf0;
+        hello_frame(&b, 0x51);
+        for (i = 0; i < sizeof(reads) / sizeof(reads[0]); i++)
+            op_frame(&b, 0x52 + (uint32_t)i, XEN_HYPFS_OP_read, reads[i], NULL,
+                     0, 4096);
+        op_frame(&b, 0x60, XEN_HYPFS_OP_write_contents,
+                 "/domain/1/guest-status", "ready", 6, 0);
+        save("wire", "channel-reads", b.b, b.n);
+
+        b.n = 1;
+        put(&b, noise, sizeof(noise));
+        hello_frame(&b, 7);
+        put(&b, &head, sizeof(head));   /* a killed sender's head */
+        put(&b, noise, sizeof(noise));
+        hello_frame(&b, 8);
+        op_frame(&b, 9, XEN_HYPFS_OP_watch, "/domain/1", NULL, 0, 1);
+        op_frame(&b, 10, XEN_HYPFS_OP_write_contents,
+                 "/domain/1/guest-status", "x", 2, 0);
+        ctl_frame(&b, 11, ctl5, sizeof(ctl5) - 1);
+        hello_frame(&b, 12);
+        save("wire", "channel-noise", b.b, b.n);
+    }
+    chan_mode = false;
 }
 
 /* ---- client: the replies to exactly what the library will ask ---- */
