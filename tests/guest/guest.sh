@@ -39,6 +39,20 @@ guest_cleanup() {
     cleanup
 }
 trap guest_cleanup EXIT
+trap 'exit 143' TERM INT HUP
+
+# Skip only if QEMU cannot start at all (not when a guest misbehaves).
+if ! qemu-system-x86_64 -accel "$accel" -machine none -nodefaults \
+        -no-user-config -display none -monitor none -S >"$tmp/probe.log" 2>&1 &
+then :; fi
+probe=$!
+sleep 1
+if ! kill -0 "$probe" 2>/dev/null; then
+    wait "$probe" || true
+    skip "qemu-system-x86_64 -accel $accel does not start: $(head -c 300 "$tmp/probe.log")"
+fi
+kill -KILL "$probe" 2>/dev/null || true
+wait "$probe" 2>/dev/null || true
 
 # ---- hypfsd, two domains with channels ----
 mkdir -m 700 "$tmp/run"
