@@ -335,7 +335,7 @@ static void check_path(struct hypfs_client *cl, enum caller c,
     bool vis = c != UNMAPPED && visible(c, p);
     bool may_write = (c == CONTROL && p->e->w) ||
                      (c != UNMAPPED && p->e->owner_w && p->domain &&
-                      p->id == (c == DOM1 ? 1u : c == DOM2 ? 2u : 0u));
+                      p->id == (c == DOM1 ? 1 : c == DOM2 ? 2 : 0));
     struct xen_hypfs_direntry e;
     const uint8_t *out;
     uint32_t out_len;
