@@ -133,7 +133,8 @@ void audit_ctl(uid_t uid, int argc, const char *const *argv, int status)
     if (o >= sizeof(words))
         o = sizeof(words) - 1;
     /* Only what changes something. */
-    if (!argc || strstr(argv[0], "-list") || !strcmp(argv[0], "stats"))
+    if (!argc || strstr(argv[0], "-list") || !strcmp(argv[0], "stats") ||
+        !strcmp(argv[0], "domain-channel"))
         return;
     if (status)
         log_debug("audit: control '%s' by uid %u failed: %s", words,

@@ -43,7 +43,7 @@ case "$out" in *"./run test"*) ;; *) fail "./run --help: $out" ;; esac
 run_fails 1 "$SOURCE_ROOT/run" bogus
 
 start_hypfsd --test-tree
-"$HYPFSCTL" domain-create web >/dev/null
+"$HYPFSCTL" domain-create web --channel >/dev/null
 # hypfsctl's lists as JSON, read by Python.
 run_ok "$HYPFSCTL" domain-list --json
 check "domain-list --json" "Domain-0 0 running|web 1 running" \
@@ -145,8 +145,9 @@ lines' || fail "write of a string"
 run_fails 3 "$HYPFSCTL" domain-unpause nosuch
 check "hypfsctl: a missing domain, named" "hypfsctl: domain-unpause: no domain nosuch (No such file or directory)" "$err"
 "$HYPFSCTL" domain-list >/dev/null
+"$HYPFSCTL" domain-channel web >/dev/null || fail "domain-channel"  # asks, changes nothing
 audit=$(grep 'audit:' "$tmp/hypfsd.log" | sed 's/^hypfsd: //')
-check "audit lines" "audit: control 'domain-create name=web' by uid $(id -u)
+check "audit lines" "audit: control 'domain-create name=web channel=1' by uid $(id -u)
 audit: write /params/loglvl by uid $(id -u) (domain 0): \"warning\" -> \"all/info\"
 audit: write /test/types/string by uid $(id -u) (domain 0): \"hello, hypfs\" -> \"two\\x0alines\"
 audit: control 'domain-pause id=web' by uid $(id -u)" "$audit"
