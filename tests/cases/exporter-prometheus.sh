@@ -36,6 +36,7 @@ start_hypfsd
 "$HYPFSCTL" domain-create db --vcpus 2 >/dev/null
 "$HYPFSCTL" pool-create batch >/dev/null
 
+: >"$tmp/exporter.log"     # there before it is read, however early
 "$HYPFS_EXPORTER" --listen 127.0.0.1:0 2>"$tmp/exporter.log" &
 pids+=("$!")
 eport=$(wait_log "$tmp/exporter.log" 's/.*listening on 127\.0\.0\.1:\([0-9]*\),.*/\1/p') ||

@@ -21,6 +21,9 @@ start_exporter() {
     local envs=() log=$tmp/exporter.$RANDOM.log i
     while [ "$1" != -- ]; do envs+=("$1"); shift; done
     shift
+    # The log exists before the exporter does: read too early, it is
+    # empty, not missing (sed's error would end the test under set -e).
+    : >"$log"
     env "${envs[@]}" "$HYPFS_EXPORTER" --listen 127.0.0.1:0 "$@" 2>"$log" &
     exporter_pid=$!
     exporters+=("$exporter_pid")
@@ -149,6 +152,7 @@ if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then
     # (that one is root's: the control domain's view, for comparison)
     root_view=$(scrape)
     log=$tmp/exporter.guest.log
+    : >"$log"
     setpriv --reuid=65534 --regid=65534 --clear-groups \
         env HYPFS_SOCKET="$HYPFS_SOCKET" "$tmp/bin/hypfs-exporter" \
         --listen 127.0.0.1:0 2>"$log" &
