@@ -58,6 +58,10 @@ static xenhypfs_handle *open_common(const struct xenhypfs_open_args *args,
         return h;
     if (h->err[0])
         snprintf(err, sizeof(err), "%s", h->err);
+    else if (ret == -EPERM && h->client.chan)
+        snprintf(err, sizeof(err), "the hypervisor gives this guest no hypfs "
+                 "right through %s (its domain is gone)",
+                 h->client.socket_path);
     else if (ret == -EPERM)
         snprintf(err, sizeof(err), "the hypervisor gives this caller no "
                  "hypfs right (not mapped to a live domain)");
