@@ -56,6 +56,15 @@ static void succeed(struct ctl_result *res)
     res->len = 0;
 }
 
+/* Success, with @text (@len bytes, NUL-terminated) as its output. */
+static void succeed_text(struct ctl_result *res, char *text, size_t len)
+{
+    free(res->text);
+    res->status = 0;
+    res->text = text;
+    res->len = len;
+}
+
 /* Success, reporting a new id in @text, allocated before the change. */
 static void succeed_id(struct ctl_result *res, char *text, uint32_t id)
 {
@@ -429,10 +438,7 @@ static void domain_channel(struct args *a, struct ctl_result *res)
         fail(res, -ENOMEM, "out of memory");
         return;
     }
-    free(res->text);
-    res->status = 0;
-    res->text = text;
-    res->len = strlen(text);
+    succeed_text(res, text, strlen(text));
 }
 
 static void domain_pause(struct args *a, struct ctl_result *res, bool pause)
@@ -486,10 +492,7 @@ static void domain_list(struct args *a, struct ctl_result *res)
         fail(res, -ENOMEM, "out of memory");
         return;
     }
-    free(res->text);
-    res->status = 0;
-    res->text = buf;
-    res->len = len;
+    succeed_text(res, buf, len);
 }
 
 static void pool_create(struct args *a, struct ctl_result *res)
@@ -706,10 +709,7 @@ static void pool_list(struct args *a, struct ctl_result *res)
         fail(res, -ENOMEM, "out of memory");
         return;
     }
-    free(res->text);
-    res->status = 0;
-    res->text = buf;
-    res->len = len;
+    succeed_text(res, buf, len);
 }
 
 /*
@@ -758,10 +758,7 @@ static void stats(struct args *a, struct ctl_result *res)
         fail(res, -ENOMEM, "out of memory");
         return;
     }
-    free(res->text);
-    res->status = 0;
-    res->text = text;
-    res->len = strlen(text);
+    succeed_text(res, text, strlen(text));
 }
 
 void ctl_run(int argc, const char **argv, struct ctl_result *res)
