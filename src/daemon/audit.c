@@ -108,7 +108,15 @@ void audit_write(const struct hypfs_caller *c, uid_t uid, const char *path,
     char p[XEN_HYPFS_MAX_PATHLEN * 4 + 8];
 
     escape(p, sizeof(p), (const unsigned char *)path, strlen(path));
-    if (ret)
+    /* A guest's channel: the VMM's uid says nothing about who wrote. */
+    if (uid == AUDIT_UID_CHANNEL && ret)
+        log_debug("audit: write %s by domain %u's guest (its channel) "
+                  "refused: %s", p, (unsigned int)c->domid,
+                  strerror((int)-ret));
+    else if (uid == AUDIT_UID_CHANNEL)
+        log_notice("audit: write %s by domain %u's guest (its channel): "
+                   "%s -> %s", p, (unsigned int)c->domid, before, after);
+    else if (ret)
         log_debug("audit: write %s by uid %u (domain %u) refused: %s", p,
                   (unsigned int)uid, (unsigned int)c->domid,
                   strerror((int)-ret));

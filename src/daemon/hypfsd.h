@@ -351,7 +351,11 @@ void watch_stats(size_t *sets_watching, size_t *watches);
 
 /* The value at @path as the audit shows it (bounded, escaped), in @out. */
 void audit_value(struct hypfs *fs, const char *path, char *out, size_t cap);
-/* A write by @uid as @c: logged when it succeeded (@ret 0), debug if not. */
+/*
+ * A write by @uid as @c: logged when it succeeded (@ret 0), debug if not.
+ * AUDIT_UID_CHANNEL for a guest's, through its domain's channel.
+ */
+#define AUDIT_UID_CHANNEL ((uid_t)-1)
 void audit_write(const struct hypfs_caller *c, uid_t uid, const char *path,
                  const char *before, const char *after, long ret);
 /* A control command that changes something: as audit_write(). */

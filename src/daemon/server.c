@@ -250,7 +250,8 @@ static int run_op(struct conn *c, const struct hypfs_msg_op *op,
     if (audit) {
         if (!reply.ret)
             audit_value(srv.fs, wpath, after, sizeof(after));
-        audit_write(&caller, c->uid, wpath, before, after, reply.ret);
+        audit_write(&caller, c->ch ? AUDIT_UID_CHANNEL : c->uid, wpath,
+                    before, after, reply.ret);
     }
     /* A watch is made once the operation has let go of the tree. */
     if (op->cmd == XEN_HYPFS_OP_watch || op->cmd == XEN_HYPFS_OP_unwatch) {

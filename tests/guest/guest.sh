@@ -178,6 +178,8 @@ for g in web db; do
     check "$g: writes its guest-status" "0 " "$st $out"
     run_ok host "$XENHYPFS" cat "/domain/$id/guest-status"
     check "$g: the host sees the guest's write" "up-$g" "$out"
+    grep -q "audit: write /domain/$id/guest-status by domain $id's guest (its channel): \"\" -> \"up-$g\"" "$tmp/hypfsd.log" ||
+        fail "$g: the write is not in the audit trail as the guest's"
     gsh "$g" 30 "xenhypfs write /domain/$id/name evil"
     check "$g: may not write its name" "3 could not write: Permission denied" "$st $out"
     gsh "$g" 30 "xenhypfs cat /domain/$other/name"
