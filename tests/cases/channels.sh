@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Guests' channels as files: where they are, their modes and group, that
+# they go with their domain and with hypfsd, and the errors of making one.
+# (What flows through them: tests/daemon/test-hypfsd-channel.c and, with
+# real VMs, tests/guest/guest.sh.)
+. "$(dirname "$0")/lib.sh"
+
+mkdir -m 700 "$tmp/run"
+sock=$tmp/run/hypfsd.sock
+group=$(id -gn)
+HYPFSD_SOCKET_PATH=$sock start_hypfsd --channel-group "$group"
+run_ok "$HYPFSCTL" domain-create web --channel
+run_ok "$HYPFSCTL" domain-channel web
+check "the channel's path" "$sock.chan.web" "$out"
+check "mode and group with --channel-group" "660 $group" "$(stat -c '%a %G' "$sock.chan.web")"
+run_ok "$HYPFSCTL" domain-create plain
+run_fails 3 "$HYPFSCTL" domain-channel plain
+check "a domain without a channel" "hypfsctl: domain-channel: domain 2 has no channel (domain-create --channel) (No such file or directory)" "$err"
+# One name, one channel: a second domain of that name is refused whole.
+run_fails 3 "$HYPFSCTL" domain-create web --channel
+case "$err" in *"in use by domain 1"*) ;; *) fail "a second channel named web: $err" ;; esac
+run_ok "$HYPFSCTL" domain-list
+case "$out" in *web*web*) fail "a second domain web was made" ;; esac
+run_fails 1 "$HYPFSCTL" domain-create x --channel=2
+check "--channel takes no value" "hypfsctl: unknown option --channel=2" "$err"
+run_ok "$HYPFSCTL" domain-destroy web
+[ ! -e "$sock.chan.web" ] || fail "the channel outlived its domain"
+# The name is free again: a new domain web gets a new channel.
+run_ok "$HYPFSCTL" domain-create web --channel
+[ -S "$sock.chan.web" ] || fail "no channel for the new web"
+stop_hypfsd
+[ ! -e "$sock.chan.web" ] || fail "a channel left behind after hypfsd stopped"
+
+# Without --channel-group: only hypfsd's user and root.
+HYPFSD_SOCKET_PATH=$sock start_hypfsd
+run_ok "$HYPFSCTL" domain-create web --channel
+check "mode without --channel-group" 600 "$(stat -c '%a' "$sock.chan.web")"
+stop_hypfsd
+
+run_fails 1 "$HYPFSD" --socket "$sock" --channel-group no-such-group-here
+check "an unknown group" "hypfsd: --channel-group: no group 'no-such-group-here'" "$err"
+finish
