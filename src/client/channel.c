@@ -313,8 +313,8 @@ static int hello(struct hypfs_client *c, int64_t deadline)
 
     c->chan_session = false;
     /* hypfsd's side is new: what was queued is of watches that ended. */
-    if (c->nevents || c->epoch)
-        c->events_lost = c->epoch > 0;
+    if (c->epoch)
+        c->events_lost = true;
     c->nevents = 0;
     while (left_ms(deadline)) {
         struct hypfs_msg_hdr hdr;
