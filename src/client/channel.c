@@ -377,9 +377,14 @@ int hypfs_client_open_channel(struct hypfs_client *c, const char *device)
     c->chan = true;
     c->chan_timeout_ms = TIMEOUT_DEFAULT_S * 1000;
     if (t && *t) {
+        errno = 0;
         s = strtol(t, &end, 10);
-        if (!*end && s > 0 && s <= 86400)
-            c->chan_timeout_ms = (int)s * 1000;
+        if (*end || errno || s < 1 || s > 86400) {
+            snprintf(c->err, sizeof(c->err), "HYPFS_CHANNEL_TIMEOUT=%.40s: "
+                     "expected seconds, from 1 to 86400", t);
+            return -EINVAL;
+        }
+        c->chan_timeout_ms = (int)s * 1000;
     }
     c->socket_path = strdup(device);
     c->ccap = 65536;

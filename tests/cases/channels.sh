@@ -37,6 +37,14 @@ run_ok "$HYPFSCTL" domain-create web --channel
 check "mode without --channel-group" 600 "$(stat -c '%a' "$sock.chan.web")"
 stop_hypfsd
 
+# The guest's side, asked for on a host.
+run_fails 2 env -u HYPFS_SOCKET HYPFS_TRANSPORT=channel HYPFS_CHANNEL= "$XENHYPFS" ls /
+case "$err" in *"no hypfs channel in this machine (no virtio-serial port named org.xenproject.hypfs.0"*) ;;
+    *) fail "channel transport on a host: $err" ;; esac
+run_fails 2 env HYPFS_TRANSPORT=channel HYPFS_CHANNEL=/dev/null HYPFS_CHANNEL_TIMEOUT=soon "$XENHYPFS" ls /
+case "$err" in *"HYPFS_CHANNEL_TIMEOUT=soon: expected seconds, from 1 to 86400"*) ;;
+    *) fail "a bad HYPFS_CHANNEL_TIMEOUT: $err" ;; esac
+
 run_fails 1 "$HYPFSD" --socket "$sock" --channel-group no-such-group-here
 check "an unknown group" "hypfsd: --channel-group: no group 'no-such-group-here'" "$err"
 finish
