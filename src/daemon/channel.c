@@ -227,6 +227,7 @@ void channel_discard(struct channel *ch)
 bool channel_domain_gone(uint32_t domid, uint64_t serial)
 {
     struct channel **pp, *ch = NULL;
+    char file[sizeof(ch->file)];
 
     pthread_mutex_lock(&chan.lock);
     for (pp = &chan.live; *pp; pp = &(*pp)->next)
@@ -238,12 +239,14 @@ bool channel_domain_gone(uint32_t domid, uint64_t serial)
     if (ch) {
         atomic_store_explicit(&ch->gone, true, memory_order_release);
         unlink_ours(ch);
+        /* Once retired it is the main loop's to free, at any moment. */
+        memcpy(file, ch->file, sizeof(file));
         ch->next = chan.retired;
         chan.retired = ch;
     }
     pthread_mutex_unlock(&chan.lock);
     if (ch)
-        log_info("domain %u: channel %s removed", domid, ch->file);
+        log_info("domain %u: channel %s removed", domid, file);
     return ch != NULL;
 }
 

@@ -242,6 +242,88 @@ static void test_garbage_is_skipped(void **state)
     close(fd);
 }
 
+/* "watches N" of hypfsd's stats. */
+static unsigned long watches_now(void)
+{
+    const char *stats[] = { "stats" };
+    char *text, *w;
+    unsigned long n;
+
+    assert_int_equal(ctl(stats, 1, &text), 0);
+    w = strstr(text, "\nwatches ");
+    assert_non_null(w);
+    n = strtoul(w + 9, NULL, 10);
+    free(text);
+    return n;
+}
+
+/* Watches on a channel: events with their CRC; a new session ends them. */
+static void test_watch_and_hello(void **state)
+{
+    char path[64], write_path[64];
+    const char value[] = "changed";
+    struct hypfs_client host;
+    struct hypfs_msg_op op = { .cmd = XEN_HYPFS_OP_write_contents };
+    struct hypfs_msg_hdr hdr;
+    struct hypfs_msg_event ev;
+    const uint8_t *out;
+    uint32_t out_len;
+    uint8_t *p;
+    long ret;
+    int fd = chan_connect();
+
+    (void)state;
+    snprintf(path, sizeof(path), "/domain/%u/guest-status", domid);
+    {
+        struct hypfs_msg_op w = {
+            .cmd = XEN_HYPFS_OP_watch, .path_len = (uint32_t)strlen(path) + 1,
+            .arg1 = 0x1000, .arg2 = strlen(path) + 1, .arg3 = 4242,
+            .arg4 = 0,      /* knows no generation: the first change tells */
+        };
+
+        send_frame(fd, HYPFS_MSG_OP, 1, &w, sizeof(w), path, w.path_len);
+        assert_int_equal(read_result(fd, 1, NULL, 0), 0);
+    }
+    assert_int_equal(watches_now(), 1);
+    /* The control domain writes it: the guest hears, on its channel. */
+    snprintf(write_path, sizeof(write_path), "%s", path);
+    op.path_len = (uint32_t)strlen(write_path) + 1;
+    op.arg1 = 0x1000;
+    op.arg2 = op.path_len;
+    op.arg3 = 0x2000;
+    op.arg4 = op.data_len = sizeof(value);
+    assert_int_equal(tclient_open(&host, d.socket), 0);
+    assert_int_equal(tclient_op(&host, &op, write_path, value, &ret, &out,
+                                &out_len), 0);
+    assert_int_equal(ret, 0);
+    hypfs_client_close(&host);
+    recv_frame(fd, &hdr, &p);
+    assert_int_equal(hdr.type, HYPFS_MSG_EVENT);
+    memcpy(&ev, p, sizeof(ev));
+    free(p);
+    assert_int_equal(ev.token, 4242);
+    assert_int_equal(ev.status, 0);
+    /*
+     * A new guest process: the old one's watch ends with HELLO.  Events
+     * of the old session may still come before its reply (a watch told
+     * at once that it knew no generation, then the write's).
+     */
+    send_frame(fd, HYPFS_MSG_HELLO, 2, NULL, 0, NULL, 0);
+    for (;;) {
+        recv_frame(fd, &hdr, &p);
+        if (hdr.type != HYPFS_MSG_EVENT)
+            break;
+        memcpy(&ev, p, sizeof(ev));
+        free(p);
+        assert_int_equal(ev.token, 4242);
+    }
+    free(p);
+    assert_int_equal(hdr.type, HYPFS_MSG_HELLO_REPLY);
+    assert_int_equal(hdr.seq, 2);
+    assert_int_equal(watches_now(), 0);
+    close(fd);
+}
+
 /* ---- The guest's side, through a raw pseudo-terminal ---- */
 
 struct relay {
@@ -374,6 +456,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_identity_is_the_channel),
         cmocka_unit_test(test_garbage_is_skipped),
+        cmocka_unit_test(test_watch_and_hello),
         cmocka_unit_test(test_guest_client),
         cmocka_unit_test(test_destroyed_domain),
     };
