@@ -449,10 +449,12 @@ static int wait_frame(struct conn *c)
 
 /*
  * As fill(), for a channel: 0 when @n bytes are there, 1 when the stream
- * stalled (no byte for HYPFS_CHAN_STALL_MS) before that, -1 when the
- * peer went away or there is no memory.
+ * stalled (no byte for HYPFS_CHAN_STALL_MS) or @deadline passed before
+ * that, -1 when the peer went away or there is no memory.  The deadline
+ * bounds a frame that trickles in: a guest cannot hold its share of the
+ * guests' buffer for ever a byte at a time.
  */
-static int chan_fill(struct conn *c, size_t n)
+static int chan_fill(struct conn *c, size_t n, int64_t deadline)
 {
     int64_t last = monotonic_ms();
 
@@ -474,11 +476,16 @@ static int chan_fill(struct conn *c, size_t n)
             continue;
         if (errno != EAGAIN && errno != EWOULDBLOCK)
             return -1;
-        if (monotonic_ms() - last >= HYPFS_CHAN_STALL_MS)
-            return 1;
-        if (poll(&pfd, 1, (int)(last + HYPFS_CHAN_STALL_MS - monotonic_ms())) < 0 &&
-            errno != EINTR)
-            return -1;
+        {
+            int64_t now = monotonic_ms(), until = last + HYPFS_CHAN_STALL_MS;
+
+            if (until > deadline)
+                until = deadline;
+            if (now >= until)
+                return 1;
+            if (poll(&pfd, 1, (int)(until - now)) < 0 && errno != EINTR)
+                return -1;
+        }
     }
     return 0;
 }
@@ -526,6 +533,7 @@ static int chan_hello(struct conn *c, uint32_t seq)
 static int serve_chan_frame(struct conn *c)
 {
     struct hypfs_msg_hdr hdr;
+    int64_t deadline;
     size_t total;
     uint32_t crc;
     int r, ret;
@@ -539,7 +547,9 @@ static int serve_chan_frame(struct conn *c)
         chan_skip_to_magic(c);
         if (c->rend == c->rstart)
             continue;
-        r = chan_fill(c, sizeof(hdr));
+        /* From where this frame would begin, as for a socket's frames. */
+        deadline = monotonic_ms() + FRAME_TIMEOUT_MS;
+        r = chan_fill(c, sizeof(hdr), deadline);
         if (r < 0)
             return -1;
         if (r > 0) {
@@ -559,7 +569,7 @@ static int serve_chan_frame(struct conn *c)
             c->rstart++;
             continue;
         }
-        r = chan_fill(c, total);
+        r = chan_fill(c, total, deadline);
         if (r) {
             budget_release(c);
             if (r < 0)
