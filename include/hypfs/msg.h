@@ -70,9 +70,10 @@
  *
  *   - hypfsd takes a frame only when its header is plausible and its CRC
  *     right; otherwise, or when a frame stops arriving for
- *     HYPFS_CHAN_STALL_MS, it drops one byte and looks for the next
- *     magic in what it has (the remains of a request whose sender was
- *     killed never swallow the next one);
+ *     HYPFS_CHAN_STALL_MS (or is not whole 5 s after its first byte), it
+ *     drops one byte and looks for the next magic in what it has (the
+ *     remains of a request whose sender was killed never swallow the
+ *     next one);
  *   - a guest process starts with HYPFS_MSG_HELLO carrying a random seq
  *     and ignores every frame until the HELLO_REPLY with that seq: stale
  *     replies to a killed predecessor are skipped.  HELLO also ends the
