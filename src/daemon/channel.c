@@ -80,24 +80,8 @@ static int file_name(const char *name, char *buf, size_t len)
     const char *base = chan.sp->name;
     size_t n;
 
-    /* The socket's own file name, without ".priv" and such. */
     n = (size_t)snprintf(buf, len, "%s" CHAN_SUFFIX "%s", base, name);
     return n >= len ? -ENAMETOOLONG : 0;
-}
-
-int channel_path(const char *name, char *buf, size_t len)
-{
-    char file[256];
-    int ret;
-
-    pthread_mutex_lock(&chan.lock);
-    if (!chan.sp)
-        ret = -EOPNOTSUPP;
-    else if (!(ret = file_name(name, file, sizeof(file))) &&
-             (size_t)snprintf(buf, len, "%s/%s", chan.sp->dir, file) >= len)
-        ret = -ENAMETOOLONG;
-    pthread_mutex_unlock(&chan.lock);
-    return ret;
 }
 
 void channel_get(struct channel *ch)

@@ -255,8 +255,6 @@ struct sock_place;
  * hypfsd's user, root and the group @gid ((gid_t)-1: none).
  */
 void channels_init(const struct sock_place *sp, int epfd, gid_t gid);
-/* The path the channel of a domain named @name has or would have. */
-int channel_path(const char *name, char *buf, size_t len);
 /*
  * A channel for the domain to be named @name: its socket is made and
  * listening, but nobody is accepted before channel_publish().  0, or
