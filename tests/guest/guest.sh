@@ -192,6 +192,20 @@ done
 run_ok host "$XENHYPFS" cat "/domain/$web/name"
 check "the host's names are intact" web "$out"
 
+# A watch from inside the guest: the host's write is heard through the
+# channel (events carry their CRC too).
+# (The host writes until the watcher, which may not be set up yet, hears.)
+gsh web 10 "xenhypfs watch --value /domain/$web/guest-status > /tmp/w 2>&1 & echo \$! > /tmp/wp"
+heard=0
+for i in $(seq 40); do
+    run_ok host "$XENHYPFS" write "/domain/$web/guest-status" "from-host-$i"
+    gsh web 10 'grep -c from-host /tmp/w'
+    [ "$st $out" != "1 0" ] && heard=1 && break
+    sleep 0.25
+done
+check "web: a watch in the guest hears the host's write" "1 0" "$heard $st"
+gsh web 10 'kill $(cat /tmp/wp); wait $(cat /tmp/wp); true'
+
 # Xen's own tool, with our library, in a guest: the same bytes as ours.
 if [ -n "$xen_tool" ]; then
     gsh web 60 'xenhypfs tree'
