@@ -274,16 +274,6 @@ static int entry_cmp(const void *a, const void *b)
     return x->uid < y->uid ? -1 : x->uid > y->uid;
 }
 
-static struct domain *find_by_name(const char *name)
-{
-    size_t i;
-
-    for (i = 0; i < model.ndomains; i++)
-        if (!strcmp(model.domains[i]->name, name))
-            return model.domains[i];
-    return NULL;
-}
-
 static struct domain *find_by_uuid(const uint8_t *uuid)
 {
     size_t i;
@@ -301,7 +291,7 @@ static const struct domain *resolve(struct mapping *m)
 
     switch (m->by) {
     case BY_NAME:
-        return find_by_name(m->name);
+        return model_find_domain_named(m->name);
     case BY_UUID:
         return find_by_uuid(m->uuid);
     case BY_ID:

@@ -126,27 +126,17 @@ static int parse_u32(const char *s, uint32_t max, uint32_t *out)
 static struct domain *domain_named(const char *s)
 {
     uint32_t id;
-    size_t i;
 
-    if (!parse_u32(s, UINT32_MAX, &id))
-        return model_find_domain(id);
-    for (i = 0; i < model.ndomains; i++)
-        if (!strcmp(model.domains[i]->name, s))
-            return model.domains[i];
-    return NULL;
+    return parse_u32(s, UINT32_MAX, &id) ? model_find_domain_named(s)
+                                         : model_find_domain(id);
 }
 
 static struct cpupool *pool_named(const char *s)
 {
     uint32_t id;
-    size_t i;
 
-    if (!parse_u32(s, UINT32_MAX, &id))
-        return model_find_pool(id);
-    for (i = 0; i < model.npools; i++)
-        if (!strcmp(model.pools[i]->name, s))
-            return model.pools[i];
-    return NULL;
+    return parse_u32(s, UINT32_MAX, &id) ? model_find_pool_named(s)
+                                         : model_find_pool(id);
 }
 
 static bool valid_name(const char *s)
@@ -218,7 +208,7 @@ static void domain_create(struct args *a, struct ctl_result *res)
     const char *s_uuid = arg(a, "uuid", &err), *s_chan = arg(a, "channel", &err);
     const char *bad = stray(a);
     uint32_t vcpus = 1, mem = 256, pool = 0, id;
-    struct domain *d, **arr;
+    struct domain *d, *other, **arr;
     struct cpupool *p;
     struct channel *ch = NULL;
     char *text, why[600];
@@ -303,12 +293,11 @@ static void domain_create(struct args *a, struct ctl_result *res)
         fail(res, -ENOENT, "no cpupool %s", s_pool ? s_pool : "0");
         goto out_free;
     }
-    for (i = 0; i < model.ndomains; i++)
-        if (!strcmp(model.domains[i]->name, name)) {
-            fail(res, -EEXIST, "a domain named '%s' exists (id %u)", name,
-                 model.domains[i]->id);
-            goto out_free;
-        }
+    if ((other = model_find_domain_named(name))) {
+        fail(res, -EEXIST, "a domain named '%s' exists (id %u)", name,
+             other->id);
+        goto out_free;
+    }
     /* Like Xen, hand out increasing ids and wrap round past the last. */
     for (id = model.next_domid, i = 0; i <= DOMID_MAX; i++, id = id >= DOMID_MAX ? 1 : id + 1)
         if (!model_find_domain(id))
@@ -503,7 +492,7 @@ static void pool_create(struct args *a, struct ctl_result *res)
     int err = 0, gran = GRAN_CPU;
     const char *name = arg(a, "name", &err), *sched = arg(a, "sched", &err);
     const char *s_gran = arg(a, "gran", &err), *bad = stray(a);
-    struct cpupool *p, **arr;
+    struct cpupool *p, *other, **arr;
     char *text;
     size_t i;
     bool known = false;
@@ -544,12 +533,11 @@ static void pool_create(struct args *a, struct ctl_result *res)
     atomic_init(&p->gran, gran);
 
     pthread_rwlock_wrlock(&model.lock);
-    for (i = 0; i < model.npools; i++)
-        if (!strcmp(model.pools[i]->name, name)) {
-            fail(res, -EEXIST, "a cpupool named '%s' exists (id %u)", name,
-                 model.pools[i]->id);
-            goto out_free;
-        }
+    if ((other = model_find_pool_named(name))) {
+        fail(res, -EEXIST, "a cpupool named '%s' exists (id %u)", name,
+             other->id);
+        goto out_free;
+    }
     arr = realloc(model.pools, (model.npools + 1) * sizeof(*arr));
     if (!arr) {
         fail(res, -ENOMEM, "out of memory");

@@ -111,6 +111,9 @@ void model_read_lock(void);
 void model_read_unlock(void);
 struct cpupool *model_find_pool(uint32_t id);     /* model.lock held */
 struct domain *model_find_domain(uint32_t id);    /* model.lock held */
+/* By name (names are unique); NULL if none.  model.lock held. */
+struct cpupool *model_find_pool_named(const char *name);
+struct domain *model_find_domain_named(const char *name);
 bool model_domain_exists(uint32_t id);            /* takes model.lock */
 const char *gran_name(int gran);
 int gran_parse(const char *s);

@@ -161,6 +161,26 @@ struct domain *model_find_domain(uint32_t id)
     return NULL;
 }
 
+struct cpupool *model_find_pool_named(const char *name)
+{
+    size_t i;
+
+    for (i = 0; i < model.npools; i++)
+        if (!strcmp(model.pools[i]->name, name))
+            return model.pools[i];
+    return NULL;
+}
+
+struct domain *model_find_domain_named(const char *name)
+{
+    size_t i;
+
+    for (i = 0; i < model.ndomains; i++)
+        if (!strcmp(model.domains[i]->name, name))
+            return model.domains[i];
+    return NULL;
+}
+
 bool model_domain_exists(uint32_t id)
 {
     bool ret;
