@@ -209,6 +209,7 @@ void hypfs_write_unlock(struct hypfs *fs)
 }
 
 static uint64_t hash_seed;
+static bool hash_seeded;
 static pthread_once_t hash_seed_once = PTHREAD_ONCE_INIT;
 
 static void hash_seed_init(void)
@@ -221,6 +222,7 @@ static void hash_seed_init(void)
     if ( getrandom(&hash_seed, sizeof(hash_seed), GRND_NONBLOCK) !=
          sizeof(hash_seed) )
         hash_seed = (uint64_t)time(NULL) ^ (uint64_t)(uintptr_t)&hash_seed;
+    __atomic_store_n(&hash_seeded, true, __ATOMIC_RELEASE);
 }
 
 /* The 128-bit product of @a and @b, folded to 64 bits. */
@@ -231,31 +233,58 @@ static inline uint64_t fold_mul(uint64_t a, uint64_t b)
     return (uint64_t)r ^ (uint64_t)(r >> 64);
 }
 
+static inline uint64_t load8(const char *p)
+{
+    uint64_t w;
+
+    memcpy(&w, p, sizeof(w));
+    return w;
+}
+
+static inline uint64_t load4(const char *p)
+{
+    uint32_t w;
+
+    memcpy(&w, p, sizeof(w));
+    return w;
+}
+
 /*
  * Eight bytes at a time, each word folded in with a 64x64->128-bit
  * multiply (the construction of wyhash and of Go's runtime hash): a name
  * of 11 bytes costs two multiplies, not the eleven dependent ones of a
  * byte-wise hash.  Hashing is on every lookup, and on every entry moved
- * when a table grows (the hash is not stored).
+ * when a table grows (the hash is not stored).  The bytes after the last
+ * whole word are read as wyhash does, in fixed-size loads that may
+ * overlap bytes already hashed, never as a copy of variable length (a
+ * call to memcpy(), a third of the hash's time); the length is hashed
+ * too, so names that share those bytes still differ.
  */
 uint32_t name_hash(const char *name, size_t len)
 {
     const uint64_t k0 = 0xa0761d6478bd642full, k1 = 0xe7037ed1a0b428dbull;
+    const char *end = name + len;
     uint64_t h, w;
 
-    pthread_once(&hash_seed_once, hash_seed_init);
+    /* Checked first: pthread_once() is a call through the PLT. */
+    if ( !__atomic_load_n(&hash_seeded, __ATOMIC_ACQUIRE) )
+        pthread_once(&hash_seed_once, hash_seed_init);
     h = hash_seed ^ ((uint64_t)len * k0);
-    for ( ; len >= 8; name += 8, len -= 8 )
+    if ( len >= 8 )
     {
-        memcpy(&w, name, 8);
-        h = fold_mul(h ^ w, k1);
+        for ( ; end - name > 8; name += 8 )
+            h = fold_mul(h ^ load8(name), k1);
+        w = load8(end - 8);
     }
-    if ( len )
-    {
+    else if ( len >= 4 )
+        w = load4(name) | load4(end - 4) << 32;
+    else if ( len )
+        w = (uint64_t)(unsigned char)name[0] |
+            (uint64_t)(unsigned char)name[len / 2] << 8 |
+            (uint64_t)(unsigned char)name[len - 1] << 16;
+    else
         w = 0;
-        memcpy(&w, name, len);
-        h = fold_mul(h ^ w, k0);
-    }
+    h = fold_mul(h ^ w, k0);
     h = fold_mul(h ^ (h >> 29), k1);
     return (uint32_t)(h ^ (h >> 32));
 }
