@@ -45,14 +45,14 @@ void core_lock_violation(const char *what, const char *func)
  * it go, before a reader woken by the release has even been scheduled: the
  * reader waits for the whole burst (milliseconds measured; bench-core).
  *
- * So readers count themselves arriving and entering (gate.arrived,
- * gate.entered), and a writer that finds readers waiting lets in those
- * that arrived before it: it sleeps on gate.entered until as many
- * entered, then takes the lock.  Readers arriving later do not hold it
- * up.  A hand-off costs the writer a wake-up round trip (tens of us), so
- * it is made at most once per HANDOFF_NS: a reader waits at most that
- * long plus one change, and a burst of changes slows by a fraction, not
- * by a factor.  Each side does its store, then reads the other's
+ * So readers that find the lock taken count themselves arriving and
+ * entering (gate.arrived, gate.entered), and a writer that finds readers
+ * waiting lets in those that arrived before it: it sleeps on gate.entered
+ * until as many entered, then takes the lock.  Readers arriving later do
+ * not hold it up.  A hand-off costs the writer a wake-up round trip (tens
+ * of us), so it is made at most once per HANDOFF_NS: a reader waits at
+ * most that long plus one change, and a burst of changes slows by a
+ * fraction, not by a factor.  Each side does its store, then reads the other's
  * (sequentially consistent), so a wake-up cannot be lost.
  */
 #define HANDOFF_NS  20000u
@@ -123,6 +123,16 @@ void tree_read_lock(struct hypfs *fs)
 {
     LOCK_ASSERT(core_lock_state == UNLOCKED,
                 "the tree lock taken again by a thread that holds it");
+    /*
+     * A reader that gets in at once waits for nobody and need not be
+     * counted: the gate is for readers that wait, and counting every
+     * reader cost two locked operations on every read.
+     */
+    if ( !pthread_rwlock_tryrdlock(&fs->lock) )
+    {
+        core_lock_state = READ_LOCKED;
+        return;
+    }
     __atomic_add_fetch(&fs->gate.arrived, 1, __ATOMIC_SEQ_CST);
     spin_acquire(fs, pthread_rwlock_tryrdlock, pthread_rwlock_rdlock);
     __atomic_add_fetch(&fs->gate.entered, 1, __ATOMIC_SEQ_CST);
