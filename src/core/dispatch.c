@@ -621,11 +621,12 @@ void prefetch_entry(const struct view *v, size_t i)
 }
 
 /*
- * The header of a listing's record: a direntry (@d) and off_next.  Kept in
- * registers and written to the record field by field: a direntry written
- * field by field in memory and copied whole is read back in wider loads
- * than its stores, which store forwarding cannot serve, and that stall
- * was half of a listing's time.
+ * The direntry of a listing's record, kept in registers and written into
+ * the record field by field: a direntry written field by field in memory
+ * and copied whole is read back in wider loads than its stores, which
+ * store forwarding cannot serve, and that stall was half of a listing's
+ * time.  (Names are at most HYPFS_NAME_MAX bytes: a record always fits in
+ * an emptied stage.)
  */
 struct rec_head {
     uint8_t type, encoding;

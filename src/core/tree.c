@@ -52,8 +52,8 @@ void core_lock_violation(const char *what, const char *func)
  * not hold it up.  A hand-off costs the writer a wake-up round trip (tens
  * of us), so it is made at most once per HANDOFF_NS: a reader waits at
  * most that long plus one change, and a burst of changes slows by a
- * fraction, not by a factor.  Each side does its store, then reads the other's
- * (sequentially consistent), so a wake-up cannot be lost.
+ * fraction, not by a factor.  Each side does its store, then reads the
+ * other's (sequentially consistent), so a wake-up cannot be lost.
  */
 #define HANDOFF_NS  20000u
 /* How long a writer waits, spinning, for readers that spin themselves. */
@@ -267,8 +267,8 @@ static inline uint64_t load4(const char *p)
  * when a table grows (the hash is not stored).  The bytes after the last
  * whole word are read as wyhash does, in fixed-size loads that may
  * overlap bytes already hashed, never as a copy of variable length (a
- * call to memcpy(), a third of the hash's time); the length is hashed
- * too, so names that share those bytes still differ.
+ * call to memcpy(), through the PLT in libhypfs.so); the length is
+ * hashed too, so names that share those bytes still differ.
  */
 uint32_t name_hash(const char *name, size_t len)
 {
