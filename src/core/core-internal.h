@@ -195,6 +195,11 @@ static inline struct hypfs *dir_fs(const struct hypfs_entry_dir *dir)
 }
 /* Size of @entry's record in its parent's listing. */
 size_t entry_record_size(const struct hypfs_entry *entry);
+/* Whether the content of @e is rendered by its read handler, not in place. */
+static inline bool entry_rendered(const struct hypfs_entry *e)
+{
+    return e->funcs && e->funcs->read;
+}
 
 /* ---- Directory index (index.c) ---- */
 

@@ -368,7 +368,7 @@ int leaf_content(struct call *c, const struct hypfs_entry *e,
     int ret;
 
     LOCK_ASSERT(core_lock_state != UNLOCKED, "a leaf read without the lock");
-    if ( !e->funcs || !e->funcs->read )
+    if ( !entry_rendered(e) )
     {
         *data = hypfs_leaf_content((const struct hypfs_entry_leaf *)e);
         *size = e->size;
@@ -704,7 +704,7 @@ static int emit_static(struct call *c, const struct view *v, uint32_t size,
         if ( emitted == count )
             return -EIO;    /* more than the first pass saw: a core bug */
         len = strlen(e->name);
-        if ( e->type != XEN_HYPFS_TYPE_DIR && !(e->funcs && e->funcs->read) )
+        if ( e->type != XEN_HYPFS_TYPE_DIR && !entry_rendered(e) )
         {
             LOCK_ASSERT(core_lock_state != UNLOCKED,
                         "a leaf read without the lock");

@@ -351,7 +351,7 @@ static bool valid_access(uint8_t access)
 static int check_leaf(const struct hypfs_entry_leaf *leaf)
 {
     const struct hypfs_entry *e = &leaf->e;
-    bool custom_read = e->funcs && e->funcs->read;
+    bool custom_read = entry_rendered(e);
     bool custom_write = e->funcs && e->funcs->write;
     const void *content = hypfs_leaf_content(leaf);
 
