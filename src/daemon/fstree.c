@@ -393,6 +393,9 @@ int fstree_build(struct hypfs *fs)
 /* ---- /test/ (with --test-tree): every kind of entry, for tool tests ---- */
 
 static char test_text[64] = "hello, hypfs";
+/* Sizes of /test/types/string_big (its write limit) and blob_big. */
+#define TEST_BIG_STRING 16384
+#define TEST_BIG_BLOB   9000
 static unsigned char test_blob_buf[64] = { 0x00, 0x01, 0x7f, 0x80, 0xff };
 
 int fstree_add_test(struct hypfs *fs)
@@ -445,6 +448,28 @@ int fstree_add_test(struct hypfs *fs)
         (ret = hypfs_dir_new(t, "empty", NULL)) ||
         (ret = hypfs_dir_new(t, "deep", &deep)))
         return ret;
+    /*
+     * Values larger than a client's first 4 KiB read, so that every
+     * transport's -ENOBUFS retry and large copies are exercised.
+     */
+    {
+        static char big[TEST_BIG_STRING];
+        static unsigned char bigblob[TEST_BIG_BLOB];
+        size_t off = 0;
+        unsigned int n;
+
+        for (n = 0; off + 32 < TEST_BIG_STRING / 3; n++)
+            off += (size_t)snprintf(big + off, sizeof(big) - off,
+                                    "line %u of a big string\n", n);
+        for (n = 0; n < TEST_BIG_BLOB; n++)
+            bigblob[n] = (unsigned char)(n * 7 + n / 256);
+        if ((ret = hypfs_leaf_new(types, "string_big", XEN_HYPFS_TYPE_STRING,
+                                  big, (unsigned int)off + 1,
+                                  TEST_BIG_STRING, NULL)) ||
+            (ret = hypfs_leaf_new(types, "blob_big", XEN_HYPFS_TYPE_BLOB,
+                                  bigblob, TEST_BIG_BLOB, 0, NULL)))
+            return ret;
+    }
     /* Five levels, each with a leaf, for recursive listings. */
     for (i = 0, d = deep; i < 5; i++) {
         char name[8];

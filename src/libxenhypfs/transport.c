@@ -169,7 +169,13 @@ static long privcmd_args(xenhypfs_handle *h, unsigned int cmd,
     return ret;
 }
 
-/* The same with a buffer (arg3/arg4), copied both ways. */
+/*
+ * The same with a buffer (arg3/arg4), copied in, and copied back after
+ * every command that writes into it, whatever it returns: a read that
+ * fails with -ENOBUFS has written the direntry that says the size to ask
+ * for (SPEC §1.6), and the caller decides on it.  A write's buffer is
+ * the caller's value: the hypervisor only reads it.
+ */
 static long privcmd_call(xenhypfs_handle *h, unsigned int cmd, const char *path,
                          size_t path_len, void *buf, size_t buf_len)
 {
@@ -184,7 +190,7 @@ static long privcmd_call(xenhypfs_handle *h, unsigned int cmd, const char *path,
     }
     ret = privcmd_args(h, cmd, path, path_len, (uintptr_t)hbuf,
                        buf ? buf_len : 0);
-    if (ret >= 0 && buf)
+    if (buf && cmd != XEN_HYPFS_OP_write_contents)
         memcpy(buf, hbuf, buf_len);
     hcall_free(hbuf, buf_len);
     return ret;

@@ -75,7 +75,9 @@ grep -q 'string_odd_info{value="tab\\\\x09nl\\ncr\\\\x0dbell\\\\x07 esc\\\\x1b h
     fail "odd bytes escaped: $(grep string_odd <<<"$m")"
 # Two paths that make one name: one series, the other counted.
 check "one series per name" 1 "$(grep -c '^hypfs_test_a_bx ' <<<"$m")"
-expect_line "skipped: 3 blobs, a.b and ~" 'hypfs_scrape_skipped_entries 5'
+expect_line "skipped: 4 blobs, a.b and ~" 'hypfs_scrape_skipped_entries 6'
+big_crc=$("$XENHYPFS" cat /test/types/string_big | head -c -1 | gzip -c | tail -c 8 | od -An -tu4 -N4 | tr -d ' ')
+expect_line "a long string: a CRC-32 of its text" "hypfs_test_types_string_big_crc32 $big_crc"
 check "entries" "$("$XENHYPFS" tree | wc -l)" \
     "$(sed -n 's/^hypfs_scrape_entries //p' <<<"$m")"
 

@@ -68,7 +68,8 @@ while IFS= read -r f; do
     p=${f#"$mnt"}
     nfiles=$((nfiles + 1))
     case "$p" in
-        /test/types/blob|/test/types/empty_blob|/test/types/gzip_blob) continue ;;
+        /test/types/blob|/test/types/empty_blob|/test/types/gzip_blob|\
+        /test/types/blob_big) continue ;;
     esac
     "$XENHYPFS" cat "$p" > "$tmp/expect" || fail "xenhypfs cat $p"
     cmp -s "$tmp/expect" "$f" || fail "content of $p differs from xenhypfs cat"
@@ -83,6 +84,13 @@ printf '\000\001\177\200\377' > "$tmp/blob"
 cmp "$tmp/blob" "$mnt/test/types/blob" || fail "blob bytes"
 cmp "$tmp/blob" "$mnt/test/types/gzip_blob" || fail "gzip blob, inflated"
 check "empty blob size" 0 "$(stat -c %s "$mnt/test/types/empty_blob")"
+# Values beyond a first 4 KiB read, both ways.
+perl -e 'print map { chr(($_ * 7 + int($_ / 256)) % 256) } 0 .. 8999' > "$tmp/bigblob"
+cmp "$tmp/bigblob" "$mnt/test/types/blob_big" || fail "a 9000-byte blob's bytes"
+check "a 9000-byte blob's size" 9000 "$(stat -c %s "$mnt/test/types/blob_big")"
+perl -e 'print "x" x 10000' > "$tmp/bigstr"
+cp "$tmp/bigstr" "$mnt/test/types/string_big" || fail "a 10000-byte write"
+check "a 10000-byte write, read back" 10000 "$("$XENHYPFS" cat /test/types/string_big | tr -d '\n' | wc -c)"
 run_ok grep -r Domain-0 "$mnt"
 check "grep -r" "$mnt/domain/0/name:Domain-0" "$out"
 run_ok grep -rl CONFIG_HYPFS=y "$mnt/buildinfo"

@@ -5,9 +5,11 @@
 #       (the privcmd device emulated by LD_PRELOAD);
 #   (b) with our libxenhypfs.so.1 first in LD_LIBRARY_PATH;
 # and for every case (ls, cat, cat -b, write, tree, every error) its
-# output and exit status are compared byte for byte with our xenhypfs.
+# output and exit status are compared byte for byte with our xenhypfs,
+# which is run two ways too: over hypfsd's socket ("ours") and
+#   (c) over the emulated privcmd device, as on a real Xen host.
 #
-# (b) must always match.  (a) must match except where Xen's library itself
+# (b) and (c) must always match.  (a) must match except where Xen's library itself
 # is wrong and ours is not; those cases are listed below with exactly what
 # Xen's library prints, and that is checked too.  Skipped (with a message)
 # only if Debian's packages cannot be fetched.
@@ -48,6 +50,8 @@ run_variant() {   # NAME ARGS...: output and status in $tmp/NAME
                LD_LIBRARY_PATH="$xen_lib" "$xen_bin" "$@" ;;
         b) env ${preload:+LD_PRELOAD="$preload"} \
                LD_LIBRARY_PATH="$LIBXENHYPFS_DIR:$xen_lib" "$xen_bin" "$@" ;;
+        c) env LD_PRELOAD="$PRIVCMD_LIB" HYPFS_TRANSPORT=privcmd \
+               "$XENHYPFS" "$@" ;;
     esac >"$tmp/$name.out" 2>"$tmp/$name.err" || status=$?
     {
         cat "$tmp/$name.out"
@@ -85,12 +89,12 @@ compared=0
 # compare ARGS...: all three from the same state, all identical.
 compare() {
     local v
-    for v in ours a b; do
+    for v in ours a b c; do
         [ "$1" != write ] || restore
         run_variant "$v" "$@"
     done
     [ "$1" != write ] || restore
-    for v in a b; do
+    for v in a b c; do
         if ! cmp -s "$tmp/ours" "$tmp/$v"; then
             fail "xenhypfs $* differs in variant ($v)"
             diff -u "$tmp/ours" "$tmp/$v" >&2 || true
@@ -104,13 +108,15 @@ compare() {
 deviates() {
     local xen=$1 v
     shift
-    for v in ours a b; do
+    for v in ours a b c; do
         [ "$1" != write ] || restore
         run_variant "$v" "$@"
     done
     [ "$1" != write ] || restore
-    cmp -s "$tmp/ours" "$tmp/b" ||
-        { fail "xenhypfs $* differs in variant (b)"; diff -u "$tmp/ours" "$tmp/b" >&2 || true; }
+    for v in b c; do
+        cmp -s "$tmp/ours" "$tmp/$v" ||
+            { fail "xenhypfs $* differs in variant ($v)"; diff -u "$tmp/ours" "$tmp/$v" >&2 || true; }
+    done
     check "Xen's library on: xenhypfs $*" "$xen" "$(cat "$tmp/a")"
     compared=$((compared + 1))
 }
@@ -148,6 +154,7 @@ cat /test/types/string_ro
 cat /test/types/empty_string
 cat /test/types/gzip_string
 cat /test/types/string_odd
+cat /test/types/string_big
 cat /buildinfo/config
 cat /buildinfo/version/major
 cat /domain/0/name
@@ -235,6 +242,18 @@ deviates "status: 0" write /test/types/i16 -32769
 deviates "stderr: could not write: Numerical result out of range
 status: 3" write /test/types/u64 5
 
+# Values larger than a first 4 KiB read: the -ENOBUFS retry of a read,
+# and writes of a whole page and more, up to the entry's limit and past.
+compare cat -b /test/types/blob_big
+for n in 4095 4096 10000 16383 16384; do
+    compare write /test/types/string_big "$(printf 'y%.0s' $(seq $n))"
+done
+compare ls /domain
+# A listing above 4 KiB: the -ENOBUFS retry.
+"$MKDOMAINS" "$HYPFS_SOCKET" 300 >/dev/null
+compare ls /domain
+compare tree
+
 # A path longer than the ABI allows, identical in all three.
 long=/$(printf 'x%.0s' $(seq 1100))
 compare cat "$long"
@@ -258,5 +277,5 @@ no_hypervisor() {
 no_hypervisor ls /
 no_hypervisor tree
 
-echo "$compared cases compared across (ours, a, b)"
+echo "$compared cases compared across (ours, a, b, c)"
 finish

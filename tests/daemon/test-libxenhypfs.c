@@ -1,8 +1,13 @@
 /*
  * libxenhypfs against a running hypfsd (--test-tree): every behaviour of
  * SPEC section 2 with its errno, value parsing at every integer size, the
- * ENOBUFS retry on a listing larger than the first 4 KiB read, gzip, and
- * one handle used by 8 threads at once.
+ * ENOBUFS retry on a listing and on values larger than the first 4 KiB
+ * read, write limits, gzip, and one handle used by 8 threads at once.
+ *
+ * Run once per transport the library has on a host ($HYPFS_TEST_TRANSPORT):
+ * "socket" (hypfsd's socket) and "privcmd" (Xen's privcmd device, emulated
+ * by libhypfs-privcmd.so, preloaded by meson), so that every request takes
+ * the code path it takes on a real Xen host too.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -23,16 +28,30 @@
 
 static struct daemon d;
 static xenhypfs_handle *h;
+static bool privcmd;        /* the transport is (emulated) privcmd */
 
 static int setup(void **state)
 {
     static const char *const args[] = { "--test-tree", NULL };
+    const char *t = getenv("HYPFS_TEST_TRANSPORT");
 
     (void)state;
+    if (!t || !*t)
+        t = "socket";
+    if (strcmp(t, "socket") && strcmp(t, "privcmd")) {
+        fprintf(stderr, "HYPFS_TEST_TRANSPORT=%s: socket or privcmd\n", t);
+        return -1;
+    }
+    privcmd = !strcmp(t, "privcmd");
+    if (privcmd && !getenv("LD_PRELOAD")) {
+        fprintf(stderr, "the privcmd transport needs libhypfs-privcmd.so "
+                "in LD_PRELOAD\n");
+        return -1;
+    }
     if (daemon_start(&d, NULL, args))
         return -1;
     setenv("HYPFS_SOCKET", d.socket, 1);
-    setenv("HYPFS_TRANSPORT", "socket", 1);
+    setenv("HYPFS_TRANSPORT", t, 1);
     h = xenhypfs_open(NULL, 0);
     return h ? 0 : -1;
 }
@@ -72,10 +91,16 @@ static void test_open_close(void **state)
 
     (void)state;
     assert_int_equal(xenhypfs_close(NULL), 0);
-    setenv("HYPFS_SOCKET", "/nonexistent/hypfsd.sock", 1);
-    h2 = xenhypfs_open(NULL, 0);
-    expect_errno("open without a daemon", h2 == NULL, ENOENT);
-    setenv("HYPFS_SOCKET", d.socket, 1);
+    /*
+     * Over privcmd the device is there or not, whatever the socket: the
+     * emulation keeps the one connection it made for this process.
+     */
+    if (!privcmd) {
+        setenv("HYPFS_SOCKET", "/nonexistent/hypfsd.sock", 1);
+        h2 = xenhypfs_open(NULL, 0);
+        expect_errno("open without a daemon", h2 == NULL, ENOENT);
+        setenv("HYPFS_SOCKET", d.socket, 1);
+    }
     h2 = xenhypfs_open(NULL, 0);
     assert_non_null(h2);
     assert_int_equal(xenhypfs_close(h2), 0);
@@ -241,6 +266,86 @@ static void test_enobufs_retry(void **state)
     }
 }
 
+/* Values beyond the first 4 KiB read, read and written. */
+static void test_big_values(void **state)
+{
+    struct xenhypfs_dirent *de;
+    unsigned char *raw;
+    char *v, big[16385];
+    unsigned int i;
+
+    (void)state;
+    raw = xenhypfs_read_raw(h, "/test/types/blob_big", &de);
+    assert_non_null(raw);
+    assert_int_equal(de->size, 9000);
+    assert_int_equal(de->type, xenhypfs_type_blob);
+    for (i = 0; i < 9000; i++)
+        if (raw[i] != (unsigned char)(i * 7 + i / 256))
+            fail_msg("blob_big: byte %u is %u", i, raw[i]);
+    free(raw);
+    free(de);
+
+    v = xenhypfs_read(h, "/test/types/string_big");
+    assert_non_null(v);
+    assert_int_equal(strlen(v), 5440);
+    assert_true(!strncmp(v, "line 0 of a big string\n", 23));
+    free(v);
+
+    /* The limit counts the NUL: 16383 characters fit, 16384 do not. */
+    memset(big, 'q', sizeof(big));
+    big[16383] = '\0';
+    assert_int_equal(xenhypfs_write(h, "/test/types/string_big", big), 0);
+    v = xenhypfs_read(h, "/test/types/string_big");
+    assert_non_null(v);
+    assert_int_equal(strlen(v), 16383);
+    free(v);
+    big[16383] = 'q';
+    big[16384] = '\0';
+    expect_errno("a value one byte too long",
+                 xenhypfs_write(h, "/test/types/string_big", big) == -1,
+                 ENOSPC);
+    big[5000] = '\0';
+    assert_int_equal(xenhypfs_write(h, "/test/types/string_big", big), 0);
+    v = xenhypfs_read(h, "/test/types/string_big");
+    assert_non_null(v);
+    assert_string_equal(v, big);
+    free(v);
+}
+
+/* The write limit the hypervisor reports, read through its -ENOBUFS. */
+static void test_write_limit(void **state)
+{
+    static const struct {
+        const char *path;
+        unsigned int limit;
+    } cases[] = {
+        { "/test/types/u8", 1 },
+        { "/test/types/u64", 8 },
+        { "/test/types/bool", 1 },
+        { "/test/types/string", 64 },
+        { "/test/types/string_big", 16384 },
+        { "/test/types/blob", 64 },
+        { "/test/types/string_ro", 0 },
+        { "/test/types/blob_big", 0 },
+        { "/test", 0 },
+        { "/params/loglvl", 16 },
+    };
+    unsigned int lim;
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        lim = 12345;
+        if (xenhypfs_write_limit(h, cases[i].path, &lim))
+            fail_msg("write limit of %s: %s", cases[i].path, strerror(errno));
+        if (lim != cases[i].limit)
+            fail_msg("write limit of %s: %u, expected %u", cases[i].path,
+                     lim, cases[i].limit);
+    }
+    expect_errno("write limit of a missing entry",
+                 xenhypfs_write_limit(h, "/test/none", &lim) == -1, ENOENT);
+}
+
 static void test_write(void **state)
 {
     static const struct {
@@ -385,6 +490,8 @@ int main(void)
         cmocka_unit_test(test_readdir),
         cmocka_unit_test(test_enobufs_retry),
         cmocka_unit_test(test_write),
+        cmocka_unit_test(test_big_values),
+        cmocka_unit_test(test_write_limit),
         cmocka_unit_test(test_threads),
     };
 
