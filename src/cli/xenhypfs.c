@@ -898,14 +898,25 @@ static int cmd_watch(int argc, char *argv[], bool json)
     for (i = 0; i < argc; i++) {
         uint64_t gen;
 
-        if (xenhypfs_get_generation(hdl, argv[i], &gen) ||
-            xenhypfs_watch(hdl, argv[i], (uint64_t)i, gen)) {
-            fprintf(stderr, "xenhypfs: cannot watch %s: %s%s\n", argv[i],
-                    strerror(errno), errno == EOPNOTSUPP ?
-                    " (the hypervisor has no watches: interface version 1)"
-                    : "");
-            return 2;
+        const char *why = "";
+
+        /*
+         * A hypervisor of version 1 has no generations; one of version 2
+         * reached through privcmd has, but its events have no way to us.
+         */
+        if (xenhypfs_get_generation(hdl, argv[i], &gen)) {
+            if (errno == EOPNOTSUPP)
+                why = " (the hypervisor has no watches: interface version 1)";
+        } else if (xenhypfs_watch(hdl, argv[i], (uint64_t)i, gen)) {
+            if (errno == EOPNOTSUPP)
+                why = " (events cannot come through /dev/xen/privcmd: "
+                      "watch through hypfsd's socket)";
+        } else {
+            continue;
         }
+        fprintf(stderr, "xenhypfs: cannot watch %s: %s%s\n", argv[i],
+                strerror(errno), why);
+        return 2;
     }
     fd = xenhypfs_event_fd(hdl);
     if (fd < 0) {

@@ -62,6 +62,7 @@ struct options {
     size_t nexclude;
     size_t max_value_len;
     bool walk;                  /* $XENHYPFS_V1: the v1 walk, always */
+    enum xenhypfs_transport transport;  /* --socket, $HYPFS_TRANSPORT */
 };
 
 static struct options opts = {
@@ -279,8 +280,7 @@ static char *scrape(bool openmetrics, size_t *len)
         return NULL;
     if (!hdl) {
         struct xenhypfs_open_args a = {
-            .transport = opts.socket ? XENHYPFS_TRANSPORT_SOCKET
-                                     : XENHYPFS_TRANSPORT_AUTO,
+            .transport = opts.transport,
             .socket_path = opts.socket,
             .err = reason,
             .errlen = sizeof(reason),
@@ -670,6 +670,16 @@ static int parse_args(int argc, char **argv)
                                    "--include", "/"))
         return 1;
     opts.walk = getenv("XENHYPFS_V1") != NULL;
+    {
+        char err[200];
+
+        if (xenhypfs_transport_from_env(&opts.transport, err, sizeof(err))) {
+            fprintf(stderr, "hypfs-exporter: %s\n", err);
+            return 1;
+        }
+    }
+    if (opts.socket && opts.transport == XENHYPFS_TRANSPORT_AUTO)
+        opts.transport = XENHYPFS_TRANSPORT_SOCKET;
     return 0;
 }
 

@@ -32,8 +32,10 @@
  * the rights of the user who makes it: running as root, hypfs-fuse opens
  * one hypfsd connection per user, connected by a short-lived child that
  * has switched to that user, so hypfsd identifies the user itself (its
- * SO_PEERCRED); not running as root, it refuses every other user.  Modes
- * and owners are reported for the calling user.
+ * SO_PEERCRED); not running as root, it refuses every other user.  Through
+ * Xen's privcmd the hypervisor sees one domain whoever calls, so such a
+ * mount serves its own user only (allow_other is refused).  Modes and
+ * owners are reported for the calling user.
  *
  * Requests are served by libfuse's multi-threaded loop, so that one user's
  * requests never wait behind another's.  Per-user connections are kept in
@@ -234,6 +236,7 @@ static struct {
     const char *socket;
     bool allow_other;
     bool as_root;
+    bool privcmd;               /* through Xen's privcmd: one domain */
     bool guest;                 /* in a VM: the channel, one domain */
     char channel[300];          /* its port */
     bool cache;                 /* names and attributes cached, watched */
@@ -352,7 +355,7 @@ static xenhypfs_handle *get_handle(fuse_req_t req, struct user_conn **slotp,
     /* In a guest every process is the same domain, and one has the port. */
     if (ctx->uid == fs.uid || fs.guest)
         return fs.own;
-    if (!fs.as_root) {
+    if (!fs.as_root || fs.privcmd) {
         /* We cannot act as that user: never lend it our rights. */
         *err = EACCES;
         return NULL;
@@ -1419,7 +1422,9 @@ static void usage(const char *prog)
 {
     printf("usage: %s [options] MOUNTPOINT\n"
            "\n"
-           "Mount the hypervisor filesystem of a running hypfsd.\n"
+           "Mount the hypervisor filesystem: of a running hypfsd, of Xen\n"
+           "through /dev/xen/privcmd in a Xen control domain, or in a guest\n"
+           "through its hypfs port.\n"
            "\n"
            "    -s, --socket=PATH      hypfsd's socket (default $HYPFS_SOCKET or\n"
            "                           %s)\n"
@@ -1558,23 +1563,27 @@ int main(int argc, char **argv)
                 "loaded, and may this user use it?)\n", strerror(errno));
         goto out_args;
     }
-    open_args.transport = XENHYPFS_TRANSPORT_SOCKET;
-    open_args.socket_path = fs.socket;
     /*
-     * Inside a virtual machine with hypfs's port, and no socket named:
-     * the channel, one connection for the whole guest (it is one domain).
+     * As xenhypfs chooses: $HYPFS_TRANSPORT if set; a socket if one is
+     * named; inside a virtual machine with hypfs's port, the channel (one
+     * connection for the whole guest: it is one domain); else privcmd in
+     * a Xen control domain, or hypfsd's default socket.
      */
-    {
-        const char *t = getenv("HYPFS_TRANSPORT");
-
-        if ((t && !strcmp(t, "channel")) ||
-            (!o.socket && !getenv("HYPFS_SOCKET") && (!t || !*t) &&
-             !xenhypfs_find_channel(fs.channel, sizeof(fs.channel)))) {
-            fs.guest = true;
+    open_args.socket_path = fs.socket;
+    if (xenhypfs_transport_from_env(&open_args.transport, open_err,
+                                    sizeof(open_err))) {
+        fprintf(stderr, "hypfs-fuse: %s\n", open_err);
+        goto out_args;
+    }
+    if (open_args.transport == XENHYPFS_TRANSPORT_AUTO) {
+        if (o.socket || getenv("HYPFS_SOCKET"))
+            open_args.transport = XENHYPFS_TRANSPORT_SOCKET;
+        else if (!xenhypfs_find_channel(fs.channel, sizeof(fs.channel)))
             open_args.transport = XENHYPFS_TRANSPORT_CHANNEL;
-            open_args.channel_path = fs.channel[0] ? fs.channel : NULL;
-            open_args.socket_path = NULL;
-        }
+    }
+    if (open_args.transport == XENHYPFS_TRANSPORT_CHANNEL) {
+        open_args.channel_path = fs.channel[0] ? fs.channel : NULL;
+        open_args.socket_path = NULL;
     }
     open_args.err = open_err;
     open_args.errlen = sizeof(open_err);
@@ -1582,6 +1591,19 @@ int main(int argc, char **argv)
     if (!fs.own) {
         fprintf(stderr, "hypfs-fuse: %s\n", open_err);
         goto out_args;
+    }
+    fs.guest = xenhypfs_transport_of(fs.own) == XENHYPFS_TRANSPORT_CHANNEL;
+    fs.privcmd = xenhypfs_transport_of(fs.own) == XENHYPFS_TRANSPORT_PRIVCMD;
+    /*
+     * Through privcmd the hypervisor sees this domain, whoever asks: a
+     * mount for other users would lend them the control domain's rights.
+     */
+    if (fs.privcmd && fs.allow_other) {
+        fprintf(stderr, "hypfs-fuse: -o allow_other: through %s the "
+                "hypervisor cannot tell users apart, so other users would "
+                "act with this domain's rights; mount without it\n",
+                "/dev/xen/privcmd");
+        goto out_close;
     }
     if (!node_get("/"))
         goto out_close;

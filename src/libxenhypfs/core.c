@@ -27,6 +27,7 @@
 #include <hypfs/abi.h>
 
 #include "libxenhypfs-internal.h"
+#include "privcmd-abi.h"
 
 #define FIRST_READ      4096u
 #define READ_ATTEMPTS   8       /* a directory may grow between attempts */
@@ -65,6 +66,12 @@ static xenhypfs_handle *open_common(const struct xenhypfs_open_args *args,
     else if (ret == -EPERM)
         snprintf(err, sizeof(err), "the hypervisor gives this caller no "
                  "hypfs right (not mapped to a live domain)");
+    else if (ret == -ENOSYS && h->privcmd_fd >= 0)
+        snprintf(err, sizeof(err), "the hypervisor does not speak hypfs "
+                 "(a Xen older than 4.14, or built without CONFIG_HYPFS)");
+    else if (ret < 0 && h->privcmd_fd >= 0)
+        snprintf(err, sizeof(err), "the hypfs hypercall through %s failed: "
+                 "%s", PRIVCMD_PATH, strerror((int)-ret));
     else
         snprintf(err, sizeof(err), "the hypervisor does not speak hypfs: %s",
                  ret < 0 ? strerror((int)-ret) : "no interface version");
@@ -119,29 +126,40 @@ static void log_open_error(struct xentoollog_logger *logger, const char *why)
     errno = err;
 }
 
+int xenhypfs_transport_from_env(enum xenhypfs_transport *t, char *err,
+                                size_t errlen)
+{
+    const char *force = getenv("HYPFS_TRANSPORT");
+
+    *t = XENHYPFS_TRANSPORT_AUTO;
+    if (!force || !*force)
+        return 0;
+    if (!strcmp(force, "socket"))
+        *t = XENHYPFS_TRANSPORT_SOCKET;
+    else if (!strcmp(force, "privcmd"))
+        *t = XENHYPFS_TRANSPORT_PRIVCMD;
+    else if (!strcmp(force, "channel"))
+        *t = XENHYPFS_TRANSPORT_CHANNEL;
+    else {
+        snprintf(err, errlen, "HYPFS_TRANSPORT=%s: expected socket, privcmd "
+                 "or channel", force);
+        return -EINVAL;
+    }
+    return 0;
+}
+
 xenhypfs_handle *xenhypfs_open(struct xentoollog_logger *logger,
                                unsigned int open_flags)
 {
     struct xenhypfs_open_args args = { XENHYPFS_TRANSPORT_AUTO };
-    const char *force = getenv("HYPFS_TRANSPORT");
     xenhypfs_handle *h;
     char why[320];
 
     (void)open_flags;
-    if (force && *force) {
-        if (!strcmp(force, "socket"))
-            args.transport = XENHYPFS_TRANSPORT_SOCKET;
-        else if (!strcmp(force, "privcmd"))
-            args.transport = XENHYPFS_TRANSPORT_PRIVCMD;
-        else if (!strcmp(force, "channel"))
-            args.transport = XENHYPFS_TRANSPORT_CHANNEL;
-        else {
-            snprintf(why, sizeof(why), "HYPFS_TRANSPORT=%s: expected socket, "
-                     "privcmd or channel", force);
-            errno = EINVAL;
-            log_open_error(logger, why);
-            return NULL;
-        }
+    if (xenhypfs_transport_from_env(&args.transport, why, sizeof(why))) {
+        errno = EINVAL;
+        log_open_error(logger, why);
+        return NULL;
     }
     args.err = why;
     args.errlen = sizeof(why);
@@ -175,6 +193,14 @@ int xenhypfs_find_channel(char *path, size_t len)
 const char *xenhypfs_socket_path(const char *explicit_path)
 {
     return hypfs_msg_socket_path(explicit_path);
+}
+
+enum xenhypfs_transport xenhypfs_transport_of(xenhypfs_handle *h)
+{
+    if (h->privcmd_fd >= 0)
+        return XENHYPFS_TRANSPORT_PRIVCMD;
+    return h->client.chan ? XENHYPFS_TRANSPORT_CHANNEL
+                          : XENHYPFS_TRANSPORT_SOCKET;
 }
 
 const char *xenhypfs_transport_error(xenhypfs_handle *h)

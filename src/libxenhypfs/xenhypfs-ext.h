@@ -71,6 +71,22 @@ xenhypfs_handle *xenhypfs_open_socket(int sock);
  */
 int xenhypfs_find_channel(char *path, size_t len);
 
+/*
+ * The transport $HYPFS_TRANSPORT names (socket, privcmd or channel) in
+ * *t, XENHYPFS_TRANSPORT_AUTO if it is unset or empty.  0, or -EINVAL
+ * with the reason in @err.
+ */
+int xenhypfs_transport_from_env(enum xenhypfs_transport *t, char *err,
+                                size_t errlen);
+
+/*
+ * The transport @h was opened on (never XENHYPFS_TRANSPORT_AUTO): a tool
+ * that serves several users needs to know whether the hypervisor tells
+ * them apart (the socket) or sees one domain whoever calls (privcmd, a
+ * guest's channel).
+ */
+enum xenhypfs_transport xenhypfs_transport_of(xenhypfs_handle *h);
+
 /* The socket a handle uses when none is named: $HYPFS_SOCKET or the default. */
 const char *xenhypfs_socket_path(const char *explicit_path);
 

@@ -9,7 +9,9 @@
  *   open/openat (and their 64-bit and fortified forms) of /dev/xen/privcmd
  *     and /proc/xen/privcmd: a descriptor on /dev/null, marked as privcmd;
  *   ioctl(IOCTL_PRIVCMD_HYPERCALL): hypercall 42 (hypfs_op) goes to
- *     hypfsd; any other hypercall is ENOSYS, any other ioctl ENOTTY;
+ *     hypfsd (ENODEV while it cannot be reached, with the reason on
+ *     standard error once); any other hypercall is ENOSYS, any other
+ *     ioctl ENOTTY;
  *   dup/dup2/dup3/fcntl(F_DUPFD*): the copy is privcmd too;
  *   close: the mark goes;
  *   mmap(MAP_LOCKED) that fails for want of RLIMIT_MEMLOCK is retried
@@ -50,6 +52,7 @@
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -219,6 +222,7 @@ static int poke(uint64_t addr, const void *src, size_t len)
 static pthread_mutex_t conn_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct hypfs_client conn = { .fd = -1 };   /* conn_lock */
 static bool conn_open;                            /* conn_lock */
+static bool outage_told;        /* hypfsd's absence was said (conn_lock) */
 static dev_t conn_dev;                            /* conn_lock */
 static ino_t conn_ino;                            /* conn_lock */
 /* conn.fd for the interposers' quick test (-1: none). */
@@ -320,6 +324,7 @@ static long hypfs_op(const struct privcmd_hypercall *call)
     struct hypfs_hypercall hc = { 0 };
     unsigned char path[XEN_HYPFS_MAX_PATHLEN];
     unsigned char *data = NULL;
+    bool failed = false;
     long ret;
     int err = 0;
 
@@ -359,7 +364,21 @@ static long hypfs_op(const struct privcmd_hypercall *call)
         check_conn();
     }
     ret = err ? err : hypfs_client_hypercall(&conn, &hc, poke_sink, &hc.arg3,
-                                             NULL);
+                                             &failed);
+    /*
+     * A real hypervisor is always there; hypfsd may not be.  The tool sees
+     * only an errno: one no hypervisor gives for a hypfs call (not ENOENT,
+     * which a tool takes for a missing path), and once per outage, on its
+     * standard error, the reason.
+     */
+    if (err || failed) {
+        if (!outage_told)
+            fprintf(stderr, "libhypfs-privcmd: %s\n", conn.err);
+        outage_told = true;
+        ret = -ENODEV;
+    } else {
+        outage_told = false;
+    }
     /* Whatever happened to the connection, the interposers must know. */
     atomic_store_explicit(&conn_fd, conn_open ? conn.fd : -1,
                           memory_order_release);
