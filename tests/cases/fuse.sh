@@ -28,8 +28,19 @@ unmount_fuse() {       # unmount_fuse [SIGTERM]
     local status=0
     if [ "${1:-}" = SIGTERM ]; then
         kill -TERM "$fuse_pid"
-    else
-        fusermount3 -u "$mnt" || fail "fusermount3 -u failed"
+    elif ! fusermount3 -u "$mnt"; then
+        fail "fusermount3 -u failed"
+        kill -TERM "$fuse_pid"
+    fi
+    # A hypfs-fuse that does not end is a failure, not a hung test.
+    for _ in $(seq 1000); do
+        kill -0 "$fuse_pid" 2>/dev/null || break
+        sleep 0.01
+    done
+    if kill -0 "$fuse_pid" 2>/dev/null; then
+        fail "hypfs-fuse still running 10 s after ${1:-fusermount3 -u}"
+        fusermount3 -u -z "$mnt" 2>/dev/null
+        kill -KILL "$fuse_pid"
     fi
     wait "$fuse_pid" || status=$?
     fuse_pid=
@@ -42,10 +53,16 @@ trap 'if [ -n "$fuse_pid" ]; then fusermount3 -u -z "$mnt" 2>/dev/null; kill "$f
       [ "$failures" -eq 0 ] || { echo "--- hypfs-fuse said:"; cat "$tmp/fuse.log"; } >&2 2>/dev/null
       cleanup' EXIT
 
-# No daemon: a clear error, and no mount.
-run_fails 1 "$HYPFS_FUSE" -f --socket="$tmp/none.sock" "$mnt"
+# No daemon: a clear error, and no mount.  (Over the emulated privcmd
+# device, hypfsd is found by $HYPFS_SOCKET, which the emulation names.)
+if [ "$transport" = socket ]; then
+    run_fails 1 "$HYPFS_FUSE" -f --socket="$tmp/none.sock" "$mnt"
+else
+    run_fails 1 env HYPFS_SOCKET="$tmp/none.sock" "$HYPFS_FUSE" -f "$mnt"
+fi
 case "$err" in *"cannot reach hypfsd at $tmp/none.sock"*) ;;
     *) fail "no daemon: unclear message: $err" ;; esac
+mountpoint -q "$mnt" && fail "mounted without a hypervisor"
 
 start_hypfsd --test-tree
 mount_fuse
@@ -158,6 +175,21 @@ ls "$mnt/domain" | grep -qx "$id" && fail "destroyed domain still listed"
 # Mounting again on a hypfs mount is refused (it would stack).
 run_fails 1 "$HYPFS_FUSE" -f "$mnt"
 case "$err" in *"mounted there already"*) ;; *) fail "second mount: $err" ;; esac
+
+# The rest is about hypfsd's socket (an outage of hypfsd, which a real
+# hypervisor reached through privcmd has no counterpart of; which socket is
+# used) and users hypfsd tells apart, which through privcmd the hypervisor
+# cannot: there, a mount for other users is refused.
+if [ "$transport" = privcmd ]; then
+    unmount_fuse
+    run_fails 1 "$HYPFS_FUSE" -f -o allow_other "$mnt"
+    case "$err" in *"allow_other: through /dev/xen/privcmd the hypervisor cannot tell users apart"*) ;;
+        *) fail "allow_other over privcmd: $err" ;; esac
+    mountpoint -q "$mnt" && fail "mounted with allow_other over privcmd"
+    stop_hypfsd
+    finish
+    exit
+fi
 
 # hypfsd away: the mountpoint stays a directory, requests fail with EIO,
 # the outage and the recovery are logged once each.

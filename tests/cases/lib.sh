@@ -21,6 +21,35 @@ chmod 755 "$tmp"
 hypfsd_pid=
 failures=0
 
+# $HYPFS_TEST_TRANSPORT=privcmd (the cases' "-privcmd" variants): the
+# clients of libxenhypfs (xenhypfs, hypfs-fuse, hypfs-exporter) reach
+# hypfsd through Xen's privcmd device, emulated, instead of its socket:
+# every request then takes the path it takes on a real Xen host.
+transport=${HYPFS_TEST_TRANSPORT:-socket}
+case "$transport" in
+socket) ;;
+privcmd)
+    : "${PRIVCMD_LIB:?}"
+    mkdir "$tmp/privcmd-bin"
+    via_privcmd() {     # PROGRAM: a wrapper that runs it over privcmd
+        local w
+        w=$tmp/privcmd-bin/$(basename "$1")
+        cat > "$w" <<WRAPPER
+#!/bin/sh
+LD_PRELOAD="$PRIVCMD_LIB\${LD_PRELOAD:+ \$LD_PRELOAD}" HYPFS_TRANSPORT=privcmd \\
+ASAN_OPTIONS="verify_asan_link_order=0\${ASAN_OPTIONS:+:\$ASAN_OPTIONS}" \\
+    exec "$1" "\$@"
+WRAPPER
+        chmod 755 "$w"
+        echo "$w"
+    }
+    XENHYPFS=$(via_privcmd "$XENHYPFS")
+    [ -z "${HYPFS_FUSE:-}" ] || HYPFS_FUSE=$(via_privcmd "$HYPFS_FUSE")
+    [ -z "${HYPFS_EXPORTER:-}" ] || HYPFS_EXPORTER=$(via_privcmd "$HYPFS_EXPORTER")
+    ;;
+*) echo "HYPFS_TEST_TRANSPORT=$transport: socket or privcmd" >&2; exit 1 ;;
+esac
+
 cleanup() {
     if [ -n "$hypfsd_pid" ] && kill -0 "$hypfsd_pid" 2>/dev/null; then
         kill -KILL "$hypfsd_pid" 2>/dev/null || true

@@ -33,6 +33,18 @@ v2_err=$err
 run_fails 3 env XENHYPFS_V1=1 "$XENHYPFS" dump /nowhere
 check "dump of nothing: the same error" "$err" "$v2_err"
 
+# Over privcmd the hypervisor's events have no way to the tool: watch is
+# refused with the reason, and nothing else of this case applies.
+if [ "$transport" = privcmd ]; then
+    run_fails 2 "$XENHYPFS" watch /params/loglvl
+    check "watch over privcmd: refused, with the reason" \
+        "xenhypfs: cannot watch /params/loglvl: Operation not supported (events cannot come through /dev/xen/privcmd: watch through hypfsd's socket)" \
+        "$err"
+    stop_hypfsd
+    finish
+    exit
+fi
+
 # watch: one line per change, until SIGINT.
 wait_lines() {  # FILE N: up to 10 s for N lines
     local i
