@@ -1,7 +1,7 @@
 /*
  * bench-channel: the cost of a hypercall through hypfsd's socket.
  *
- * A read of a 4-byte leaf (/params/gnttab_max_frames) through the channel,
+ * A read of a small leaf (/params/gnttab_max_frames, "64") through the channel,
  * against a raw Unix-socket ping-pong that moves frames of exactly the same
  * sizes between two processes the same way (one thread per connection,
  * one read and one write per round trip): the difference is what hypfs

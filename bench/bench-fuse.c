@@ -1,7 +1,7 @@
 /*
  * bench-fuse: reading a value the way people and agents do.
  *
- * A 4-byte leaf (/params/gnttab_max_frames) read through hypfs-fuse, next
+ * A small leaf (/params/gnttab_max_frames, "64") read through hypfs-fuse, next
  * to a sysfs file (/sys/devices/system/cpu/online), in the same run:
  *   in-process  open + read + close, as a monitoring agent reads (p50);
  *   cat         a `cat` process, as a person reads (p50);

@@ -113,6 +113,11 @@ static const struct {
       "of none, error, warning, info, debug, all" },
     { "/params/console_timestamps", "none, date, datems, boot, raw (or a "
       "boolean: off is none, on is date)" },
+    { "/params/pcid", "a boolean (on, off), xpti, no-xpti or xpti=BOOLEAN" },
+    { "/params/gnttab_max_frames", "a number (decimal, 0x hex or 0 octal) "
+      "up to 2147483647" },
+    { "/params/gnttab_max_maptrack_frames", "a number (decimal, 0x hex or 0 "
+      "octal) up to 2147483647" },
     { "/cpupool/*/sched-gran", "cpu, core, socket" },
 };
 

@@ -335,9 +335,9 @@ static int add_buildinfo(struct hypfs_entry_dir *root)
         (ret = public_string(ci, "compile_date", HYPFS_COMPILE_DATE)) ||
         (ret = public_string(ci, "compile_domain", HYPFS_COMPILE_DOMAIN)) ||
         (ret = public_dir(bi, "version", &ver)) ||
-        (ret = public_uint(ver, "major", HYPFS_VERSION_MAJOR)) ||
-        (ret = public_uint(ver, "minor", HYPFS_VERSION_MINOR)) ||
-        (ret = public_string(ver, "extra", HYPFS_VERSION_EXTRA)))
+        (ret = public_uint(ver, "major", HYPFS_XEN_MAJOR)) ||
+        (ret = public_uint(ver, "minor", HYPFS_XEN_MINOR)) ||
+        (ret = public_string(ver, "extra", HYPFS_XEN_EXTRA)))
         return ret;
     /* The build configuration, gzip-encoded, as Xen's .config. */
     ret = hypfs_leaf_new_gzip(bi, "config", XEN_HYPFS_TYPE_STRING,

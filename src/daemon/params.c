@@ -2,28 +2,83 @@
  * Runtime parameters: /params/, set at boot from a Xen-style command line
  * and changed at run time through hypfs.
  *
- * Each parameter has one validator used for both: a bad value on the
- * command line stops the start with a clear message; a bad value written at
- * run time is refused and changes nothing.  String parameters have their
- * own parsers (loglvl and guest_loglvl take "<level>[/<rate-limited
- * level>]" like Xen's); numbers are written in binary, as libxenhypfs
- * sends them, and checked against their range by the entry's handler.
+ * The set is Xen 4.17's, as the real hypervisor publishes it (checked
+ * against Debian's Xen 4.17 booted under QEMU: tests/xen), with Xen's
+ * three kinds of runtime parameter:
  *
- * All values are read and written under the hypfs tree lock only.
+ *   string   a buffer of N bytes written as it is (conswitch, crash-debug-*):
+ *            any NUL-terminated string of up to N bytes, N its write limit;
+ *   boolean  one byte, 0 or 1 (global-pages);
+ *   custom   a parser of its own (loglvl, pcid, gnttab_max_frames, ...):
+ *            shown as a string from a buffer whose size it reports as its
+ *            write limit, yet taking any value up to Xen's parameter size
+ *            limit (128 bytes, its NUL included), as Xen's handler does.
+ *
+ * Each parser is Xen's grammar, written here, with two corrections a
+ * caller can rely on (docs/xen-tools.md lists them with their evidence):
+ * a value refused is refused whole (Xen's loglvl parser sets the levels
+ * before it finds the trailing garbage it refuses), and a number too large
+ * for any integer is out of range (Xen's simple_strtoul() wraps it).
+ *
+ * Two parameters are hypfsd's own, beyond Xen's runtime set:
+ * sched_credit_tslice_ms (int, 1 to 1000) and sync_console (bool).
+ *
+ * A bad value on the command line stops the start with a clear message; a
+ * bad value written at run time is refused and changes nothing.  All
+ * values are read and written under the hypfs tree lock only.
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "hypfsd.h"
 
-/* ---- loglvl, guest_loglvl ---- */
+/* Xen's MAX_PARAM_SIZE: the longest value a custom parameter takes. */
+#define PARAM_SIZE_MAX  128u
 
-static const char *const levels[] = {
-    "none", "error", "warning", "info", "debug", "all",
-};
-#define NLEVELS ((int)(sizeof(levels) / sizeof(levels[0])))
+/* ---- Xen's boolean grammar (xen/common/kernel.c) ---- */
+
+/* 1, 0, or -1 for anything but one of Xen's ten words. */
+static int parse_bool(const char *s)
+{
+    static const char *const yes[] = { "1", "on", "yes", "true", "enable" };
+    static const char *const no[] = { "0", "no", "off", "false", "disable" };
+    size_t i;
+
+    for (i = 0; i < 5; i++) {
+        if (!strcmp(s, yes[i]))
+            return 1;
+        if (!strcmp(s, no[i]))
+            return 0;
+    }
+    return -1;
+}
+
+/*
+ * "NAME", "no-NAME" or "NAME=BOOL": 1 or 0; -2 for "NAME=" and something
+ * that is not a boolean; -1 for anything else.
+ */
+static int parse_boolean(const char *name, const char *s)
+{
+    size_t n = strlen(name);
+    bool no = !strncmp(s, "no-", 3);
+    int b;
+
+    if (no)
+        s += 3;
+    if (strncmp(s, name, n))
+        return -1;
+    if (!s[n])
+        return !no;
+    if (no || s[n] != '=')
+        return -1;
+    b = parse_bool(s + n + 1);
+    return b >= 0 ? b : -2;
+}
+
+/* ---- loglvl, guest_loglvl (Xen: drivers/char/console.c) ---- */
 
 struct loglvl {
     int lower;      /* printed */
@@ -34,32 +89,56 @@ struct loglvl {
 static struct loglvl loglvl;
 static struct loglvl guest_loglvl;
 
-static int level_parse(const char *s, size_t len)
+/*
+ * One level at *s, by prefix as Xen matches it ("debug" is "all"), *s
+ * moved past it; an unknown word is "warning", *s unmoved.
+ */
+static int level_at(const char **s)
 {
-    int i;
+    static const struct {
+        const char *word;
+        int level;
+    } words[] = {
+        { "none", 0 }, { "error", 1 }, { "warning", 2 }, { "info", 3 },
+        { "debug", 4 }, { "all", 4 },
+    };
+    size_t i, n;
 
-    for (i = 0; i < NLEVELS; i++)
-        if (strlen(levels[i]) == len && !strncmp(s, levels[i], len))
-            return i;
-    return -1;
+    for (i = 0; i < sizeof(words) / sizeof(words[0]); i++) {
+        n = strlen(words[i].word);
+        if (!strncmp(*s, words[i].word, n)) {
+            *s += n;
+            return words[i].level;
+        }
+    }
+    return 2;
 }
 
+/* "LEVEL[/RATE-LIMITED-LEVEL]", the upper never below the lower. */
 static int loglvl_parse(const char *s, struct loglvl *out)
 {
-    const char *slash = strchr(s, '/');
-    size_t len = slash ? (size_t)(slash - s) : strlen(s);
+    out->lower = out->upper = level_at(&s);
+    if (*s == '/') {
+        const char *after = s + 1;
+        int upper = level_at(&after);
 
-    out->lower = level_parse(s, len);
-    out->upper = slash ? level_parse(slash + 1, strlen(slash + 1))
-                       : out->lower;
-    return out->lower < 0 || out->upper < 0 ? -EINVAL : 0;
+        /* Xen moves on only past a level it knows. */
+        if (after != s + 1)
+            s = after;
+        out->upper = upper;
+    }
+    if (out->upper < out->lower)
+        out->upper = out->lower;
+    return *s ? -EINVAL : 0;
 }
 
 static int loglvl_render(const struct loglvl *l, struct hypfs_buf *b)
 {
-    if (l->lower == l->upper)
-        return hypfs_buf_put_string(b, levels[l->lower]);
-    return hypfs_buf_printf(b, "%s/%s", levels[l->lower], levels[l->upper]);
+    static const char *const shown[] = {
+        "none", "error", "warning", "info", "all",
+    };
+
+    return hypfs_buf_printf(b, "%s/%s", shown[l->lower], shown[l->upper]);
 }
 
 static int loglvl_read(const struct hypfs_entry *e, struct hypfs_buf *b)
@@ -94,21 +173,19 @@ static int guest_loglvl_set(const char *val)
     return ret;
 }
 
-/* ---- console_timestamps ---- */
+/* ---- console_timestamps (Xen: drivers/char/console.c) ---- */
 
 static const char *const stamps[] = { "none", "date", "datems", "boot", "raw" };
 static int console_timestamps;
 
-static int bool_parse(const char *s);
-
 static int timestamps_set(const char *val)
 {
-    int i, b = bool_parse(val);
+    int i, b = parse_bool(val);
 
-    /* Xen also takes booleans: false is none, true is date. */
+    /* A boolean: false is none, true is date; so is "" (Xen's compat). */
     if (b == 0)
         val = "none";
-    else if (b == 1)
+    else if (b == 1 || !*val)
         val = "date";
     for (i = 0; i < (int)(sizeof(stamps) / sizeof(stamps[0])); i++)
         if (!strcmp(val, stamps[i])) {
@@ -124,59 +201,215 @@ static int timestamps_read(const struct hypfs_entry *e, struct hypfs_buf *b)
     return hypfs_buf_put_string(b, stamps[console_timestamps]);
 }
 
-/* The write handler of every string parameter: parse, then apply. */
-struct string_param {
+/* ---- pcid (Xen: arch/x86/pv/domain.c) ---- */
+
+static const char *const pcids[] = { "off", "on", "xpti", "noxpti" };
+enum { PCID_OFF, PCID_ALL, PCID_XPTI, PCID_NOXPTI };
+static int pcid;
+
+static int pcid_set(const char *val)
+{
+    int b = parse_bool(val);
+
+    if (b >= 0) {
+        pcid = b ? PCID_ALL : PCID_OFF;
+        return 0;
+    }
+    b = parse_boolean("xpti", val);
+    if (b < 0)
+        return -EINVAL;
+    pcid = b ? PCID_XPTI : PCID_NOXPTI;
+    return 0;
+}
+
+static int pcid_read(const struct hypfs_entry *e, struct hypfs_buf *b)
+{
+    (void)e;
+    return hypfs_buf_put_string(b, pcids[pcid]);
+}
+
+/* ---- gnttab_max_frames, gnttab_max_maptrack_frames (common/grant_table.c) */
+
+static unsigned int gnttab_max_frames;
+static unsigned int gnttab_max_maptrack_frames;
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return 99;
+}
+
+/*
+ * Xen's simple_strtoul() with base 0, whole string: no sign, no white
+ * space; "" is 0.  -EINVAL for anything after the digits, -ERANGE above
+ * INT_MAX (Xen's limit; Xen wraps what does not fit an unsigned long
+ * first, we do not).
+ */
+static int gnttab_parse(const char *s, unsigned int *out)
+{
+    unsigned long long v = 0;
+    unsigned int base = 10;
+    bool big = false;
+    int d;
+
+    if (*s == '0') {
+        base = 8;
+        s++;
+        if ((*s == 'x' || *s == 'X') && hexval(s[1]) < 16) {
+            s++;
+            base = 16;
+        }
+    }
+    for (; (d = hexval(*s)) < (int)base; s++) {
+        v = v * base + (unsigned int)d;
+        if (v > INT_MAX) {
+            big = true;
+            v = (unsigned long long)INT_MAX + 1;  /* no overflow, ever */
+        }
+    }
+    if (*s)
+        return -EINVAL;
+    if (big)
+        return -ERANGE;
+    *out = (unsigned int)v;
+    return 0;
+}
+
+static int gnttab_frames_set(const char *val)
+{
+    return gnttab_parse(val, &gnttab_max_frames);
+}
+
+static int gnttab_maptrack_set(const char *val)
+{
+    return gnttab_parse(val, &gnttab_max_maptrack_frames);
+}
+
+static int gnttab_frames_read(const struct hypfs_entry *e, struct hypfs_buf *b)
+{
+    (void)e;
+    return hypfs_buf_printf(b, "%u", gnttab_max_frames);
+}
+
+static int gnttab_maptrack_read(const struct hypfs_entry *e,
+                                struct hypfs_buf *b)
+{
+    (void)e;
+    return hypfs_buf_printf(b, "%u", gnttab_max_maptrack_frames);
+}
+
+/* ---- ept (Xen: arch/x86/hvm/vmx/vmcs.c) ---- */
+
+/*
+ * As Xen on a host without Intel EPT in use (an AMD host, or QEMU's
+ * emulated CPU): nothing to show, and whatever is written is accepted and
+ * ignored ("VMX: EPT not available, or not in use - ignoring").
+ */
+static int ept_set(const char *val)
+{
+    (void)val;
+    return 0;
+}
+
+static int ept_read(const struct hypfs_entry *e, struct hypfs_buf *b)
+{
+    (void)e;
+    return hypfs_buf_put_string(b, "");
+}
+
+/* ---- The custom parameters' entries ---- */
+
+struct custom_param {
     struct hypfs_entry_leaf leaf;
     int (*set)(const char *val);
 };
 
-static int string_write(struct hypfs_entry_leaf *leaf, const void *val,
+static int custom_write(struct hypfs_entry_leaf *leaf, const void *val,
                         unsigned int len)
 {
-    const struct string_param *p = (const struct string_param *)leaf;
+    const struct custom_param *p = (const struct custom_param *)leaf;
 
     (void)len;      /* the core checked: one NUL-terminated string */
     return p->set(val);
 }
 
-/*
- * Xen's contract for a parameter with its own parser: it reports as its
- * max_write_len the size of the buffer its current value is shown from,
- * but its handler takes any value up to the parameter size limit
- * (MAX_PARAM_SIZE, 128), so that "disable" (8 bytes) can be written to
- * console_timestamps (7).  The sizes reported are Xen's.
- */
-#define PARAM_SIZE_MAX  128u
+#define CUSTOM_FUNCS(var, reader) \
+    static const struct hypfs_funcs var = { \
+        reader, custom_write, PARAM_SIZE_MAX, 0, }
 
-static const struct hypfs_funcs loglvl_funcs = {
-    loglvl_read, string_write, PARAM_SIZE_MAX, 0,
-};
-static const struct hypfs_funcs guest_loglvl_funcs = {
-    guest_loglvl_read, string_write, PARAM_SIZE_MAX, 0,
-};
-static const struct hypfs_funcs timestamps_funcs = {
-    timestamps_read, string_write, PARAM_SIZE_MAX, 0,
-};
+CUSTOM_FUNCS(loglvl_funcs, loglvl_read);
+CUSTOM_FUNCS(guest_loglvl_funcs, guest_loglvl_read);
+CUSTOM_FUNCS(timestamps_funcs, timestamps_read);
+CUSTOM_FUNCS(pcid_funcs, pcid_read);
+CUSTOM_FUNCS(gnttab_frames_funcs, gnttab_frames_read);
+CUSTOM_FUNCS(gnttab_maptrack_funcs, gnttab_maptrack_read);
+CUSTOM_FUNCS(ept_funcs, ept_read);
 
-#define STRING_PARAM(var, nam, fn, setter, shown) \
-    static struct string_param var = { \
+/* @shown: the size of Xen's buffer for the value, its write limit. */
+#define CUSTOM_PARAM(var, nam, fn, setter, shown) \
+    static struct custom_param var = { \
         .leaf = { HYPFS_INIT_COMMON(XEN_HYPFS_TYPE_STRING, \
                                     XEN_HYPFS_ENC_PLAIN, nam, 0, shown, fn) }, \
         .set = setter }
 
-/* Xen: LOGLVL_VAL_SZ (16) and the longest timestamp mode with its NUL (7). */
-STRING_PARAM(p_loglvl, "loglvl", &loglvl_funcs, loglvl_set, 16);
-STRING_PARAM(p_guest_loglvl, "guest_loglvl", &guest_loglvl_funcs,
+/* Xen's sizes: LOGLVL_VAL_SZ, "datems", "noxpti", GRANT_CUSTOM_VAL_SZ, ... */
+CUSTOM_PARAM(p_loglvl, "loglvl", &loglvl_funcs, loglvl_set, 16);
+CUSTOM_PARAM(p_guest_loglvl, "guest_loglvl", &guest_loglvl_funcs,
              guest_loglvl_set, 16);
-STRING_PARAM(p_timestamps, "console_timestamps", &timestamps_funcs,
+CUSTOM_PARAM(p_timestamps, "console_timestamps", &timestamps_funcs,
              timestamps_set, 7);
+CUSTOM_PARAM(p_pcid, "pcid", &pcid_funcs, pcid_set, 7);
+CUSTOM_PARAM(p_gnttab_frames, "gnttab_max_frames", &gnttab_frames_funcs,
+             gnttab_frames_set, 12);
+CUSTOM_PARAM(p_gnttab_maptrack, "gnttab_max_maptrack_frames",
+             &gnttab_maptrack_funcs, gnttab_maptrack_set, 12);
+CUSTOM_PARAM(p_ept, "ept", &ept_funcs, ept_set, 10);
+
+/* ---- String parameters: a buffer written as it is ---- */
+
+/* conswitch: CTRL-<first> switches the console; a second "x": no auto-switch. */
+static char conswitch[3];
+static char crash_debug_debugkey[32];
+static char crash_debug_hwdom[32];
+static char crash_debug_kexeccmd[32];
+static char crash_debug_panic[32];
+static char crash_debug_watchdog[32];
+
+#define STRING_PARAM(var, nam, buf) \
+    static struct hypfs_entry_leaf var = { \
+        HYPFS_INIT_COMMON(XEN_HYPFS_TYPE_STRING, XEN_HYPFS_ENC_PLAIN, nam, \
+                          1, sizeof(buf), NULL), \
+        .u.write_ptr = (buf) }
+
+STRING_PARAM(p_conswitch, "conswitch", conswitch);
+STRING_PARAM(p_cd_debugkey, "crash-debug-debugkey", crash_debug_debugkey);
+STRING_PARAM(p_cd_hwdom, "crash-debug-hwdom", crash_debug_hwdom);
+STRING_PARAM(p_cd_kexeccmd, "crash-debug-kexeccmd", crash_debug_kexeccmd);
+STRING_PARAM(p_cd_panic, "crash-debug-panic", crash_debug_panic);
+STRING_PARAM(p_cd_watchdog, "crash-debug-watchdog", crash_debug_watchdog);
+
+/* Set a string parameter (not yet in a tree, or under the writer lock). */
+static int string_param_set(struct hypfs_entry_leaf *leaf, const char *val)
+{
+    size_t n = strlen(val) + 1;
+
+    if (n > leaf->e.max_size)
+        return -ENOSPC;
+    memcpy(leaf->u.write_ptr, val, n);
+    leaf->e.size = (unsigned int)n;
+    return 0;
+}
 
 /* ---- Numbers and booleans ---- */
 
-static uint32_t gnttab_max_frames;
-static uint32_t gnttab_max_maptrack_frames;
-static int32_t sched_credit_tslice_ms;
-static uint8_t sync_console;
+static int32_t sched_credit_tslice_ms;      /* hypfsd's own */
+static uint8_t sync_console;                /* hypfsd's own */
+static uint8_t global_pages;
 
 struct num_param {
     struct hypfs_entry_leaf leaf;
@@ -188,19 +421,9 @@ static int num_write(struct hypfs_entry_leaf *leaf, const void *val,
                      unsigned int len)
 {
     const struct num_param *p = (const struct num_param *)leaf;
-    int64_t v;
+    int32_t v;
 
-    if (leaf->e.type == XEN_HYPFS_TYPE_INT) {
-        int32_t i;
-
-        memcpy(&i, val, sizeof(i));
-        v = i;
-    } else {
-        uint32_t u;
-
-        memcpy(&u, val, sizeof(u));
-        v = u;
-    }
+    memcpy(&v, val, sizeof(v));
     if (v < p->min || v > p->max)
         return -EINVAL;
     memcpy(leaf->u.write_ptr, val, len);
@@ -209,39 +432,46 @@ static int num_write(struct hypfs_entry_leaf *leaf, const void *val,
 
 static const struct hypfs_funcs num_funcs = { .write = num_write };
 
-#define NUM_PARAM(var, typ, nam, contvar, lo, hi) \
-    static struct num_param var = { \
-        .leaf = { HYPFS_INIT_COMMON(typ, XEN_HYPFS_ENC_PLAIN, nam, \
-                                    sizeof(contvar), sizeof(contvar), \
-                                    &num_funcs), \
-                  .u.content = &(contvar) }, \
-        .min = (lo), .max = (hi) }
-
-NUM_PARAM(p_gnttab_frames, XEN_HYPFS_TYPE_UINT, "gnttab_max_frames",
-          gnttab_max_frames, 4, 65536);
-NUM_PARAM(p_gnttab_maptrack, XEN_HYPFS_TYPE_UINT, "gnttab_max_maptrack_frames",
-          gnttab_max_maptrack_frames, 0, 1 << 20);
-NUM_PARAM(p_tslice, XEN_HYPFS_TYPE_INT, "sched_credit_tslice_ms",
-          sched_credit_tslice_ms, 1, 1000);
+static struct num_param p_tslice = {
+    .leaf = { HYPFS_INIT_COMMON(XEN_HYPFS_TYPE_INT, XEN_HYPFS_ENC_PLAIN,
+                                "sched_credit_tslice_ms",
+                                sizeof(sched_credit_tslice_ms),
+                                sizeof(sched_credit_tslice_ms), &num_funcs),
+              .u.content = &sched_credit_tslice_ms },
+    .min = 1, .max = 1000,
+};
 static HYPFS_BOOL_INIT_WRITABLE(p_sync_console, "sync_console", sync_console);
+static HYPFS_BOOL_INIT_WRITABLE(p_global_pages, "global-pages", global_pages);
 
 /* ---- The table the command line is parsed against ---- */
 
-enum kind { K_STRING, K_NUM, K_BOOL };
+enum kind { K_CUSTOM, K_STRING, K_INT, K_BOOL };
 
 static const struct param {
     const char *name;
     enum kind kind;
-    struct string_param *str;
-    struct num_param *num;
+    struct hypfs_entry_leaf *leaf;
+    struct custom_param *custom;    /* K_CUSTOM */
+    uint8_t *flag;                  /* K_BOOL */
 } params[] = {
-    { "loglvl", K_STRING, &p_loglvl, NULL },
-    { "guest_loglvl", K_STRING, &p_guest_loglvl, NULL },
-    { "console_timestamps", K_STRING, &p_timestamps, NULL },
-    { "gnttab_max_frames", K_NUM, NULL, &p_gnttab_frames },
-    { "gnttab_max_maptrack_frames", K_NUM, NULL, &p_gnttab_maptrack },
-    { "sched_credit_tslice_ms", K_NUM, NULL, &p_tslice },
-    { "sync_console", K_BOOL, NULL, NULL },
+    { "console_timestamps", K_CUSTOM, &p_timestamps.leaf, &p_timestamps, NULL },
+    { "conswitch", K_STRING, &p_conswitch, NULL, NULL },
+    { "crash-debug-debugkey", K_STRING, &p_cd_debugkey, NULL, NULL },
+    { "crash-debug-hwdom", K_STRING, &p_cd_hwdom, NULL, NULL },
+    { "crash-debug-kexeccmd", K_STRING, &p_cd_kexeccmd, NULL, NULL },
+    { "crash-debug-panic", K_STRING, &p_cd_panic, NULL, NULL },
+    { "crash-debug-watchdog", K_STRING, &p_cd_watchdog, NULL, NULL },
+    { "ept", K_CUSTOM, &p_ept.leaf, &p_ept, NULL },
+    { "global-pages", K_BOOL, &p_global_pages, NULL, &global_pages },
+    { "gnttab_max_frames", K_CUSTOM, &p_gnttab_frames.leaf, &p_gnttab_frames,
+      NULL },
+    { "gnttab_max_maptrack_frames", K_CUSTOM, &p_gnttab_maptrack.leaf,
+      &p_gnttab_maptrack, NULL },
+    { "guest_loglvl", K_CUSTOM, &p_guest_loglvl.leaf, &p_guest_loglvl, NULL },
+    { "loglvl", K_CUSTOM, &p_loglvl.leaf, &p_loglvl, NULL },
+    { "pcid", K_CUSTOM, &p_pcid.leaf, &p_pcid, NULL },
+    { "sched_credit_tslice_ms", K_INT, &p_tslice.leaf, NULL, NULL },
+    { "sync_console", K_BOOL, &p_sync_console, NULL, &sync_console },
 };
 
 void params_add(struct hypfs_entry_dir *dir)
@@ -249,24 +479,7 @@ void params_add(struct hypfs_entry_dir *dir)
     size_t i;
 
     for (i = 0; i < sizeof(params) / sizeof(params[0]); i++)
-        hypfs_add_leaf(dir, params[i].kind == K_STRING ? &params[i].str->leaf :
-                            params[i].kind == K_NUM ? &params[i].num->leaf :
-                            &p_sync_console, true);
-}
-
-static int bool_parse(const char *s)
-{
-    static const char *const yes[] = { "1", "on", "yes", "true", "enable" };
-    static const char *const no[] = { "0", "off", "no", "false", "disable" };
-    size_t i;
-
-    for (i = 0; i < 5; i++) {
-        if (!strcmp(s, yes[i]))
-            return 1;
-        if (!strcmp(s, no[i]))
-            return 0;
-    }
-    return -1;
+        hypfs_add_leaf(dir, params[i].leaf, true);
 }
 
 /* Apply one "name[=value]" word. */
@@ -292,42 +505,49 @@ static int apply_word(const char *word, char *err, size_t errlen)
 
         if (strlen(p->name) != nlen || strncmp(p->name, word, nlen))
             continue;
+        if (negated && p->kind != K_BOOL)
+            break;
         switch (p->kind) {
-        case K_STRING:
-            if (!val || p->str->set(val)) {
-                snprintf(err, errlen, "%s: invalid value '%s'", p->name,
-                         val ? val : "");
+        case K_CUSTOM: {
+            /* A custom parameter named alone gets "", as on Xen. */
+            int ret = strlen(val ? val : "") >= PARAM_SIZE_MAX
+                      ? -ENOSPC : p->custom->set(val ? val : "");
+
+            if (ret) {
+                snprintf(err, errlen, "%s: invalid value '%s' (%s)", p->name,
+                         val ? val : "", strerror(-ret));
                 return -1;
             }
             return 0;
-        case K_NUM:
+        }
+        case K_STRING:
+            if (string_param_set(p->leaf, val ? val : "")) {
+                snprintf(err, errlen, "%s: '%s' is longer than its %u bytes "
+                         "(its NUL included)", p->name, val ? val : "",
+                         p->leaf->e.max_size);
+                return -1;
+            }
+            return 0;
+        case K_INT:
             errno = 0;
             v = val ? strtoll(val, &end, 0) : 0;
-            if (!val || !*val || *end || errno || v < p->num->min ||
-                v > p->num->max) {
+            if (!val || !*val || *end || errno || v < p_tslice.min ||
+                v > p_tslice.max) {
                 snprintf(err, errlen, "%s: '%s' is not a number from %lld to "
                          "%lld", p->name, val ? val : "",
-                         (long long)p->num->min, (long long)p->num->max);
+                         (long long)p_tslice.min, (long long)p_tslice.max);
                 return -1;
             }
-            if (p->num->leaf.e.type == XEN_HYPFS_TYPE_INT) {
-                int32_t i32 = (int32_t)v;
-
-                memcpy(p->num->leaf.u.write_ptr, &i32, sizeof(i32));
-            } else {
-                uint32_t u32 = (uint32_t)v;
-
-                memcpy(p->num->leaf.u.write_ptr, &u32, sizeof(u32));
-            }
+            sched_credit_tslice_ms = (int32_t)v;
             return 0;
         case K_BOOL:
-            b = val ? bool_parse(val) : 1;
+            b = val ? parse_bool(val) : 1;
             if (b < 0 || (negated && val)) {
                 snprintf(err, errlen, "%s: '%s' is not a boolean", p->name,
                          val ? val : "");
                 return -1;
             }
-            sync_console = (uint8_t)(negated ? !b : b);
+            *p->flag = (uint8_t)(negated ? !b : b);
             return 0;
         }
     }
@@ -338,11 +558,21 @@ static int apply_word(const char *word, char *err, size_t errlen)
 
 void params_reset(void)
 {
-    loglvl = (struct loglvl){ 2, 2 };          /* warning */
+    /* Xen 4.17's defaults, as its release build (NDEBUG) has them. */
+    loglvl = (struct loglvl){ 2, 2 };          /* warning/warning */
     guest_loglvl = (struct loglvl){ 0, 2 };    /* none/warning */
     console_timestamps = 0;                    /* none */
+    pcid = PCID_XPTI;
     gnttab_max_frames = 64;
     gnttab_max_maptrack_frames = 1024;
+    string_param_set(&p_conswitch, "a");
+    string_param_set(&p_cd_debugkey, "");
+    string_param_set(&p_cd_hwdom, "");
+    string_param_set(&p_cd_kexeccmd, "");
+    string_param_set(&p_cd_panic, "");
+    string_param_set(&p_cd_watchdog, "");
+    /* Off, as Xen decides when running virtualized (its CI host). */
+    global_pages = 0;
     sched_credit_tslice_ms = 30;
     sync_console = 0;
 }

@@ -399,7 +399,7 @@ static void restore_params(void)
 static void test_writes(void **state)
 {
     static const char loglvl[] = "all/warning";
-    static const uint32_t frames = 64;
+    static const int32_t slice = 64;
     static const char bad[] = "lots";
     static const uint8_t one = 1;
     static const struct request good = {
@@ -407,8 +407,8 @@ static void test_writes(void **state)
         loglvl, sizeof(loglvl), 0, 0, { NULL }, restore_params,
     };
     static const struct request good_int = {
-        "write gnttab_max_frames", 0, XEN_HYPFS_OP_write_contents,
-        "/params/gnttab_max_frames", &frames, sizeof(frames), 0, 0, { NULL },
+        "write sched_credit_tslice_ms", 0, XEN_HYPFS_OP_write_contents,
+        "/params/sched_credit_tslice_ms", &slice, sizeof(slice), 0, 0, { NULL },
         restore_params,
     };
     static const struct request invalid = {

@@ -137,7 +137,7 @@ explain 'xenhypfs: cannot write /test/types/string_ro: it is read-only for you' 
 
 # The audit trail: each change once, who, what, before and after; a
 # refused write not at the default level.
-"$XENHYPFS" write /params/loglvl all/info
+"$XENHYPFS" write /params/loglvl info/all
 "$XENHYPFS" write /test/types/string 'two
 lines' || fail "write of a string"
 "$XENHYPFS" write /params/loglvl loud 2>/dev/null && fail "a bad loglvl was taken"
@@ -148,7 +148,7 @@ check "hypfsctl: a missing domain, named" "hypfsctl: domain-unpause: no domain n
 "$HYPFSCTL" domain-channel web >/dev/null || fail "domain-channel"  # asks, changes nothing
 audit=$(grep 'audit:' "$tmp/hypfsd.log" | sed 's/^hypfsd: //')
 check "audit lines" "audit: control 'domain-create name=web channel=1' by uid $(id -u)
-audit: write /params/loglvl by uid $(id -u) (domain 0): \"warning\" -> \"all/info\"
+audit: write /params/loglvl by uid $(id -u) (domain 0): \"warning/warning\" -> \"info/all\"
 audit: write /test/types/string by uid $(id -u) (domain 0): \"hello, hypfs\" -> \"two\\x0alines\"
 audit: control 'domain-pause id=web' by uid $(id -u)" "$audit"
 # White space around a number is taken on either side, never alone.

@@ -85,9 +85,9 @@ await "the hypervisor is up" 'hypfs_up' 1
 
 # A parameter written: the new value within a few scrapes.
 "$XENHYPFS" write /params/gnttab_max_frames 77
-await "a written parameter" 'hypfs_params_gnttab_max_frames' 77
-"$XENHYPFS" write /params/loglvl all/info
-await "a written string parameter" 'hypfs_params_loglvl_info{value="all/info"}' 1
+await "a written parameter" 'hypfs_params_gnttab_max_frames_info{value="77"}' 1
+"$XENHYPFS" write /params/loglvl info/all
+await "a written string parameter" 'hypfs_params_loglvl_info{value="info/all"}' 1
 
 # A destroyed domain: its series goes stale (no value at the latest time).
 id=$("$XENHYPFS" ls /domain | awk '{print $NF}' | while read -r d; do

@@ -57,14 +57,15 @@ expect_line "a domain's number, labelled" 'hypfs_domain_vcpus{domain="1",name="w
 expect_line "memory in bytes" 'hypfs_domain_memory_bytes{domain="1",name="web"} 536870912'
 expect_line "a string: _info" 'hypfs_domain_state_info{domain="1",name="web",value="running"} 1'
 expect_line "a pool" 'hypfs_cpupool_sched_gran_info{cpupool="1",name="batch",value="cpu"} 1'
-expect_line "a parameter" 'hypfs_params_gnttab_max_frames 64'
+expect_line "a parameter" 'hypfs_params_global_pages 0'
+expect_line "a number Xen shows as a string" 'hypfs_params_gnttab_max_frames_info{value="64"} 1'
 expect_line "milliseconds to seconds" 'hypfs_params_sched_credit_tslice_seconds 0.03'
-expect_line "a string parameter" 'hypfs_params_loglvl_info{value="warning"} 1'
+expect_line "a string parameter" 'hypfs_params_loglvl_info{value="warning/warning"} 1'
 expect_line "a bool" 'hypfs_params_sync_console 0'
 expect_line "a signed number" 'hypfs_test_types_i64 -9000000000000000000'
 expect_line "the reachability" 'hypfs_up 1'
 expect_line "no error yet" 'hypfs_scrape_errors_total 0'
-grep -q '^hypfs_build_info{changeset="[^"]*",compile_by=.*version_major="0",version_minor="1"} 1$' <<<"$m" ||
+grep -q '^hypfs_build_info{changeset="[^"]*",compile_by=.*version_extra="-hypfs-[0-9.]*",version_major="4",version_minor="17"} 1$' <<<"$m" ||
     fail "hypfs_build_info: $(grep hypfs_build_info <<<"$m")"
 config_crc=$("$XENHYPFS" cat /buildinfo/config | head -c -1 | gzip -c | tail -c 8 | od -An -tu4 -N4 | tr -d ' ')
 expect_line "gzip content: a CRC-32 of its inflated text" "hypfs_build_config_crc32 $config_crc"

@@ -122,8 +122,8 @@ echo 0x20 > "$mnt/test/types/u8" || fail "echo 0x20 > u8"
 check "u8 after echo" 32 "$(cat "$mnt/test/types/u8")"
 echo "a value with spaces" > "$mnt/test/types/string"
 check "string with spaces" "a value with spaces" "$("$XENHYPFS" cat /test/types/string)"
-echo all/debug > "$mnt/params/loglvl"
-check "a parameter" all/debug "$("$XENHYPFS" cat /params/loglvl)"
+echo info/debug > "$mnt/params/loglvl"
+check "a parameter" info/all "$("$XENHYPFS" cat /params/loglvl)"
 printf '\001\002' > "$mnt/test/types/blob" || fail "blob write"
 check "blob written raw" "$(printf '\001\002' | od -An -tx1)" "$(od -An -tx1 < "$mnt/test/types/blob")"
 
@@ -140,7 +140,8 @@ refused /test/types/u8 ten "Invalid argument"
 refused /test/types/i8 -129 "Numerical result out of range"
 refused /test/types/bool maybe "Numerical argument out of domain"
 refused /params/loglvl loud "Invalid argument"
-refused /params/gnttab_max_frames 1 "Invalid argument"
+refused /params/gnttab_max_frames 1x "Invalid argument"
+refused /params/gnttab_max_frames 2147483648 "Numerical result out of range"
 refused /test/types/string_ro x "Permission denied"
 refused /test/types/string "$(printf 'x%.0s' $(seq 80))" "No space left on device"
 run_fails 1 bash -c "echo x > '$mnt/test'"
@@ -162,9 +163,9 @@ run_fails 1 chmod 777 "$mnt/test/types/u8"
 
 # Live: changes made elsewhere show at once, dynamic directories included.
 "$XENHYPFS" write /params/loglvl info
-check "read after an outside write" info "$(cat "$mnt/params/loglvl")"
+check "read after an outside write" info/info "$(cat "$mnt/params/loglvl")"
 "$XENHYPFS" write /params/loglvl error
-check "and after another" error "$(cat "$mnt/params/loglvl")"
+check "and after another" error/error "$(cat "$mnt/params/loglvl")"
 id=$("$HYPFSCTL" domain-create fused)
 check "a new domain appears" fused "$(cat "$mnt/domain/$id/name")"
 ls "$mnt/domain" | grep -qx "$id" || fail "new domain not listed"
@@ -199,7 +200,7 @@ run_fails 1 cat "$mnt/params/loglvl"
 case "$err" in *"Input/output error"*) ;; *) fail "during an outage: $err" ;; esac
 run_fails 2 ls "$mnt"
 start_hypfsd --test-tree
-check "back after the outage" warning "$(cat "$mnt/params/loglvl")"
+check "back after the outage" warning/warning "$(cat "$mnt/params/loglvl")"
 check "outage logged once" 1 "$(grep -c 'every request fails with EIO' "$tmp/fuse.log")"
 check "recovery logged once" 1 "$(grep -c 'can be reached again' "$tmp/fuse.log")"
 unmount_fuse
@@ -207,7 +208,7 @@ unmount_fuse
 # As mount(8) and fstab run it: a source, and -o socket=.
 real_socket=$HYPFS_SOCKET
 HYPFS_SOCKET=$tmp/none.sock mount_fuse hypfs -o "socket=$real_socket"
-check "mounted with -o socket=" warning "$(cat "$mnt/params/loglvl")"
+check "mounted with -o socket=" warning/warning "$(cat "$mnt/params/loglvl")"
 unmount_fuse
 
 # Access rights with other users (needs root to be them).
@@ -240,7 +241,7 @@ domain" "$out"
     run_fails 1 as 65534 cat "$mnt/params/loglvl"
     case "$err" in *"No such file or directory"*) ;; *) fail "hidden entry: $err" ;; esac
     run_fails 1 as 65534 bash -c "echo all > $mnt/params/loglvl"
-    check "loglvl untouched" warning "$("$XENHYPFS" cat /params/loglvl)"
+    check "loglvl untouched" warning/warning "$("$XENHYPFS" cat /params/loglvl)"
     # Root, the mounting user, still has all its rights meanwhile.
     run_ok cat "$mnt/params/loglvl"
     run_ok stat -c %A "$mnt/params/loglvl"

@@ -21,12 +21,19 @@ refused() {
     check "/params/$1 unchanged after '$2'" "$before" "$out"
 }
 
-good loglvl debug debug
-good loglvl all/info all/info
-good loglvl warning/warning warning
+# Xen 4.17's grammars (tests/xen checks them against the real hypervisor).
+good loglvl debug all/all
+good loglvl info/all info/all
+good loglvl all/info all/all
+good loglvl info/none info/info
+good loglvl /all warning/all
+good loglvl "" warning/warning
+# Refused whole: Xen's own parser leaves "warning/warning" behind.
+good loglvl error error/error
 refused loglvl loud "Invalid argument"
 refused loglvl "info/" "Invalid argument"
-refused loglvl "" "Invalid argument"
+refused loglvl "info/loud" "Invalid argument"
+refused loglvl "infox" "Invalid argument"
 refused loglvl "$(printf 'x%.0s' $(seq 40))" "Invalid argument"
 # Xen's parameter size limit (128 with the NUL) is the handler's limit.
 refused loglvl "$(printf 'x%.0s' $(seq 128))" "No space left on device"
@@ -37,20 +44,50 @@ refused guest_loglvl everything "Invalid argument"
 good console_timestamps boot boot
 good console_timestamps yes date
 good console_timestamps no none
+good console_timestamps "" date
 refused console_timestamps always "Invalid argument"
 
 good gnttab_max_frames 128 128
 good gnttab_max_frames 0x100 256
 good gnttab_max_frames 010 8
-refused gnttab_max_frames 3 "Invalid argument"
-refused gnttab_max_frames 65537 "Invalid argument"
-refused gnttab_max_frames 4294967296 "Numerical result out of range"
-refused gnttab_max_frames -1 "Numerical result out of range"
+good gnttab_max_frames 3 3
+good gnttab_max_frames "" 0
+good gnttab_max_frames 2147483647 2147483647
+refused gnttab_max_frames 2147483648 "Numerical result out of range"
+refused gnttab_max_frames 18446744073709551616 "Numerical result out of range"
+refused gnttab_max_frames -1 "Invalid argument"
 refused gnttab_max_frames 12abc "Invalid argument"
-refused gnttab_max_frames "" "Invalid argument"
+refused gnttab_max_frames " 12" "Invalid argument"
+refused gnttab_max_frames 08 "Invalid argument"
+refused gnttab_max_frames 0x "Invalid argument"
 
 good gnttab_max_maptrack_frames 0 0
-refused gnttab_max_maptrack_frames 2000000 "Invalid argument"
+refused gnttab_max_maptrack_frames 1e3 "Invalid argument"
+
+good pcid off off
+good pcid 1 on
+good pcid xpti xpti
+good pcid no-xpti noxpti
+good pcid xpti=yes xpti
+refused pcid noxpti "Invalid argument"
+refused pcid xpti=dom0 "Invalid argument"
+refused pcid "" "Invalid argument"
+
+# String parameters: any string that fits the buffer, its NUL included.
+good conswitch bx bx
+good conswitch "" ""
+refused conswitch abc "No space left on device"
+good crash-debug-panic "0qr" "0qr"
+good crash-debug-panic "$(printf 'k%.0s' $(seq 31))" "$(printf 'k%.0s' $(seq 31))"
+refused crash-debug-panic "$(printf 'k%.0s' $(seq 32))" "No space left on device"
+
+# EPT not in use: anything is taken and nothing changes, as on Xen.
+good ept exec-sp=1 ""
+good ept rubbish ""
+
+good global-pages on 1
+good global-pages 0 0
+refused global-pages maybe "Numerical argument out of domain"
 
 good sched_credit_tslice_ms 1000 1000
 good sched_credit_tslice_ms 7 7

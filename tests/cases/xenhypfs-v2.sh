@@ -58,11 +58,11 @@ wait_lines() {  # FILE N: up to 10 s for N lines
     2>"$tmp/watch.err" &
 watcher=$!
 sleep 0.3
-"$XENHYPFS" write /params/loglvl all/info
+"$XENHYPFS" write /params/loglvl info/all
 wait_lines "$tmp/watch.out" 1 || fail "no line for a write"
 "$HYPFSCTL" domain-create db >/dev/null
 wait_lines "$tmp/watch.out" 2 || fail "no line for a new domain"
-check "watch --value lines" "/params/loglvl = all/info
+check "watch --value lines" "/params/loglvl = info/all
 /domain" "$(cat "$tmp/watch.out")"
 
 # A restart: a note, the watches re-armed, every path once more.
@@ -73,7 +73,7 @@ grep -q "reconnected" "$tmp/watch.err" ||
     fail "no note of the restart on stderr: $(cat "$tmp/watch.err")"
 "$XENHYPFS" write /params/loglvl warning
 wait_lines "$tmp/watch.out" 5 || fail "no line for a write after a restart"
-check "the last line" "/params/loglvl = warning" "$(tail -1 "$tmp/watch.out")"
+check "the last line" "/params/loglvl = warning/warning" "$(tail -1 "$tmp/watch.out")"
 kill -INT "$watcher"
 status=0
 wait "$watcher" || status=$?

@@ -130,7 +130,7 @@ static void test_poll(void **state)
     /* Nothing changed: not woken. */
     assert_int_equal(poll(&p, 1, 200), 0);
     /* A change by someone else wakes it. */
-    assert_int_equal(run("%s write /params/loglvl all/info", xenhypfs()), 0);
+    assert_int_equal(run("%s write /params/loglvl info/all", xenhypfs()), 0);
     p.revents = 0;
     assert_int_equal(poll(&p, 1, 10000), 1);
     assert_true(p.revents & POLLPRI);
@@ -138,8 +138,8 @@ static void test_poll(void **state)
     /* Read again from the start: the new value, and quiet again. */
     memset(buf, 0, sizeof(buf));
     assert_int_equal(pread(fd, buf, sizeof(buf), 0),
-                     (ssize_t)strlen("all/info\n"));
-    assert_string_equal(buf, "all/info\n");
+                     (ssize_t)strlen("info/all\n"));
+    assert_string_equal(buf, "info/all\n");
     p.revents = 0;
     assert_int_equal(poll(&p, 1, 200), 0);
     close(fd);
@@ -157,16 +157,16 @@ static void test_reread(void **state)
     fd = open(path_of("/params/loglvl"), O_RDONLY);
     assert_true(fd >= 0);
     memset(buf, 0, sizeof(buf));
-    assert_int_equal(read(fd, buf, sizeof(buf)), 5);
-    assert_string_equal(buf, "none\n");
-    assert_int_equal(run("%s write /params/loglvl debug/error", xenhypfs()),
+    assert_int_equal(read(fd, buf, sizeof(buf)), 10);
+    assert_string_equal(buf, "none/none\n");
+    assert_int_equal(run("%s write /params/loglvl error/info", xenhypfs()),
                      0);
     /* As tail -f sees it: the size, then the content from the start. */
     assert_int_equal(fstat(fd, &st), 0);
-    assert_int_equal(st.st_size, (off_t)strlen("debug/error\n"));
+    assert_int_equal(st.st_size, (off_t)strlen("error/info\n"));
     memset(buf, 0, sizeof(buf));
     assert_int_equal(pread(fd, buf, sizeof(buf), 0), st.st_size);
-    assert_string_equal(buf, "debug/error\n");
+    assert_string_equal(buf, "error/info\n");
     close(fd);
 }
 
@@ -179,17 +179,17 @@ static void test_caches_follow(void **state)
     need_fuse();
     assert_int_equal(run("%s write /params/loglvl none", xenhypfs()), 0);
     assert_int_equal(stat(path_of("/params/loglvl"), &st), 0);
-    assert_int_equal(st.st_size, 5);
+    assert_int_equal(st.st_size, 10);
     /* Cached now; a change of length must show at once, not later. */
-    assert_int_equal(run("%s write /params/loglvl all/warning", xenhypfs()),
+    assert_int_equal(run("%s write /params/loglvl warning/all", xenhypfs()),
                      0);
     for (i = 0; i < 1000; i++) {
         assert_int_equal(stat(path_of("/params/loglvl"), &st), 0);
-        if (st.st_size == (off_t)strlen("all/warning\n"))
+        if (st.st_size == (off_t)strlen("warning/all\n"))
             break;
         usleep(10000);      /* the invalidation is asynchronous */
     }
-    assert_int_equal(st.st_size, (off_t)strlen("all/warning\n"));
+    assert_int_equal(st.st_size, (off_t)strlen("warning/all\n"));
 
     /* A domain appears and goes: its directory with it. */
     assert_int_equal(run("HYPFS_SOCKET=%s %s domain-create fusedom >/dev/null",

@@ -92,7 +92,7 @@ static void served(void)
     assert_int_equal(tclient_op(&c, &op, "/params/loglvl", NULL, &ret, &out,
                                &out_len), 0);
     assert_int_equal(ret, 0);
-    assert_string_equal((const char *)out + 12, "warning");
+    assert_string_equal((const char *)out + 12, "warning/warning");
     hypfs_client_close(&c);
 }
 

@@ -28,7 +28,9 @@ static atomic_int stop, errors;
 static atomic_long ops, writes, domain_changes;
 
 static const char *const levels[] = { "debug", "all/info", "error/warning" };
-static const uint32_t frames[] = { 64, 128, 4096 };
+/* How each reads back (Xen's form: both levels, "debug" shown as "all"). */
+static const char *const shown[] = { "all/all", "all/all", "error/warning" };
+static const int32_t slices[] = { 30, 100, 1000 };
 
 static void report(const char *what, const char *path, long ret)
 {
@@ -74,25 +76,26 @@ static void *client(void *arg)
             ret = call(&c, XEN_HYPFS_OP_read, "/params/loglvl", NULL, 0, 4096,
                        &out, &out_len);
             for (i = 0; !ret && i < 3; i++)
-                known |= out_len == 12 + strlen(levels[i]) + 1 &&
-                         !strcmp((const char *)out + 12, levels[i]);
-            known |= !ret && !strcmp((const char *)out + 12, "warning");
+                known |= out_len == 12 + strlen(shown[i]) + 1 &&
+                         !strcmp((const char *)out + 12, shown[i]);
+            known |= !ret && !strcmp((const char *)out + 12,
+                                     "warning/warning");
             if (ret || !known)
                 report("read", "/params/loglvl", ret);
             break;
         }
         case 2: {
-            uint32_t v = 0;
+            int32_t v = 0;
             bool known = false;
 
-            ret = call(&c, XEN_HYPFS_OP_read, "/params/gnttab_max_frames",
+            ret = call(&c, XEN_HYPFS_OP_read, "/params/sched_credit_tslice_ms",
                        NULL, 0, 64, &out, &out_len);
             if (!ret && out_len == 16)
                 memcpy(&v, out + 12, 4);
             for (i = 0; i < 3; i++)
-                known |= v == frames[i];
+                known |= v == slices[i];
             if (ret || !known)
-                report("read", "/params/gnttab_max_frames", ret);
+                report("read", "/params/sched_credit_tslice_ms", ret);
             break;
         }
         case 3:
@@ -130,12 +133,13 @@ static void *client(void *arg)
             break;
         }
         case 8: {
-            uint32_t v = frames[rand_r(&seed) % 3];
+            int32_t v = slices[rand_r(&seed) % 3];
 
             ret = call(&c, XEN_HYPFS_OP_write_contents,
-                       "/params/gnttab_max_frames", &v, 4, 0, &out, &out_len);
+                       "/params/sched_credit_tslice_ms", &v, 4, 0, &out,
+                       &out_len);
             if (ret)
-                report("write", "/params/gnttab_max_frames", ret);
+                report("write", "/params/sched_credit_tslice_ms", ret);
             atomic_fetch_add(&writes, 1);
             break;
         }

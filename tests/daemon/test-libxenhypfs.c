@@ -409,7 +409,7 @@ static void test_write(void **state)
         { "/test", "x", EACCES, NULL },
         { "/test/types/blob", "x", EDOM, NULL },
         { "/test/nothing", "1", ENOENT, NULL },
-        { "/params/loglvl", "loud", EINVAL, "warning" },
+        { "/params/loglvl", "loud", EINVAL, "warning/warning" },
     };
     size_t i;
 

@@ -194,32 +194,42 @@ static void read_param(struct hypfs *fs, const char *path, void *out, size_t n)
     memcpy(out, buf + 12, e.content_len);
 }
 
+/* As Xen shows it: both levels, the second never below the first. */
 static bool valid_level(const char *s)
 {
     static const char *const lv[] = {
-        "none", "error", "warning", "info", "debug", "all",
+        "none", "error", "warning", "info", "all",
     };
     const char *slash = strchr(s, '/');
-    size_t i, j, len = slash ? (size_t)(slash - s) : strlen(s);
+    size_t i, j, len = slash ? (size_t)(slash - s) : 0;
 
-    for (i = 0; i < 6; i++)
+    if (!slash)
+        return false;
+    for (i = 0; i < 5; i++)
         if (strlen(lv[i]) == len && !strncmp(s, lv[i], len))
             break;
-    if (i == 6)
-        return false;
-    if (!slash)
-        return true;
-    for (j = 0; j < 6; j++)
+    for (j = 0; j < 5; j++)
         if (!strcmp(slash + 1, lv[j]))
-            return j != i;      /* equal halves are shown once */
-    return false;
+            break;
+    return i < 5 && j < 5 && j >= i;
+}
+
+/* A gnttab limit as Xen shows it: decimal, at most INT_MAX. */
+static bool valid_frames(const char *s)
+{
+    char *end;
+    unsigned long v;
+
+    errno = 0;
+    v = strtoul(s, &end, 10);
+    return *s >= '0' && *s <= '9' && !*end && !errno && v <= 2147483647ul;
 }
 
 static void check_params(struct hypfs *fs)
 {
     static const char *const stamps[] = { "none", "date", "datems", "boot", "raw" };
+    static const char *const pcids[] = { "off", "on", "xpti", "noxpti" };
     char v[256];
-    uint32_t u;
     int32_t i;
     size_t k;
     bool ok = false;
@@ -233,10 +243,20 @@ static void check_params(struct hypfs *fs)
     for (k = 0; k < 5; k++)
         ok |= !strcmp(v, stamps[k]);
     CHECK(ok);
-    read_param(fs, "/params/gnttab_max_frames", &u, 4);
-    CHECK(u >= 4 && u <= 65536);
-    read_param(fs, "/params/gnttab_max_maptrack_frames", &u, 4);
-    CHECK(u <= (1u << 20));
+    read_param(fs, "/params/gnttab_max_frames", v, sizeof(v));
+    CHECK(valid_frames(v));
+    read_param(fs, "/params/gnttab_max_maptrack_frames", v, sizeof(v));
+    CHECK(valid_frames(v));
+    read_param(fs, "/params/pcid", v, sizeof(v));
+    for (ok = false, k = 0; k < 4; k++)
+        ok |= !strcmp(v, pcids[k]);
+    CHECK(ok);
+    read_param(fs, "/params/conswitch", v, sizeof(v));
+    CHECK(strlen(v) <= 2);
+    read_param(fs, "/params/ept", v, sizeof(v));
+    CHECK(!*v);
+    read_param(fs, "/params/global-pages", v, 1);
+    CHECK((uint8_t)v[0] <= 1);
     read_param(fs, "/params/sched_credit_tslice_ms", &i, 4);
     CHECK(i >= 1 && i <= 1000);
     read_param(fs, "/params/sync_console", v, 1);
@@ -250,8 +270,10 @@ static void daemon_values(struct hypfs *fs, uint8_t which, const uint8_t *p,
         "/params/loglvl", "/params/guest_loglvl", "/params/console_timestamps",
         "/params/gnttab_max_frames", "/params/gnttab_max_maptrack_frames",
         "/params/sched_credit_tslice_ms", "/params/sync_console",
+        "/params/pcid", "/params/conswitch", "/params/ept",
+        "/params/global-pages", "/params/crash-debug-panic",
     };
-    const char *path = params[which % 7];
+    const char *path = params[which % (sizeof(params) / sizeof(params[0]))];
     uint8_t before[256], after[256];
     long r;
 

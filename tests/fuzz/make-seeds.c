@@ -125,7 +125,6 @@ static void wire_seeds(void)
     static const char ctl3[] = "cpu-move\0cpu=0\0pool=1\0";
     static const char ctl4[] = "domain-destroy\0id=1\0";
     static const char ctl5[] = "pool-list\0";
-    uint32_t v = 128;
     uint8_t one = 1;
     int uid;
     size_t i;
@@ -146,7 +145,7 @@ static void wire_seeds(void)
         op_frame(&b, 1, XEN_HYPFS_OP_write_contents, "/params/loglvl",
                  "debug", 6, 0);
         op_frame(&b, 2, XEN_HYPFS_OP_write_contents,
-                 "/params/gnttab_max_frames", &v, 4, 0);
+                 "/params/gnttab_max_frames", "128", 4, 0);
         op_frame(&b, 3, XEN_HYPFS_OP_write_contents, "/test/types/bool", &one,
                  1, 0);
         op_frame(&b, 4, XEN_HYPFS_OP_write_contents, "/cpupool/1/sched-gran",
@@ -383,6 +382,8 @@ static void values_seeds(void)
         "gnttab_max_frames=0x10000 sched_credit_tslice_ms=1000 unknown=1",
         "console_timestamps=datems loglvl=\"all",
         "gnttab_max_maptrack_frames=1048577",
+        "pcid=no-xpti conswitch=bx crash-debug-panic=0 ept=exec-sp=1",
+        "global-pages no-global-pages gnttab_max_frames=",
     };
     uint8_t seed[128];
     size_t i, k;
