@@ -11,7 +11,8 @@
  * no value, and leave the handle usable: the same call made again at once,
  * with nothing failing, must give the reference result.  A run past the
  * last allocation must give the reference result.  Leaks are
- * LeakSanitizer's to report in the sanitizer build.
+ * LeakSanitizer's to report in the sanitizer build.  Run over hypfsd's
+ * socket and, as alloc-lib-privcmd, over the emulated privcmd device.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -254,7 +255,10 @@ static int setup(void **state)
     if (daemon_start(&d, NULL, args))
         return -1;
     setenv("HYPFS_SOCKET", d.socket, 1);
-    setenv("HYPFS_TRANSPORT", "socket", 1);
+    /* socket, or privcmd (emulated, preloaded: the alloc-lib-privcmd run) */
+    setenv("HYPFS_TRANSPORT", getenv("HYPFS_TEST_TRANSPORT") &&
+           *getenv("HYPFS_TEST_TRANSPORT") ? getenv("HYPFS_TEST_TRANSPORT")
+                                           : "socket", 1);
     /* A listing of /domain larger than the library's first read. */
     if (create_domains(d.socket, "guest-with-a-long-name-", 300))
         return -1;
