@@ -1,5 +1,5 @@
 /*
- * xenhypfs: the hypervisor filesystem from the command line.
+ * hypfs (xenhypfs): the hypervisor filesystem from the command line.
  *
  * The four commands of Xen's tool behave byte for byte as Xen's
  * (tools/misc/xenhypfs.c), so that scripts keep working: the same output,
@@ -40,33 +40,62 @@
 
 static xenhypfs_handle *hdl;
 
+/*
+ * The name this program was run as: "xenhypfs" (Xen's command, whose
+ * usage and messages are printed byte for byte as Xen's tool prints them)
+ * or "hypfs" (the name it is installed as).
+ */
+static const char *prog = "xenhypfs";
+
 static int usage(void)
 {
-    fprintf(stderr, "usage: xenhypfs ls <path>\n");
-    fprintf(stderr, "       xenhypfs cat [-b] <path>\n");
-    fprintf(stderr, "       xenhypfs write <path> <val>\n");
-    fprintf(stderr, "       xenhypfs tree\n");
+    fprintf(stderr, "usage: %s ls <path>\n", prog);
+    fprintf(stderr, "       %s cat [-b] <path>\n", prog);
+    fprintf(stderr, "       %s write <path> <val>\n", prog);
+    fprintf(stderr, "       %s tree\n", prog);
     return 1;
 }
 
 static void help(void)
 {
+    /* A synopsis, and its explanation from column 38 ("|": a new line). */
+    static const char *const lines[][2] = {
+        { "ls [-l] <path>", "list a directory (-l: encoding,|size, longest "
+          "value accepted)" },
+        { "cat [-b] <path>", "print a value (-b: escape bytes|that are "
+          "neither printable nor space)" },
+        { "write <path> <val>", "set a writable value" },
+        { "tree", "print every path" },
+        { "dump [<path>]", "print every value below a path" },
+        { "watch [--value] <path>...", "|print a line per change of a path|"
+          "(and its new value), until ^C" },
+        { "--json ls|cat|tree|dump|watch ...", "|the same, as JSON (valid "
+          "UTF-8;|cat: paths..., tree: [<path>])" },
+        { "--explain ...", "errors that say what is allowed" },
+        { "--help | --version | -V", "" },
+    };
+    size_t i;
+
+    for (i = 0; i < sizeof(lines) / sizeof(lines[0]); i++) {
+        const char *d = lines[i][1];
+        int col = printf("%s%s %s", i ? "       " : "usage: ", prog,
+                         lines[i][0]);
+
+        while (*d) {
+            size_t n = strcspn(d, "|");
+
+            if (n)
+                printf("%*s%.*s", col < 38 ? 38 - col : 1, "", (int)n, d);
+            d += n;
+            if (*d == '|') {
+                printf("\n");
+                d++;
+                col = 0;
+            }
+        }
+        printf("\n");
+    }
     printf(
-"usage: xenhypfs ls [-l] <path>        list a directory (-l: encoding,\n"
-"                                      size, longest value accepted)\n"
-"       xenhypfs cat [-b] <path>       print a value (-b: escape bytes\n"
-"                                      that are neither printable nor space)\n"
-"       xenhypfs write <path> <val>    set a writable value\n"
-"       xenhypfs tree                  print every path\n"
-"       xenhypfs dump [<path>]         print every value below a path\n"
-"       xenhypfs watch [--value] <path>...\n"
-"                                      print a line per change of a path\n"
-"                                      (and its new value), until ^C\n"
-"       xenhypfs --json ls|cat|tree|dump|watch ...\n"
-"                                      the same, as JSON (valid UTF-8;\n"
-"                                      cat: paths..., tree: [<path>])\n"
-"       xenhypfs --explain ...         errors that say what is allowed\n"
-"       xenhypfs --help | --version | -V\n"
 "\n"
 "The hypervisor is reached through /dev/xen/privcmd in a Xen control domain,\n"
 "else through hypfsd's socket ($HYPFS_SOCKET, default /run/hypfs/hypfsd.sock).\n"
@@ -153,7 +182,7 @@ static void explain_failure(const char *verb, const char *path,
     void *raw = xenhypfs_read_raw(hdl, path, &d);
     unsigned int bits = d ? (unsigned int)d->size * 8 : 0;
 
-    fprintf(stderr, "xenhypfs: cannot %s %s: ", verb, path);
+    fprintf(stderr, "%s: cannot %s %s: ", prog, verb, path);
     if (err == ENOENT)
         fprintf(stderr, "no such entry (or it is hidden from you)\n");
     else if (err == EACCES || err == EPERM)
@@ -591,7 +620,7 @@ static int walk(const char *path, bool json, bool values, json_object *into)
 
     ent = xenhypfs_readdir(hdl, path, &n);
     if (!ent) {
-        fprintf(stderr, "xenhypfs: %s: %s\n", path, strerror(errno));
+        fprintf(stderr, "%s: %s: %s\n", prog, path, strerror(errno));
         return 3;
     }
     for (i = 0; i < n; i++) {
@@ -614,7 +643,7 @@ static int walk(const char *path, bool json, bool values, json_object *into)
         } else if (values) {
             if (json) {
                 if (json_add_value_at(o, p)) {
-                    fprintf(stderr, "xenhypfs: %s: %s\n", p, strerror(errno));
+                    fprintf(stderr, "%s: %s: %s\n", prog, p, strerror(errno));
                     ret = 3;
                 }
             } else {
@@ -626,7 +655,7 @@ static int walk(const char *path, bool json, bool values, json_object *into)
                     printf("%s = %s\n", p, val);
                     free(val);
                 } else {
-                    fprintf(stderr, "xenhypfs: %s: %s\n", p, strerror(errno));
+                    fprintf(stderr, "%s: %s: %s\n", prog, p, strerror(errno));
                     ret = 3;
                 }
                 if (raw) {
@@ -727,7 +756,7 @@ static int leaf_line(const char *path, const struct xenhypfs_dirent *d,
         o = json_entry(&named);
         if (values && json_add_value(o, d, content)) {
             json_object_put(o);
-            fprintf(stderr, "xenhypfs: %s: %s\n", path, strerror(errno));
+            fprintf(stderr, "%s: %s: %s\n", prog, path, strerror(errno));
             return 3;
         }
         json_object_array_add(into, o);
@@ -735,7 +764,7 @@ static int leaf_line(const char *path, const struct xenhypfs_dirent *d,
         char *val = dump_value(d, content);
 
         if (!val) {
-            fprintf(stderr, "xenhypfs: %s: %s\n", path, strerror(errno));
+            fprintf(stderr, "%s: %s: %s\n", prog, path, strerror(errno));
             return 3;
         }
         printf("%s = %s\n", path, val);
@@ -781,7 +810,7 @@ static int walk_top(const char *path, bool json, bool values,
             free(raw);
             free(d);
         } else if (errno != EOPNOTSUPP) {
-            fprintf(stderr, "xenhypfs: %s: %s\n", path, strerror(errno));
+            fprintf(stderr, "%s: %s: %s\n", prog, path, strerror(errno));
             return 3;
         }
     }
@@ -919,13 +948,13 @@ static int cmd_watch(int argc, char *argv[], bool json)
         } else {
             continue;
         }
-        fprintf(stderr, "xenhypfs: cannot watch %s: %s%s\n", argv[i],
+        fprintf(stderr, "%s: cannot watch %s: %s%s\n", prog, argv[i],
                 strerror(errno), why);
         return 2;
     }
     fd = xenhypfs_event_fd(hdl);
     if (fd < 0) {
-        fprintf(stderr, "xenhypfs: cannot wait for events: %s\n",
+        fprintf(stderr, "%s: cannot wait for events: %s\n", prog,
                 strerror(errno));
         return 2;
     }
@@ -942,8 +971,8 @@ static int cmd_watch(int argc, char *argv[], bool json)
         n = xenhypfs_read_events(hdl, ev, 64);
         if (n < 0) {
             if (!waiting)
-                fprintf(stderr, "xenhypfs: lost the hypervisor; waiting for "
-                        "it to come back\n");
+                fprintf(stderr, "%s: lost the hypervisor; waiting for "
+                        "it to come back\n", prog);
             waiting = true;
             continue;
         }
@@ -953,8 +982,8 @@ static int cmd_watch(int argc, char *argv[], bool json)
             if (ev[k].token >= (uint64_t)argc)
                 continue;
             if (gap && (waiting || !k)) {
-                fprintf(stderr, "xenhypfs: reconnected to the hypervisor; "
-                        "changes meanwhile may have been missed\n");
+                fprintf(stderr, "%s: reconnected to the hypervisor; "
+                        "changes meanwhile may have been missed\n", prog);
                 waiting = false;
             }
             if (gap && !ev[k].status)
@@ -987,7 +1016,7 @@ static int json_cmd(int argc, char *argv[])
 
         ent = xenhypfs_readdir(hdl, argv[1], &n);
         if (!ent) {
-            fprintf(stderr, "xenhypfs: cannot list %s: %s\n", argv[1],
+            fprintf(stderr, "%s: cannot list %s: %s\n", prog, argv[1],
                     strerror(errno));
             return 3;
         }
@@ -1012,7 +1041,7 @@ static int json_cmd(int argc, char *argv[])
                 errno = EISDIR;
             }
             if (!raw) {
-                fprintf(stderr, "xenhypfs: cannot read %s: %s\n", argv[i],
+                fprintf(stderr, "%s: cannot read %s: %s\n", prog, argv[i],
                         strerror(errno));
                 ret = 3;
                 continue;
@@ -1022,7 +1051,7 @@ static int json_cmd(int argc, char *argv[])
                                                         strlen(argv[i]),
                                                         &lossy));
             if (json_add_value(o, d, raw)) {
-                fprintf(stderr, "xenhypfs: cannot read %s: %s\n", argv[i],
+                fprintf(stderr, "%s: cannot read %s: %s\n", prog, argv[i],
                         strerror(errno));
                 json_object_put(o);
                 ret = 3;
@@ -1076,7 +1105,7 @@ static int cmd_ls_long(const char *path)
 
     ent = xenhypfs_readdir(hdl, path, &n);
     if (!ent) {
-        fprintf(stderr, "xenhypfs: cannot list %s: %s\n", path,
+        fprintf(stderr, "%s: cannot list %s: %s\n", prog, path,
                 strerror(errno));
         return 3;
     }
@@ -1147,6 +1176,8 @@ int main(int argc, char *argv[])
 
     if (!args)
         return 2;
+    if (argv[0] && *argv[0])
+        prog = strrchr(argv[0], '/') ? strrchr(argv[0], '/') + 1 : argv[0];
     /* Extensions that need no hypervisor, and options anywhere. */
     for (i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
@@ -1155,7 +1186,7 @@ int main(int argc, char *argv[])
             return 0;
         }
         if (!strcmp(argv[i], "--version") || !strcmp(argv[i], "-V")) {
-            printf("xenhypfs (hypfs) %s\n", HYPFS_VERSION_STRING);
+            printf("%s (hypfs) %s\n", prog, HYPFS_VERSION_STRING);
             free(args);
             return 0;
         }

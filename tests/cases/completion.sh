@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Bash completion as bash runs it (COMP_WORDS, COMP_CWORD, the function
-# `complete -p` names): xenhypfs commands and live paths from hypfsd,
+# `complete -p` names): hypfs commands and live paths from hypfsd,
 # silent and empty when hypfsd is away; hypfsctl verbs, options, and the
 # names and ids of live domains and pools; hypfs-fuse options.
 . "$(dirname "$0")/lib.sh"
 comp=$SOURCE_ROOT/dist/bash-completion
 bin=$tmp/bin
 mkdir -p "$bin"
-ln -s "$XENHYPFS" "$bin/xenhypfs"
+ln -s "$HYPFS_CLI" "$bin/hypfs"
 ln -s "$HYPFSCTL" "$bin/hypfsctl"
 
 # complete_line LINE: what completing the last word of LINE offers, sorted.
@@ -26,21 +26,21 @@ complete_line() {
 
 # No hypervisor: commands still complete, paths quietly do not.
 export HYPFS_SOCKET=$tmp/none.sock
-check "xenhypfs commands" "dump" "$(complete_line "xenhypfs du")"
-run_ok complete_line "xenhypfs cat /par"
+check "hypfs commands" "dump" "$(complete_line "hypfs du")"
+run_ok complete_line "hypfs cat /par"
 check "no hypervisor: no paths, no noise" "" "$out$err"
 
 start_hypfsd --test-tree
 "$HYPFSCTL" domain-create web >/dev/null
 "$HYPFSCTL" pool-create batch >/dev/null
-check "xenhypfs top level" "/" "$(complete_line "xenhypfs ls ")"
-check "xenhypfs below /" "/params/" "$(complete_line "xenhypfs cat /par")"
-check "xenhypfs live leaves" "/params/gnttab_max_frames
-/params/gnttab_max_maptrack_frames" "$(complete_line "xenhypfs cat /params/gnt")"
-check "xenhypfs live domains" "/domain/0/
-/domain/1/" "$(complete_line "xenhypfs dump /domain/")"
-check "xenhypfs --json first" "ls" "$(complete_line "xenhypfs --json l")"
-check "watch --value" "--value" "$(complete_line "xenhypfs watch --v")"
+check "hypfs top level" "/" "$(complete_line "hypfs ls ")"
+check "hypfs below /" "/params/" "$(complete_line "hypfs cat /par")"
+check "hypfs live leaves" "/params/gnttab_max_frames
+/params/gnttab_max_maptrack_frames" "$(complete_line "hypfs cat /params/gnt")"
+check "hypfs live domains" "/domain/0/
+/domain/1/" "$(complete_line "hypfs dump /domain/")"
+check "hypfs --json first" "ls" "$(complete_line "hypfs --json l")"
+check "watch --value" "--value" "$(complete_line "hypfs watch --v")"
 check "hypfsctl verbs" "domain-channel
 domain-create
 domain-destroy
