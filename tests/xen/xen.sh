@@ -13,6 +13,8 @@
 #   - the --json output is valid JSON holding Xen's tree and values, and
 #     the exporter's scrape passes promtool and holds every parameter.
 #
+# Our tools are the ones our Debian packages install, where the packaging
+# suite built them ($HYPFS_DEBS), else the build tree's.
 # Run once, on the plain build (meson test --suite xen).  It downloads
 # Debian's packages (xen-hypervisor-4.17-amd64, the generic kernel, Xen's
 # tools and libraries) unpacked into $HYPFS_XEN_ROOT (./run test sets it
@@ -37,10 +39,28 @@ root=$xen_root/root
 xen_gz=$(ls "$root"/boot/xen-4.17-amd64.gz)
 vmlinuz=$(ls "$root"/boot/vmlinuz-*-amd64 | head -n1)
 
+# Our tools as installed from our packages, where they were built
+# ($HYPFS_DEBS: the packaging suite's), else from the build tree.
+tools=("$XENHYPFS" "$HYPFS_EXPORTER" "$HYPFS_FUSE")
+if [ -n "${HYPFS_DEBS:-}" ] && ls "$HYPFS_DEBS"/hypfs-tools_*.deb >/dev/null 2>&1; then
+    for p in hypfs-tools hypfs-exporter hypfs-fuse hypfs-xen-compat hypfsd libhypfs1; do
+        dpkg-deb -x "$(ls "$HYPFS_DEBS/${p}"_*.deb | head -n1)" "$tmp/pkg"
+    done
+    multiarch=$(ls "$tmp/pkg/usr/lib" | grep -- -linux-gnu | head -n1)
+    # dom0's suite calls our command by Xen's name, as the package's link.
+    ln -s "$tmp/pkg/usr/bin/hypfs" "$tmp/xenhypfs"
+    tools=("$tmp/xenhypfs" "$tmp/pkg/usr/sbin/hypfs-exporter" "$tmp/pkg/usr/bin/hypfs-fuse")
+    export LIBXENHYPFS_DIR=$tmp/pkg/usr/lib/$multiarch/hypfs/xen
+    # The hypfsd compared with Xen is the package's too.
+    export LD_LIBRARY_PATH=$tmp/pkg/usr/lib/$multiarch${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+    HYPFSD=$tmp/pkg/usr/sbin/hypfsd
+    XENHYPFS=$tmp/xenhypfs
+    echo "our tools from the packages in $HYPFS_DEBS"
+fi
+
 # QEMU's multiboot loader takes an uncompressed (ELF32) Xen.
 gzip -dc "$xen_gz" > "$tmp/xen"
-sh "$SOURCE_ROOT/tests/xen/mkinitramfs.sh" "$tmp/initrd" "$root" \
-    "$XENHYPFS" "$HYPFS_EXPORTER" "$HYPFS_FUSE"
+sh "$SOURCE_ROOT/tests/xen/mkinitramfs.sh" "$tmp/initrd" "$root" "${tools[@]}"
 
 # Xen on the first serial port, dom0's results on the second.  QEMU's
 # "-cpu max" offers SMAP/SMEP, with which Xen's PV dom0 faults at once:
