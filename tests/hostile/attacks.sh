@@ -92,8 +92,8 @@ ramp() { sleep 1; }
 # newconn: 1000, each on a new one).  Prints the probe's line; fails the
 # run if a request was not served.
 probe() {
-    local args=(--count 3000 --expect warning)
-    [ "$1" = persistent ] || args=(--newconn --count 1000 --expect warning)
+    local args=(--count 3000 --expect warning/warning)
+    [ "$1" = persistent ] || args=(--newconn --count 1000 --expect warning/warning)
     timeout 120 "$HYPFS_PROBE" "${args[@]}" 2>&1
 }
 

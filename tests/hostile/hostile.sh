@@ -276,7 +276,7 @@ if [ -e /dev/fuse ] && command -v fusermount3 >/dev/null && [ -n "${HYPFS_FUSE:-
     run_ok as_user "$GUEST" cat "$mnt/domain/$guest_id/name"
     check "the guest through the mount after a restart" attacker-vm "$out"
     run_ok cat "$mnt/params/loglvl"
-    check "root through the mount after a restart" warning "$out"
+    check "root through the mount after a restart" warning/warning "$out"
     # Four processes of one user hammer the mount; root is served.
     for _ in 1 2 3 4; do
         as_user "$GUEST" sh -c "end=\$((\$(date +%s) + $ATTACK_S)); while [ \$(date +%s) -lt \$end ]; do cat '$mnt/domain/$guest_id/name' >/dev/null; done" &
@@ -285,7 +285,7 @@ if [ -e /dev/fuse ] && command -v fusermount3 >/dev/null && [ -n "${HYPFS_FUSE:-
     sleep 0.5
     bad=0
     for _ in $(seq 300); do
-        [ "$(cat "$mnt/params/loglvl" 2>/dev/null)" = warning ] || bad=$((bad + 1))
+        [ "$(cat "$mnt/params/loglvl" 2>/dev/null)" = warning/warning ] || bad=$((bad + 1))
     done
     wait_attackers
     check "root's reads through the mount during a user's flood that failed" 0 "$bad"
