@@ -728,6 +728,7 @@ static void stats(struct args *a, struct ctl_result *res)
     struct mallinfo2 mi;
     unsigned int ncontrol, nguest, peak;
     size_t watching, watches;
+    struct budget_stats bs;
     char *text = NULL;
 
     if (stray(a)) {
@@ -737,12 +738,18 @@ static void stats(struct args *a, struct ctl_result *res)
     mi = mallinfo2();
     server_counts(&ncontrol, &nguest, &peak);
     watch_stats(&watching, &watches);
+    budget_stats(&bs);
     if (asprintf(&text, "heap_in_use_bytes %zu\nheap_free_bytes %zu\n"
                  "heap_arenas %u\nconnections_control %u\n"
                  "connections_guest %u\nconnections_peak %u\n"
-                 "connections_watching %zu\nwatches %zu\n",
+                 "connections_watching %zu\nwatches %zu\n"
+                 "domain_budget_bytes %zu\ndomains_holding %zu\n"
+                 "domains_held_bytes %zu\ndomain_most_held_bytes %zu\n"
+                 "domain_peak_held_bytes %zu\ndomain_budget_refusals %zu\n",
                  mi.uordblks + mi.hblkhd, mi.fordblks, malloc_arenas(),
-                 ncontrol, nguest, peak, watching, watches) < 0) {
+                 ncontrol, nguest, peak, watching, watches, bs.max,
+                 bs.domains, bs.total, bs.most, bs.peak_domain,
+                 bs.refused) < 0) {
         fail(res, -ENOMEM, "out of memory");
         return;
     }

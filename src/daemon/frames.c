@@ -69,6 +69,8 @@ void hypfsd_guest_init(struct hypfsd_guest *g, const struct hypfs_msg_op *op,
 void hypfsd_guest_fini(struct hypfsd_guest *g)
 {
     free(g->out);
+    budget_uncharge(g->domain, g->out_charged);
+    g->out_charged = 0;
     g->out = NULL;
     g->out_cap = g->out_len = 0;
 }
@@ -116,11 +118,24 @@ static int guest_copy_to(void *ctx, uint64_t addr, const void *src, size_t len)
 
         while (cap < end)
             cap *= 2;
+        /*
+         * A reply is memory its domain makes us hold: counted before it
+         * is taken (its size and the allocator's header), then as taken.
+         */
+        if (cap + sizeof(size_t) > g->out_charged) {
+            if (budget_charge(g->domain,
+                              cap + sizeof(size_t) - g->out_charged))
+                return -ENOMEM;
+            g->out_charged = cap + sizeof(size_t);
+        }
         out = realloc(g->out, cap);
         if (!out)
             return -ENOMEM;     /* our buffer, not the caller's memory */
         g->out = out;
         g->out_cap = cap;
+        if (budget_cost(out) > g->out_charged &&
+            !budget_charge(g->domain, budget_cost(out) - g->out_charged))
+            g->out_charged = budget_cost(out);
     }
     /* The core writes front to back; any gap reads as zeroes. */
     if (off > g->out_len)

@@ -221,6 +221,8 @@ struct hypfsd_guest {
     uint8_t *out;               /* owned; reused between requests */
     size_t out_len;             /* highest byte written + 1 */
     size_t out_cap;
+    struct dbudget *domain;     /* out is counted against it (NULL: none) */
+    size_t out_charged;
 };
 
 extern const struct hypfs_guest_ops hypfsd_guest_ops;
@@ -305,26 +307,60 @@ struct server_opts {
     unsigned int max_control;       /* connections of the control domain */
     unsigned int max_pending;       /* unmapped peers awaiting their answer */
     unsigned int idle_timeout_s;    /* other domains' idle connections */
-    size_t guest_buffer_max;        /* their payload buffered at once */
+    size_t guest_buffer_max;        /* what each of them may make us hold */
     unsigned int max_watches;       /* per connection */
     gid_t channel_gid;              /* may connect to channels; -1: none */
 };
 
 #define WATCHES_PER_CONN_DEFAULT 10000u
 #define SERVER_OPTS_DEFAULT \
-    { NULL, 256, 256, 64, 60, 16u << 20, WATCHES_PER_CONN_DEFAULT, \
+    { NULL, 256, 256, 64, 60, GUEST_BUDGET_DEFAULT, WATCHES_PER_CONN_DEFAULT, \
       (gid_t)-1 }
+
+/* ---- Each domain's memory budget (budget.c) ---- */
+
+/* --guest-buffer's default: what one domain may make hypfsd hold. */
+#define GUEST_BUDGET_DEFAULT    (4u << 20)
+
+struct dbudget;
+/*
+ * Domain @domid's budget, with a reference (budget_put() drops it); NULL
+ * for domain 0 (and without memory): no budget, every charge succeeds.
+ */
+struct dbudget *budget_get(uint32_t domid);
+struct dbudget *budget_ref(struct dbudget *b);
+void budget_put(struct dbudget *b);
+/* Count @n more bytes: 0, or -ENOSPC (nothing counted) beyond the budget. */
+int budget_charge(struct dbudget *b, size_t n);
+/* The same, waiting until @deadline_ms (monotonic) for room to come. */
+int budget_charge_wait(struct dbudget *b, size_t n, int64_t deadline_ms);
+void budget_uncharge(struct dbudget *b, size_t n);
+/* What an allocation really costs: its usable size and its header. */
+size_t budget_cost(const void *p);
+void budget_set_max(size_t max);
+size_t budget_max(void);
+uint32_t budget_domid(const struct dbudget *b);
+struct budget_stats {
+    size_t max;                 /* each domain's budget */
+    size_t total;               /* held now, all domains together */
+    size_t most;                /* held now by the domain holding most */
+    size_t peak_domain;         /* the most one domain ever held */
+    size_t domains;             /* holding anything now */
+    size_t refused;             /* charges refused so far */
+};
+void budget_stats(struct budget_stats *s);
 
 /* ---- Watches (watch.c) ---- */
 
 /*
- * A connection's watches.  Made with its connection (the peer's uid, and
- * whether it is the control domain's: guests' watches count against a
- * shared memory budget), closed with it.
+ * A connection's watches.  Made with its connection: the peer's uid (whom
+ * its watches are checked as, through the mapping), or its channel (then
+ * its domain is the caller, and events go out as channel frames); whether
+ * it is the control domain's; its domain's budget (a reference is taken),
+ * charged for every byte its watches hold.  Closed with it.
  */
-struct watchset *watchset_new(uid_t uid, bool control);
-/* Events of this set go out as channel frames (with their CRC). */
-void watchset_set_channel(struct watchset *ws);
+struct watchset *watchset_new(uid_t uid, struct channel *ch, bool control,
+                              struct dbudget *b);
 void watchset_close(struct watchset *ws);
 /* Watches in the set, and the descriptor readable when events are due. */
 size_t watchset_count(const struct watchset *ws);
@@ -341,8 +377,7 @@ int watch_flush(struct watchset *ws, int fd);
  * Register the core's watch ops and change hook, and start the notifier
  * thread.  0 or -errno.
  */
-int watch_start(struct hypfs *fs, unsigned int max_watches,
-                size_t guest_bytes_max);
+int watch_start(struct hypfs *fs, unsigned int max_watches);
 void watch_stop(void);
 /* Who is who changed (a reload, a domain created or destroyed). */
 void watch_everything_changed(void);

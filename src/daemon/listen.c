@@ -397,7 +397,8 @@ int server_run(struct hypfs *fs, const struct server_opts *opts,
         ret = -1;
         goto out;
     }
-    err = watch_start(fs, fitted.max_watches, fitted.guest_buffer_max);
+    budget_set_max(fitted.guest_buffer_max);
+    err = watch_start(fs, fitted.max_watches);
     if (err) {
         log_err("cannot start the watch notifier: %s", strerror(-err));
         ret = -1;

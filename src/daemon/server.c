@@ -65,7 +65,8 @@ struct conn {
     struct callers_snap *snap;  /* the mapping this connection last used */
     uint8_t *rbuf;              /* buffered input: [rstart, rend) */
     size_t rcap, rstart, rend;
-    size_t budget;              /* guest payload bytes it holds */
+    struct dbudget *domain;     /* its domain's budget (NULL: control) */
+    size_t held;                /* a large frame it holds, counted */
     struct hypfsd_guest guest;  /* output buffer, reused */
     struct watchset *ws;        /* its watches */
     struct channel *ch;         /* a guest's channel: its identity (ref) */
@@ -74,18 +75,15 @@ struct conn {
 static struct {
     pthread_mutex_t lock;       /* guards everything below but fs, opts */
     pthread_cond_t drained;
-    pthread_cond_t budget_freed;
     struct conn *list;
     unsigned int ncontrol, nguest;
     unsigned int peak;          /* most connection threads at once */
-    size_t budget_used;
     int wake_fd;                /* eventfd: a connection ended */
     struct hypfs *fs;
     struct server_opts opts;
 } srv = {
     .lock = PTHREAD_MUTEX_INITIALIZER,
     .drained = PTHREAD_COND_INITIALIZER,
-    .budget_freed = PTHREAD_COND_INITIALIZER,
     .wake_fd = -1,
     .opts = SERVER_OPTS_DEFAULT,
 };
@@ -315,47 +313,25 @@ static int handle_ctl(struct conn *c, const uint8_t *payload, uint32_t len,
     return ret;
 }
 
-/* ---- The guests' payload budget ---- */
+/* ---- A frame's payload, counted against its domain's budget ---- */
 
 static int budget_take(struct conn *c, size_t n, int64_t deadline)
 {
-    struct timespec until;
-    int64_t ms = deadline - monotonic_ms();
-
-    if (n > srv.opts.guest_buffer_max)
+    if (budget_charge_wait(c->domain, n, deadline)) {
+        log_limited(&rl_refused, L_NOTICE, "connection of uid %u pid %d: "
+                    "domain %u's budget (%zu bytes) stayed full, closed",
+                    (unsigned int)c->uid, (int)c->pid,
+                    budget_domid(c->domain), budget_max());
         return -1;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += ms / 1000;
-    until.tv_nsec += (ms % 1000) * 1000000;
-    if (until.tv_nsec >= 1000000000) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000;
     }
-    pthread_mutex_lock(&srv.lock);
-    while (srv.budget_used + n > srv.opts.guest_buffer_max)
-        if (pthread_cond_timedwait(&srv.budget_freed, &srv.lock, &until)) {
-            pthread_mutex_unlock(&srv.lock);
-            log_limited(&rl_refused, L_NOTICE, "connection of uid %u pid "
-                        "%d: the guests' buffer budget (%zu bytes) stayed "
-                        "full, closed", (unsigned int)c->uid, (int)c->pid,
-                        srv.opts.guest_buffer_max);
-            return -1;
-        }
-    srv.budget_used += n;
-    c->budget = n;
-    pthread_mutex_unlock(&srv.lock);
+    c->held = n;
     return 0;
 }
 
 static void budget_release(struct conn *c)
 {
-    if (!c->budget)
-        return;
-    pthread_mutex_lock(&srv.lock);
-    srv.budget_used -= c->budget;
-    c->budget = 0;
-    pthread_cond_broadcast(&srv.budget_freed);
-    pthread_mutex_unlock(&srv.lock);
+    budget_uncharge(c->domain, c->held);
+    c->held = 0;
 }
 
 /*
@@ -513,8 +489,8 @@ static int chan_hello(struct conn *c, uint32_t seq)
     struct watchset *ws;
 
     /* A new guest process: the previous one's watches end with it. */
-    if (watchset_count(c->ws) && (ws = watchset_new(c->uid, false))) {
-        watchset_set_channel(ws);
+    if (watchset_count(c->ws) &&
+        (ws = watchset_new(c->uid, c->ch, false, c->domain))) {
         watchset_close(c->ws);
         c->ws = ws;
         c->guest.watches = ws;
@@ -563,7 +539,7 @@ static int serve_chan_frame(struct conn *c)
             continue;
         }
         total = sizeof(hdr) + hdr.len + HYPFS_CHAN_TRAILER;
-        /* What a guest may have buffered at once, all guests together. */
+        /* What a guest may have buffered at once: its domain's budget. */
         if (total > RBUF_INITIAL &&
             budget_take(c, total, monotonic_ms() + HYPFS_CHAN_STALL_MS)) {
             c->rstart++;
@@ -655,7 +631,12 @@ static int serve_frame(struct conn *c)
  done:
     if (c->rstart == c->rend) {
         c->rstart = c->rend = 0;
-        if (c->rcap > RBUF_KEEP) {
+        /*
+         * A guest's buffer grows only for a large frame, counted while it
+         * is served (budget_take()): it goes back at once, so that nothing
+         * is held uncounted afterwards.
+         */
+        if (c->rcap > (c->control ? RBUF_KEEP : RBUF_INITIAL)) {
             uint8_t *b = realloc(c->rbuf, RBUF_INITIAL);
 
             if (b) {
@@ -683,18 +664,38 @@ static struct conn *conn_new(int fd, uid_t uid, pid_t pid, bool control,
     c->pid = pid;
     c->control = control;
     c->rcap = RBUF_INITIAL;
-    c->ws = watchset_new(uid, control);
+    c->snap = callers_get();
+    /* What it makes us hold counts against its domain's budget. */
+    if (!control) {
+        uint32_t domid = 0;
+        unsigned int flags;
+
+        if (ch)
+            domid = channel_domid(ch);
+        else
+            callers_lookup(c->snap, uid, &domid, &flags);
+        c->domain = budget_get(domid);
+        /* Without its budget it would hold memory uncounted: refused. */
+        if (domid && !c->domain) {
+            callers_put(c->snap);
+            free(c->rbuf);
+            free(c);
+            return NULL;
+        }
+    }
+    c->ws = watchset_new(uid, ch, control, c->domain);
     if (!c->ws) {
+        callers_put(c->snap);
+        budget_put(c->domain);
         free(c->rbuf);
         free(c);
         return NULL;
     }
     c->guest.watches = c->ws;
-    c->snap = callers_get();
+    c->guest.domain = c->domain;
     if (ch) {
         channel_get(ch);
         c->ch = ch;
-        watchset_set_channel(c->ws);
     }
     return c;
 }
@@ -703,10 +704,12 @@ static void conn_free(struct conn *c)
 {
     close(c->fd);
     free(c->rbuf);
+    budget_uncharge(c->domain, c->held);
     hypfsd_guest_fini(&c->guest);
     watchset_close(c->ws);
     callers_put(c->snap);
     channel_put(c->ch);
+    budget_put(c->domain);
     free(c);
 }
 

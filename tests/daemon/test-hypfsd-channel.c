@@ -324,6 +324,76 @@ static void test_watch_and_hello(void **state)
     close(fd);
 }
 
+/* Is an event waiting on @fd within @ms?  Its token in *token. */
+static bool event_within(int fd, int ms, uint64_t *token)
+{
+    struct pollfd p = { .fd = fd, .events = POLLIN };
+    struct hypfs_msg_hdr hdr;
+    struct hypfs_msg_event ev;
+    uint8_t *payload;
+
+    if (poll(&p, 1, ms) != 1)
+        return false;
+    recv_frame(fd, &hdr, &payload);
+    assert_int_equal(hdr.type, HYPFS_MSG_EVENT);
+    memcpy(&ev, payload, sizeof(ev));
+    free(payload);
+    *token = ev.token;
+    return true;
+}
+
+/*
+ * A channel's watches are checked as the channel's domain, never as the
+ * VMM's user (root here, the control domain): changes hidden from the
+ * guest tell it nothing, and its own do.
+ */
+static void test_watch_sees_as_the_guest(void **state)
+{
+    const char *hidden[] = { "domain-create", "name=hidden" };
+    const char *gone[] = { "domain-destroy", "id=hidden" };
+    const char value[] = "ready";
+    struct hypfs_msg_op w = {
+        .cmd = XEN_HYPFS_OP_watch, .path_len = sizeof("/domain"),
+        .arg1 = 0x1000, .arg2 = sizeof("/domain"), .arg3 = 77, .arg4 = 0,
+    };
+    struct hypfs_msg_op op = { .cmd = XEN_HYPFS_OP_write_contents };
+    char path[64];
+    uint64_t token;
+    int fd = chan_connect();
+
+    (void)state;
+    send_frame(fd, HYPFS_MSG_OP, 1, &w, sizeof(w), "/domain", w.path_len);
+    assert_int_equal(read_result(fd, 1, NULL, 0), 0);
+    /* It knew no generation: told the current one at once (events go out
+     * between frames: after the reply). */
+    assert_true(event_within(fd, 5000, &token));
+    assert_int_equal(token, 77);
+    /* Another domain made and destroyed: not in the guest's /domain. */
+    assert_int_equal(ctl(hidden, 2, NULL), 0);
+    assert_int_equal(ctl(gone, 2, NULL), 0);
+    assert_false(event_within(fd, 500, &token));
+    /* Its own entry, written through its own channel: its /domain moves. */
+    snprintf(path, sizeof(path), "/domain/%u/guest-status", domid);
+    op.path_len = (uint32_t)strlen(path) + 1;
+    op.arg1 = 0x1000;
+    op.arg2 = op.path_len;
+    op.arg3 = 0x2000;
+    op.arg4 = op.data_len = sizeof(value);
+    {
+        uint8_t body[sizeof(op) + 64 + sizeof(value)];
+
+        memcpy(body, &op, sizeof(op));
+        memcpy(body + sizeof(op), path, op.path_len);
+        memcpy(body + sizeof(op) + op.path_len, value, sizeof(value));
+        send_frame(fd, HYPFS_MSG_OP, 2, body,
+                   sizeof(op) + op.path_len + sizeof(value), NULL, 0);
+    }
+    assert_int_equal(read_result(fd, 2, NULL, 0), 0);
+    assert_true(event_within(fd, 5000, &token));
+    assert_int_equal(token, 77);
+    close(fd);
+}
+
 /* ---- The guest's side, through a raw pseudo-terminal ---- */
 
 struct relay {
@@ -457,6 +527,7 @@ int main(void)
         cmocka_unit_test(test_identity_is_the_channel),
         cmocka_unit_test(test_garbage_is_skipped),
         cmocka_unit_test(test_watch_and_hello),
+        cmocka_unit_test(test_watch_sees_as_the_guest),
         cmocka_unit_test(test_guest_client),
         cmocka_unit_test(test_destroyed_domain),
     };

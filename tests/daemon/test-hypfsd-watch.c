@@ -16,7 +16,10 @@
  *                  drops them; a watcher that never reads is closed after
  *                  the send timeout and nobody else notices;
  *   restart        a watcher survives a daemon restart: re-armed, told of
- *                  the gap.
+ *                  the gap;
+ *   budget         a guest's watches count at their whole cost against its
+ *                  domain's budget, re-arming too; another domain's budget
+ *                  is its own.
  */
 #include <errno.h>
 #include <poll.h>
@@ -581,6 +584,149 @@ static void test_restart(void **state)
     xenhypfs_close(h);
 }
 
+/* ---- Each domain's budget ---- */
+
+#define SMALL_BUDGET    (2u << 20)
+
+static int setup_budget(void **state)
+{
+    static const char *const args[] = {
+        "--test-tree", "--guest-buffer", "2097152", "--max-watches", "100000",
+        NULL,
+    };
+
+    (void)state;
+    return daemon_start(&d, getuid() ? NULL : "map 65534 1\nmap 65533 2\n",
+                        args);
+}
+
+/*
+ * A guest's helper process, as @uid: for each command byte read from
+ * @cmd, act and write one long back on @res.
+ *   'w'  watch "/" with new tokens until refused: how many were made
+ *   'r'  re-arm every token made on PATH_REARM: how many were refused
+ *   'n'  one new watch: 0, or the errno it got
+ */
+#define PATH_REARM "/domain/1/guest-status"
+static void budget_helper(uid_t uid, int cmd, int res)
+{
+    struct xenhypfs_open_args a = {
+        .transport = XENHYPFS_TRANSPORT_SOCKET, .socket_path = d.socket,
+    };
+    xenhypfs_handle *h;
+    long made = 0;
+    char c;
+
+    if (setresgid(uid, uid, uid) || setresuid(uid, uid, uid))
+        _exit(100);
+    h = xenhypfs_open_ext(&a);
+    if (!h)
+        _exit(101);
+    while (read(cmd, &c, 1) == 1) {
+        long v = 0, i;
+
+        if (c == 'w') {
+            while (made < 200000 && !xenhypfs_watch(h, "/", (uint64_t)made, 0))
+                made++;
+            v = errno == ENOSPC ? made : -errno;
+        } else if (c == 'r') {
+            for (i = 0; i < made; i++)
+                v += xenhypfs_watch(h, PATH_REARM, (uint64_t)i, 0) != 0;
+        } else if (c == 'n') {
+            v = xenhypfs_watch(h, "/", 999999, 0) ? errno : 0;
+        }
+        if (write(res, &v, sizeof(v)) != sizeof(v))
+            _exit(102);
+    }
+    _exit(0);
+}
+
+struct helper {
+    pid_t pid;
+    int cmd, res;
+};
+
+static void helper_start(struct helper *hp, uid_t uid)
+{
+    int c[2], r[2];
+
+    assert_int_equal(pipe(c), 0);
+    assert_int_equal(pipe(r), 0);
+    hp->pid = fork();
+    assert_true(hp->pid >= 0);
+    if (!hp->pid) {
+        close(c[1]);
+        close(r[0]);
+        budget_helper(uid, c[0], r[1]);
+    }
+    close(c[0]);
+    close(r[1]);
+    hp->cmd = c[1];
+    hp->res = r[0];
+}
+
+static long helper_do(struct helper *hp, char what)
+{
+    long v;
+
+    assert_int_equal(write(hp->cmd, &what, 1), 1);
+    assert_int_equal(read(hp->res, &v, sizeof(v)), (ssize_t)sizeof(v));
+    return v;
+}
+
+static void helper_stop(struct helper *hp)
+{
+    int status;
+
+    close(hp->cmd);
+    assert_int_equal(waitpid(hp->pid, &status, 0), hp->pid);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    close(hp->res);
+}
+
+/*
+ * A guest's watches are counted at their whole cost against its domain's
+ * budget: it gets as many as the budget holds and not one more, re-arming
+ * them elsewhere stays within it, and another domain's watches are not
+ * refused meanwhile.
+ */
+static void test_domain_budget(void **state)
+{
+    struct helper one, two;
+    long made, held;
+
+    (void)state;
+    if (getuid())
+        skip();
+    assert_int_equal(ctl("domain-create", "name=one", NULL), 0);
+    assert_int_equal(ctl("domain-create", "name=two", NULL), 0);
+    helper_start(&one, UID_DOM1);
+    helper_start(&two, UID_DOM2);
+    made = helper_do(&one, 'w');
+    held = stat_of("domain_most_held_bytes");
+    printf("domain 1: %ld watches in its %u-byte budget (%ld bytes held, "
+           "%.0f per watch)\n", made, SMALL_BUDGET, held,
+           made > 0 ? (double)held / (double)made : 0.0);
+    /* Refused by the budget (not the count), near its end, every byte
+     * counted: a watch and its share cost 64 bytes at least. */
+    assert_true(made > 1000 && made < (long)(SMALL_BUDGET / 64));
+    assert_true(held <= (long)SMALL_BUDGET && held > (long)SMALL_BUDGET - 4096);
+    assert_int_equal(helper_do(&one, 'n'), ENOSPC);
+    /* Another domain has its own budget. */
+    assert_int_equal(helper_do(&two, 'n'), 0);
+    /* Moved to another path, they stay within the budget. */
+    helper_do(&one, 'r');
+    assert_true(stat_of("domain_most_held_bytes") <= (long)SMALL_BUDGET);
+    assert_int_equal(helper_do(&one, 'n'), ENOSPC);
+    /* The second was forked with the first's pipes: it goes first. */
+    helper_stop(&two);
+    helper_stop(&one);
+    /* Closed: nothing held. */
+    wait_stat("domains_held_bytes", 0);
+    assert_int_equal(ctl("domain-destroy", "id=1", NULL), 0);
+    assert_int_equal(ctl("domain-destroy", "id=2", NULL), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -592,6 +738,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_reader_that_never_reads, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_restart, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_domain_budget, setup_budget,
+                                        teardown),
     };
 
     return cmocka_run_group_tests_name("hypfsd-watch", tests, NULL, NULL);
