@@ -137,7 +137,8 @@ struct xen_hypfs_dirlistentry {
  *
  * Generations.  Every entry has a generation: a 64-bit number that moves
  * when the entry changes (a leaf's value; for a directory, anything below
- * it, entries appearing and going included).  What a caller is told is the
+ * it, entries appearing and going included).  Writing the value an entry
+ * already has is no change.  What a caller is told is the
  * generation as it sees it: changes to entries it may not read never move
  * it, so it learns nothing about them, not even when they happened.  Only
  * "differs from the value you know" has a meaning: a domain's values are

@@ -902,6 +902,42 @@ static long write_checks(const struct call *c, const struct resolved *r,
 /* Small values are fetched onto the stack; larger ones into the heap. */
 #define WRITE_STACK_BUF 256u
 
+/*
+ * A write that leaves a value as it was is no change: its generation
+ * stays, watchers are not woken, and the embedder's audit trail (which
+ * compares generations) has nothing to record, so a caller cannot flood
+ * either by writing the same value again and again.  A handler's value is
+ * compared as it reads back: a copy taken before the write (no memory for
+ * it: -ENOMEM, nothing written), the value read again after it (which
+ * reuses the render buffer the copy was read into); a value that cannot
+ * be read counts as changed.
+ */
+static int value_copy(struct call *c, const struct hypfs_entry *e,
+                      void **copy, uint32_t *size)
+{
+    const void *data;
+    int ret = leaf_content(c, e, &data, size);
+
+    *copy = NULL;
+    if ( ret )
+        return ret == -ENOMEM ? ret : 0;
+    *copy = core_malloc(*size ? *size : 1);
+    if ( !*copy )
+        return -ENOMEM;
+    memcpy(*copy, data, *size);
+    return 0;
+}
+
+static bool value_is(struct call *c, const struct hypfs_entry *e,
+                     const void *old, uint32_t size)
+{
+    const void *data;
+    uint32_t n;
+
+    return !leaf_content(c, e, &data, &n) && n == size &&
+           !memcmp(data, old, n);
+}
+
 static long do_write(struct call *c, const struct resolved *r,
                      const char *path, uint64_t addr, uint64_t len)
 {
@@ -911,6 +947,7 @@ static long do_write(struct call *c, const struct resolved *r,
     bool custom = e->funcs && e->funcs->write;
     unsigned char stackbuf[WRITE_STACK_BUF];
     unsigned char *buf = stackbuf;
+    bool same;
     long ret;
 
     /* Size rules first: they need no guest access. */
@@ -952,20 +989,31 @@ static long do_write(struct call *c, const struct resolved *r,
 
     if ( custom )
     {
+        uint32_t oldsize = 0;
+        void *old;
+
         LOCK_ASSERT(core_lock_state == WRITE_LOCKED,
                     "a write callback without the writer lock");
+        ret = value_copy(c, e, &old, &oldsize);
+        if ( ret )
+            goto out;
         ret = e->funcs->write(leaf, buf, (unsigned int)len);
         if ( ret > 0 )
             ret = -EIO;
+        same = !ret && old && value_is(c, e, old, oldsize);
+        core_free(old);
     }
     else
     {
-        memcpy(e->flags & EF_INLINE ? (void *)&leaf->u.val : leaf->u.write_ptr,
-               buf, (size_t)len);
+        void *val = e->flags & EF_INLINE ? (void *)&leaf->u.val
+                                         : leaf->u.write_ptr;
+
+        same = e->size == len && !memcmp(val, buf, (size_t)len);
+        memcpy(val, buf, (size_t)len);
         e->size = (unsigned int)len;
         ret = 0;
     }
-    if ( !ret )
+    if ( !ret && !same )
         gen_bump(c->fs, &r->w, path);
 
  out:

@@ -71,9 +71,9 @@ start_hypfsd --test-tree
 wait_lines "$tmp/watch.out" 4 || fail "no lines after a restart"
 grep -q "reconnected" "$tmp/watch.err" ||
     fail "no note of the restart on stderr: $(cat "$tmp/watch.err")"
-"$XENHYPFS" write /params/loglvl warning
+"$XENHYPFS" write /params/loglvl info/all
 wait_lines "$tmp/watch.out" 5 || fail "no line for a write after a restart"
-check "the last line" "/params/loglvl = warning/warning" "$(tail -1 "$tmp/watch.out")"
+check "the last line" "/params/loglvl = info/all" "$(tail -1 "$tmp/watch.out")"
 kill -INT "$watcher"
 status=0
 wait "$watcher" || status=$?

@@ -795,6 +795,15 @@ static void test_generations(void **state)
          " / /dd /dd/1 /dd/1/v ", " / /dd /dd/1 /dd/1/v ", "", "");
     STEP("write /dd/1/hidden", write_u32(&callers[0], "/dd/1/hidden", 5),
          " / /dd /dd/1 /dd/1/v ", "", "", "");
+    /* The same value again is no change: a core-held value, and one a
+     * handler holds (compared as it reads back). */
+    STEP("write /pub/a again", write_u32(&callers[0], "/pub/a", 5),
+         "", "", "", "");
+    STEP("domain 1 writes /dd/1/v again",
+         write_u32(&callers[1], "/dd/1/v", 5), "", "", "", "");
+    STEP("write /pub/a, another value", write_u32(&callers[0], "/pub/a", 6),
+         " / /pub /pub/a ", " / /pub /pub/a ", " / /pub /pub/a ",
+         " / /pub /pub/a ");
     {
         struct hypfs_entry_dir *pub;
 
