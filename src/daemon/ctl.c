@@ -729,6 +729,7 @@ static void stats(struct args *a, struct ctl_result *res)
     unsigned int ncontrol, nguest, peak;
     size_t watching, watches;
     struct budget_stats bs;
+    struct audit_stats as;
     char *text = NULL;
 
     if (stray(a)) {
@@ -739,17 +740,20 @@ static void stats(struct args *a, struct ctl_result *res)
     server_counts(&ncontrol, &nguest, &peak);
     watch_stats(&watching, &watches);
     budget_stats(&bs);
+    audit_stats(&as);
     if (asprintf(&text, "heap_in_use_bytes %zu\nheap_free_bytes %zu\n"
                  "heap_arenas %u\nconnections_control %u\n"
                  "connections_guest %u\nconnections_peak %u\n"
                  "connections_watching %zu\nwatches %zu\n"
                  "domain_budget_bytes %zu\ndomains_holding %zu\n"
                  "domains_held_bytes %zu\ndomain_most_held_bytes %zu\n"
-                 "domain_peak_held_bytes %zu\ndomain_budget_refusals %zu\n",
+                 "domain_peak_held_bytes %zu\ndomain_budget_refusals %zu\n"
+                 "audit_lines %lu\naudit_changes_coalesced %lu\n"
+                 "audit_entries_waiting %u\n",
                  mi.uordblks + mi.hblkhd, mi.fordblks, malloc_arenas(),
                  ncontrol, nguest, peak, watching, watches, bs.max,
                  bs.domains, bs.total, bs.most, bs.peak_domain,
-                 bs.refused) < 0) {
+                 bs.refused, as.lines, as.coalesced, as.waiting) < 0) {
         fail(res, -ENOMEM, "out of memory");
         return;
     }

@@ -385,17 +385,33 @@ void watch_stats(size_t *sets_watching, size_t *watches);
 
 /* ---- The audit trail (audit.c) ---- */
 
-/* The value at @path as the audit shows it (bounded, escaped), in @out. */
-void audit_value(struct hypfs *fs, const char *path, char *out, size_t cap);
 /*
- * A write by @uid as @c: logged when it succeeded (@ret 0), debug if not.
+ * The value at @path as the audit shows it (bounded, escaped), in @out,
+ * and its generation as the control domain sees it (0: none) in @gen: a
+ * write changed something exactly when that moved.
+ */
+void audit_value(struct hypfs *fs, const char *path, char *out, size_t cap,
+                 uint64_t *gen);
+/*
+ * A write by @uid as @c: logged when it succeeded (@ret 0) and @changed
+ * something, at the audit's rate (audit.c), debug if refused.
  * AUDIT_UID_CHANNEL for a guest's, through its domain's channel.
  */
 #define AUDIT_UID_CHANNEL ((uid_t)-1)
 void audit_write(const struct hypfs_caller *c, uid_t uid, const char *path,
-                 const char *before, const char *after, long ret);
+                 const char *before, const char *after, long ret,
+                 bool changed);
 /* A control command that changes something: as audit_write(). */
 void audit_ctl(uid_t uid, int argc, const char *const *argv, int status);
+/* The thread that says coalesced changes; audit_stop() says what waits. */
+int audit_start(void);
+void audit_stop(void);
+struct audit_stats {
+    unsigned long lines;        /* audit lines logged */
+    unsigned long coalesced;    /* changes coalesced into a summary */
+    unsigned int waiting;       /* entries with changes waiting */
+};
+void audit_stats(struct audit_stats *s);
 
 /* ---- Server internals (server.c, listen.c, sockdir.c) ---- */
 

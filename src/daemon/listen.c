@@ -404,6 +404,12 @@ int server_run(struct hypfs *fs, const struct server_opts *opts,
         ret = -1;
         goto out;
     }
+    err = audit_start();
+    if (err) {
+        log_err("cannot start the audit trail's thread: %s", strerror(-err));
+        ret = -1;
+        goto out;
+    }
     n_passed = sd_listen_fds(1);
     if (n_passed > 0)
         loop.lfd = sockdir_inherit(SD_LISTEN_FDS_START, n_passed, &sp,
@@ -544,6 +550,8 @@ int server_run(struct hypfs *fs, const struct server_opts *opts,
         close(loop.epfd);
     if (sfd >= 0)
         close(sfd);
+    /* Said even if threads did not end: those then log on their own. */
+    audit_stop();
     /* Threads that did not end may still use these: leave them then. */
     if (ret <= 0)
         watch_stop();

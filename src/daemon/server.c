@@ -231,6 +231,7 @@ static int run_op(struct conn *c, const struct hypfs_msg_op *op,
     struct hypfs_caller caller;
 
     char wpath[XEN_HYPFS_MAX_PATHLEN], before[600], after[600];
+    uint64_t gen_before = 0, gen_after = 0;
     bool audit = false;
 
     identify(c, &caller);
@@ -240,16 +241,17 @@ static int run_op(struct conn *c, const struct hypfs_msg_op *op,
         !path[op->path_len - 1] && caller.flags != 0) {
         memcpy(wpath, path, op->path_len);
         audit = true;
-        audit_value(srv.fs, wpath, before, sizeof(before));
+        audit_value(srv.fs, wpath, before, sizeof(before), &gen_before);
     }
     hypfsd_guest_init(&c->guest, op, path, data);
     reply.ret = hypfs_do_op(srv.fs, &caller, op->cmd, op->arg1, op->arg2,
                             op->arg3, op->arg4);
     if (audit) {
         if (!reply.ret)
-            audit_value(srv.fs, wpath, after, sizeof(after));
+            audit_value(srv.fs, wpath, after, sizeof(after), &gen_after);
         audit_write(&caller, c->ch ? AUDIT_UID_CHANNEL : c->uid, wpath,
-                    before, after, reply.ret);
+                    before, after, reply.ret,
+                    !gen_before || !gen_after || gen_before != gen_after);
     }
     /* A watch is made once the operation has let go of the tree. */
     if (op->cmd == XEN_HYPFS_OP_watch || op->cmd == XEN_HYPFS_OP_unwatch) {

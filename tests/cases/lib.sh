@@ -11,6 +11,7 @@
 #   run_ok / run_fails N    run a command, expect status 0 / N; output in
 #                           $out (stdout) and $err (stderr)
 #   skip REASON             exit 77
+#   as UID CMD...           run CMD as another user (root only)
 set -eu
 
 : "${HYPFSD:?set by meson}" "${XENHYPFS:?}" "${HYPFSCTL:?}"
@@ -125,6 +126,24 @@ run_status() {
 
 run_ok() { run_status 0 "$@"; }
 run_fails() { local n=$1; shift; run_status "$n" "$@"; }
+
+# as UID CMD...: run CMD as user UID (root only), with $HYPFS_SOCKET; the
+# build's xenhypfs, hypfsctl and libxenhypfs are copied to $tmp/bin, where
+# any user can run them (the build tree may not be readable by UID).
+as() {
+    local uid=$1 f
+    shift
+    if [ ! -d "$tmp/bin" ]; then
+        mkdir -p "$tmp/bin"
+        cp "$XENHYPFS" "$HYPFSCTL" "$tmp/bin/"
+        for f in "$LIBXENHYPFS_DIR"/libxenhypfs.so*; do
+            [ -d "$f" ] || cp -P "$f" "$tmp/bin/"
+        done
+        chmod -R a+rX "$tmp/bin"
+    fi
+    setpriv --reuid="$uid" --regid="$uid" --clear-groups \
+        env LD_LIBRARY_PATH="$tmp/bin" HYPFS_SOCKET="$HYPFS_SOCKET" "$@"
+}
 
 # finish: the case's verdict.
 finish() {

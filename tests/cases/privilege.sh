@@ -10,17 +10,6 @@
 command -v setpriv >/dev/null || skip "needs setpriv (util-linux)"
 
 MAPPED=65534 UNMAPPED=65533 GHOST=65532
-# The programs, where any user can run them.
-mkdir -p "$tmp/bin"
-cp "$XENHYPFS" "$HYPFSCTL" "$tmp/bin/"
-for f in "$LIBXENHYPFS_DIR"/libxenhypfs.so*; do [ -d "$f" ] || cp -P "$f" "$tmp/bin/"; done
-chmod -R a+rX "$tmp/bin"
-as() {
-    local uid=$1
-    shift
-    setpriv --reuid="$uid" --regid="$uid" --clear-groups \
-        env LD_LIBRARY_PATH="$tmp/bin" HYPFS_SOCKET="$HYPFS_SOCKET" "$@"
-}
 x="$tmp/bin/xenhypfs"
 
 cat > "$tmp/map.conf" <<CONF
