@@ -748,12 +748,14 @@ static void stats(struct args *a, struct ctl_result *res)
                  "domain_budget_bytes %zu\ndomains_holding %zu\n"
                  "domains_held_bytes %zu\ndomain_most_held_bytes %zu\n"
                  "domain_peak_held_bytes %zu\ndomain_budget_refusals %zu\n"
+                 "domain_writes_paced %zu\n"
                  "audit_lines %lu\naudit_changes_coalesced %lu\n"
                  "audit_entries_waiting %u\n",
                  mi.uordblks + mi.hblkhd, mi.fordblks, malloc_arenas(),
                  ncontrol, nguest, peak, watching, watches, bs.max,
                  bs.domains, bs.total, bs.most, bs.peak_domain,
-                 bs.refused, as.lines, as.coalesced, as.waiting) < 0) {
+                 bs.refused, bs.paced, as.lines, as.coalesced,
+                 as.waiting) < 0) {
         fail(res, -ENOMEM, "out of memory");
         return;
     }

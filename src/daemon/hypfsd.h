@@ -347,8 +347,14 @@ struct budget_stats {
     size_t peak_domain;         /* the most one domain ever held */
     size_t domains;             /* holding anything now */
     size_t refused;             /* charges refused so far */
+    size_t paced;               /* writes made to wait so far */
 };
 void budget_stats(struct budget_stats *s);
+/*
+ * A write by @b's domain is coming: how long (microseconds) it must wait
+ * for its turn first, its turn taken (0 for the control domain's).
+ */
+int64_t budget_write_pace(struct dbudget *b);
 
 /* ---- Watches (watch.c) ---- */
 

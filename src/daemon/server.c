@@ -235,6 +235,12 @@ static int run_op(struct conn *c, const struct hypfs_msg_op *op,
     bool audit = false;
 
     identify(c, &caller);
+    if (op->cmd == XEN_HYPFS_OP_write_contents) {
+        int64_t us = budget_write_pace(c->domain);
+
+        if (us)
+            usleep((useconds_t)(us < 10000000 ? us : 10000000));
+    }
     /* A write whose path is whole: its values before and after are logged. */
     if (op->cmd == XEN_HYPFS_OP_write_contents && op->path_len &&
         op->path_len == op->arg2 && op->path_len <= sizeof(wpath) &&

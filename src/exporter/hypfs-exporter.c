@@ -7,16 +7,18 @@
  * subtree read per --include path is the whole scrape (a consistent
  * snapshot); with version 1 it walks entry by entry.
  *
- * One thread serves HTTP (libmicrohttpd's epoll loop) and scrapes in it:
- * scrapes are short and one at a time, and no client can hold the loop
- * (requests are bounded in size and time by libmicrohttpd's options
- * below).  The handle is kept between scrapes; when the hypervisor cannot
- * be read the scrape says hypfs_up 0 and the next one opens a new handle.
+ * One thread, the main one, runs libmicrohttpd's epoll loop, scrapes in
+ * it and waits for signals in it: scrapes are short and one at a time, and
+ * no client can hold the loop (requests are bounded in size by
+ * libmicrohttpd, in time and number by guard.c).  The handle is kept
+ * between scrapes; when the hypervisor cannot be read the scrape says
+ * hypfs_up 0 and the next one opens a new handle.
  */
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
 #include <netdb.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -25,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -32,6 +35,7 @@
 #include <microhttpd.h>
 #include <zlib.h>
 
+#include "guard.h"
 #include "metrics.h"
 #include "xenhypfs-ext.h"
 
@@ -48,8 +52,6 @@ static int sd_notify(int unset, const char *state)
 
 /* Outside the exporters' range 9100-9999 (all allocated): see the man page. */
 #define DEFAULT_PORT        "10155"
-#define MAX_CONNECTIONS     512
-#define CONNECTION_TIMEOUT  10      /* seconds without progress */
 #define REQUEST_MEMORY      (32 * 1024)     /* a request's headers, at most */
 
 struct options {
@@ -63,12 +65,21 @@ struct options {
     size_t max_value_len;
     bool walk;                  /* $XENHYPFS_V1: the v1 walk, always */
     enum xenhypfs_transport transport;  /* --socket, $HYPFS_TRANSPORT */
+    struct guard_opts guard;
+    unsigned int idle_timeout_s;        /* no progress at all */
 };
 
 static struct options opts = {
     .listen = ":" DEFAULT_PORT,
     .path = "/metrics",
     .max_value_len = 256,
+    .guard = {
+        .max_connections = 64,
+        .max_per_ip = 16,
+        .header_timeout_s = 5,
+        .request_timeout_s = 30,
+    },
+    .idle_timeout_s = 10,
 };
 
 static xenhypfs_handle *hdl;
@@ -91,6 +102,16 @@ static void help(void)
 "      --max-value-length N  strings longer than this are exported as a\n"
 "                            CRC-32 (default 256)\n"
 "      --telemetry-path PATH the metrics' URL path (default /metrics)\n"
+"      --max-connections N   connections open at once (default 64); one\n"
+"                            more closes the one waiting longest\n"
+"      --max-connections-per-ip N\n"
+"                            the same, from one address (default 16)\n"
+"      --header-timeout S    seconds a connection may take to send its\n"
+"                            request (default 5)\n"
+"      --idle-timeout S      seconds a connection may make no progress\n"
+"                            (default 10)\n"
+"      --request-timeout S   seconds an answer may take to be taken\n"
+"                            (default 30)\n"
 "  -V, --version             print the version and exit\n"
 "  -h, --help                print this help and exit\n");
 }
@@ -447,6 +468,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c,
     /* The first call has the headers only; answer once the body is in. */
     if (!*state) {
         *state = &headers_seen;
+        guard_request(c);
         return MHD_YES;
     }
     if (*upload_size) {
@@ -596,6 +618,24 @@ static int add_path(const char ***list, size_t *n, const char *opt,
     return 0;
 }
 
+/* @arg as a number from @min to @max, or 1 after saying what @opt takes. */
+static int number(const char *opt, const char *arg, unsigned int min,
+                  unsigned int max, const char *what, unsigned int *out)
+{
+    char *end;
+    unsigned long v;
+
+    errno = 0;
+    v = strtoul(arg, &end, 10);
+    if (errno || *end || !*arg || arg[0] == '-' || v < min || v > max) {
+        fprintf(stderr, "hypfs-exporter: %s %s: expected %s from %u to %u\n",
+                opt, arg, what, min, max);
+        return 1;
+    }
+    *out = (unsigned int)v;
+    return 0;
+}
+
 static int parse_args(int argc, char **argv)
 {
     static const struct option longopts[] = {
@@ -605,6 +645,11 @@ static int parse_args(int argc, char **argv)
         { "exclude", required_argument, NULL, 2 },
         { "max-value-length", required_argument, NULL, 3 },
         { "telemetry-path", required_argument, NULL, 4 },
+        { "max-connections", required_argument, NULL, 5 },
+        { "max-connections-per-ip", required_argument, NULL, 6 },
+        { "header-timeout", required_argument, NULL, 7 },
+        { "idle-timeout", required_argument, NULL, 8 },
+        { "request-timeout", required_argument, NULL, 9 },
         { "version", no_argument, NULL, 'V' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
@@ -628,20 +673,39 @@ static int parse_args(int argc, char **argv)
                 return 1;
             break;
         case 3: {
-            char *end;
-            unsigned long v;
+            unsigned int v;
 
-            errno = 0;
-            v = strtoul(optarg, &end, 10);
-            if (errno || *end || !*optarg || optarg[0] == '-' || v > 65536) {
-                fprintf(stderr, "hypfs-exporter: --max-value-length %s: "
-                        "expected a number of bytes from 0 to 65536\n",
-                        optarg);
+            if (number("--max-value-length", optarg, 0, 65536,
+                       "a number of bytes", &v))
                 return 1;
-            }
             opts.max_value_len = v;
             break;
         }
+        case 5:
+            if (number("--max-connections", optarg, 1, 65536,
+                       "a number of connections", &opts.guard.max_connections))
+                return 1;
+            break;
+        case 6:
+            if (number("--max-connections-per-ip", optarg, 1, 65536,
+                       "a number of connections", &opts.guard.max_per_ip))
+                return 1;
+            break;
+        case 7:
+            if (number("--header-timeout", optarg, 1, 3600, "seconds",
+                       &opts.guard.header_timeout_s))
+                return 1;
+            break;
+        case 8:
+            if (number("--idle-timeout", optarg, 1, 3600, "seconds",
+                       &opts.idle_timeout_s))
+                return 1;
+            break;
+        case 9:
+            if (number("--request-timeout", optarg, 1, 3600, "seconds",
+                       &opts.guard.request_timeout_s))
+                return 1;
+            break;
         case 4:
             if (optarg[0] != '/' || !strcmp(optarg, "/")) {
                 fprintf(stderr, "hypfs-exporter: --telemetry-path %s: "
@@ -683,12 +747,52 @@ static int parse_args(int argc, char **argv)
     return 0;
 }
 
+/*
+ * Serve until SIGTERM or SIGINT (SIGHUP: nothing to reload); the loop
+ * wakes at least once a second for the guard.  0, or 1 after saying why.
+ */
+static int serve(struct MHD_Daemon *d, int sfd, int *sig)
+{
+    const union MHD_DaemonInfo *ep =
+        MHD_get_daemon_info(d, MHD_DAEMON_INFO_EPOLL_FD);
+
+    if (!ep) {
+        fprintf(stderr, "hypfs-exporter: libmicrohttpd has no epoll "
+                "descriptor\n");
+        return 1;
+    }
+    for (;;) {
+        struct pollfd p[2] = { { ep->epoll_fd, POLLIN, 0 },
+                               { sfd, POLLIN, 0 } };
+        MHD_UNSIGNED_LONG_LONG to;
+        int ms = 1000;
+
+        if (MHD_get_timeout(d, &to) == MHD_YES && to < (unsigned)ms)
+            ms = (int)to;
+        if (poll(p, 2, ms) < 0 && errno != EINTR) {
+            fprintf(stderr, "hypfs-exporter: poll: %s\n", strerror(errno));
+            return 1;
+        }
+        if (p[1].revents & POLLIN) {
+            struct signalfd_siginfo si;
+
+            if (read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si) &&
+                si.ssi_signo != SIGHUP) {
+                *sig = (int)si.ssi_signo;
+                return 0;
+            }
+        }
+        MHD_run(d);
+        guard_sweep();
+    }
+}
+
 int main(int argc, char **argv)
 {
     struct MHD_Daemon *d;
     char shown[300];
     sigset_t set;
-    int fd, sig;
+    int fd, sfd, sig = SIGTERM, ret;
 
     if (parse_args(argc, argv))
         return 1;
@@ -696,45 +800,58 @@ int main(int argc, char **argv)
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGHUP);
-    /* Blocked in every thread; the main thread waits for them. */
+    /* Taken from a signalfd by the loop. */
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
+    sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+    if (sfd < 0) {
+        fprintf(stderr, "hypfs-exporter: signalfd: %s\n", strerror(errno));
+        return 1;
+    }
 
     fd = listen_on(opts.listen, shown, sizeof(shown));
-    if (fd < 0)
+    if (fd < 0) {
+        close(sfd);
         return 1;
-    d = MHD_start_daemon(MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG,
+    }
+    guard_init(&opts.guard);
+    /*
+     * libmicrohttpd's own limit is above ours: the guard sees a new
+     * connection, then closes the one waiting longest, rather than
+     * libmicrohttpd refusing the newcomer.
+     */
+    d = MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_ERROR_LOG,
                          0, NULL, NULL, handle, NULL,
                          MHD_OPTION_LISTEN_SOCKET, fd,
-                         MHD_OPTION_CONNECTION_LIMIT, (unsigned int)MAX_CONNECTIONS,
-                         MHD_OPTION_CONNECTION_TIMEOUT,
-                         (unsigned int)CONNECTION_TIMEOUT,
+                         MHD_OPTION_CONNECTION_LIMIT,
+                         opts.guard.max_connections * 2 + 16,
+                         MHD_OPTION_CONNECTION_TIMEOUT, opts.idle_timeout_s,
                          MHD_OPTION_CONNECTION_MEMORY_LIMIT,
                          (size_t)REQUEST_MEMORY,
+                         MHD_OPTION_NOTIFY_CONNECTION, guard_connection, NULL,
+                         MHD_OPTION_NOTIFY_COMPLETED, guard_completed, NULL,
                          MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
                          MHD_OPTION_END);
     if (!d) {
         fprintf(stderr, "hypfs-exporter: cannot start the HTTP server on %s\n",
                 shown);
         close(fd);
+        close(sfd);
         return 1;
     }
     fprintf(stderr, "hypfs-exporter: listening on %s, metrics at %s\n", shown,
             opts.path);
     sd_notify(0, "READY=1");
-    for (;;) {
-        if (sigwait(&set, &sig))
-            continue;
-        if (sig != SIGHUP)
-            break;
-    }
+    ret = serve(d, sfd, &sig);
     sd_notify(0, "STOPPING=1");
     MHD_stop_daemon(d);
     close(fd);
+    close(sfd);
     if (hdl)
         xenhypfs_close(hdl);
     free(opts.include);
     free(opts.exclude);
-    fprintf(stderr, "hypfs-exporter: %s: stopped\n", strsignal(sig));
-    return 0;
+    if (!ret)
+        fprintf(stderr, "hypfs-exporter: %s: stopped\n", strsignal(sig));
+    return ret;
 }

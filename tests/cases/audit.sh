@@ -4,7 +4,8 @@
 # lines given one by one and the coalesced summaries add up to every write,
 # and the last summary ends at the last value); writing the value an entry
 # already has is no change; the control domain's changes are each logged;
-# another domain's change during the flood is logged on its own.  Needs
+# another domain's change during the flood is logged on its own; a
+# domain's writes are paced.  Needs
 # root to run clients as the guests' users.
 . "$(dirname "$0")/lib.sh"
 
@@ -75,6 +76,23 @@ for i in $(seq 40); do
     "$XENHYPFS" write /test/types/string "c$i" || fail "control write $i"
 done
 check "the control domain's changes" 40 "$(audit_of /test/types/string | grep -c ' -> ')"
+
+# A domain's writes are paced (hypfsd(8): 100 at once, then 500 a second):
+# four threads writing as fast as they can for 2 s get no further, and
+# wait for their turn, not refused.
+cp "$HYPFS_ATTACK" "$tmp/bin/" && chmod a+rx "$tmp/bin/hypfs-attack"
+SECONDS=0
+as $ONE "$tmp/bin/hypfs-attack" "$HYPFS_SOCKET" status 2 4 > "$tmp/paced.out" ||
+    fail "the paced writes: $(cat "$tmp/paced.out")"
+took=$SECONDS
+done_=$(sed -n 's/^status writes: \([0-9]*\) done, \([0-9]*\) failed$/\1 \2/p' "$tmp/paced.out")
+read -r writes refused <<< "$done_"
+echo "    paced: $writes writes in ${took} s, $refused failed"
+check "paced writes refused" 0 "${refused:-x}"
+[ "${writes:-0}" -gt 0 ] && [ "$writes" -le $((100 + 500 * (took + 1))) ] ||
+    fail "a domain wrote ${writes:-0} times in $took s (at most $((100 + 500 * (took + 1))))"
+paced=$("$HYPFSCTL" stats | awk '$1 == "domain_writes_paced" {print $2}')
+[ "${paced:-0}" -gt 0 ] || fail "no write was paced"
 
 # What is still waiting is said at exit.
 as $ONE sh -c "for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15; do

@@ -3,7 +3,8 @@
 # loopback, in this case's temporary directory: values arrive as
 # hypfsctl and xenhypfs set them, a destroyed domain's series goes stale,
 # a stopped hypfsd is hypfs_up 0 while the exporter stays up, and a
-# restarted one is 1 again.  The shipped rules load into that Prometheus.
+# restarted one is 1 again; slow clients holding hundreds of connections
+# do not make a single scrape fail.  The shipped rules load into that Prometheus.
 # Prometheus's first scrape lands seconds after it starts: every wait polls
 # its API (up to 60 s), none sleeps a fixed time.
 . "$(dirname "$0")/lib.sh"
@@ -97,6 +98,39 @@ await "a destroyed domain is gone" 'hypfs_domain_vcpus{name="db"}' ""
 
 # The shipped rules are loaded, and their recording rule works.
 await "rules loaded" 'count(hypfs:domains:count)' 1
+
+# Slow clients must not keep Prometheus out: 600 connections sending a
+# request's headers a byte every 4 s, each made again as soon as the
+# exporter closes it.  Every scrape meanwhile succeeds (up is 1 for each):
+# Prometheus's, whose connection the exporter may close between scrapes,
+# and a new client's, on a new connection each time.
+: "${HYPFS_ATTACK:?}"
+t0=$(date +%s)
+"$HYPFS_ATTACK" "127.0.0.1:$eport" http-slow 20 600 > "$tmp/slow.out" 2>&1 &
+slow=$!
+sleep 2      # the slow clients have taken what they can
+fresh_ok=0
+for i in $(seq 15); do
+    curl -sf --max-time 3 -o /dev/null "http://127.0.0.1:$eport/metrics" &&
+        fresh_ok=$((fresh_ok + 1))
+    sleep 1
+done
+wait "$slow" || fail "the slow clients: $(cat "$tmp/slow.out")"
+t1=$(date +%s)
+echo "    $(cat "$tmp/slow.out")"
+check "scrapes on new connections under slow clients" 15 "$fresh_ok"
+# query_at PROMQL TIME: as query, evaluated at TIME (Unix seconds).
+query_at() {
+    curl -sf --max-time 10 "http://127.0.0.1:$pport/api/v1/query" \
+        --data-urlencode "query=$1" --data-urlencode "time=$2" |
+        jq -r '.data.result[].value[1]'
+}
+window=$((t1 - t0 - 2))s
+scrapes=$(query_at "count_over_time(up{job=\"hypfs\"}[$window])" "$t1")
+ok=$(query_at "sum_over_time(up{job=\"hypfs\"}[$window])" "$t1")
+echo "    Prometheus's scrapes during the attack: $ok of $scrapes succeeded"
+[ "${scrapes:-0}" -ge 10 ] || fail "only ${scrapes:-0} scrapes in $window of slow clients"
+check "scrapes that succeeded under slow clients" "$scrapes" "$ok"
 
 # hypfsd stops: hypfs_up 0, the exporter itself still up.
 stop_hypfsd

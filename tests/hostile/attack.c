@@ -14,8 +14,20 @@
  *   writes N      N threads writing /params/loglvl, refused, in a loop
  *   squat         bind SOCKET first and answer whoever comes, counting the
  *                 bytes it is sent
+ *   watches N     as a guest: N connections, each arming watches on "/"
+ *                 and on its domain's directory until refused (its
+ *                 domain's budget, or --max-watches), never reading an
+ *                 event
+ *   status N      as a guest: N threads writing the domain's own
+ *                 guest-status, a new value each time; prints the last
+ *                 value written
+ *   http-slow N   SOCKET is HOST:PORT (hypfs-exporter): N connections,
+ *                 each sending a request's headers a byte every 4 s, and
+ *                 made again at once when the server closes it
  */
 #include <errno.h>
+#include <netdb.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -30,6 +42,7 @@
 #include <unistd.h>
 
 #include <hypfs/msg.h>
+#include <xenhypfs.h>
 
 static const char *sock_path;
 static double until;
@@ -273,6 +286,192 @@ static int squat(void)
     return 0;
 }
 
+/* ---- As a guest, through libxenhypfs ($HYPFS_SOCKET) ---- */
+
+/* The guest's own domain directory: the one /domain shows it. */
+static int own_domain(xenhypfs_handle *h, char *dir, size_t cap)
+{
+    struct xenhypfs_dirent *e;
+    unsigned int n = 0;
+
+    e = xenhypfs_readdir(h, "/domain", &n);
+    if (!e || n != 1) {
+        free(e);
+        return -1;
+    }
+    snprintf(dir, cap, "/domain/%s", e[0].name);
+    free(e);
+    return 0;
+}
+
+static void watches(int n)
+{
+    xenhypfs_handle **h = calloc((size_t)n, sizeof(*h));
+    char dir[64] = "";
+    long armed = 0, refused_at_budget = 0;
+    int i;
+
+    for (i = 0; i < n && h; i++) {
+        uint64_t t;
+
+        h[i] = xenhypfs_open(NULL, 0);
+        if (!h[i]) {
+            failures++;
+            continue;
+        }
+        if (!dir[0] && own_domain(h[i], dir, sizeof(dir)))
+            snprintf(dir, sizeof(dir), "/");
+        for (t = 1; now() < until; t++) {
+            if (xenhypfs_watch(h[i], t % 2 ? "/" : dir, t, 0)) {
+                refused_at_budget += errno == ENOSPC;
+                break;
+            }
+            armed++;
+        }
+    }
+    sleep_until_done();
+    for (i = 0; i < n && h; i++)
+        xenhypfs_close(h[i]);
+    printf("watches: %ld armed on %d connections, %ld connections stopped "
+           "by ENOSPC, %ld could not connect\n", armed, n, refused_at_budget,
+           (long)failures);
+    free(h);
+}
+
+static atomic_long status_seq;
+static char status_path[96];
+
+static void *status_thread(void *arg)
+{
+    xenhypfs_handle *h = xenhypfs_open(NULL, 0);
+
+    (void)arg;
+    if (!h) {
+        failures++;
+        return NULL;
+    }
+    while (now() < until) {
+        char v[32];
+
+        snprintf(v, sizeof(v), "s%ld", (long)++status_seq);
+        if (xenhypfs_write(h, status_path, v))
+            failures++;
+        else
+            count++;
+    }
+    xenhypfs_close(h);
+    return NULL;
+}
+
+static int status_writes(int n)
+{
+    xenhypfs_handle *h = xenhypfs_open(NULL, 0);
+    char dir[64], v[32];
+
+    if (!h || own_domain(h, dir, sizeof(dir))) {
+        fprintf(stderr, "hypfs-attack: not a guest with a domain\n");
+        return 1;
+    }
+    snprintf(status_path, sizeof(status_path), "%s/guest-status", dir);
+    run_threads(n, status_thread, "status writes");
+    /* The last value is the one written last, whichever thread wrote it:
+     * write it once more, alone, so that it is known. */
+    snprintf(v, sizeof(v), "last%ld", (long)status_seq);
+    if (xenhypfs_write(h, status_path, v))
+        return 1;
+    printf("%s last value: %s\n", status_path, v);
+    xenhypfs_close(h);
+    return 0;
+}
+
+/* ---- hypfs-exporter's clients ---- */
+
+static struct addrinfo *http_addr;
+
+static int http_connect(void)
+{
+    int fd = socket(http_addr->ai_family, SOCK_STREAM | SOCK_CLOEXEC |
+                    SOCK_NONBLOCK, 0);
+
+    if (fd < 0)
+        return -1;
+    if (connect(fd, http_addr->ai_addr, http_addr->ai_addrlen) &&
+        errno != EINPROGRESS) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static int http_slow(const char *hostport, int n)
+{
+    static const char req[] = "GET /metrics HTTP/1.1\r\nHost: x\r\n"
+                              "User-Agent: slow\r\n";
+    struct addrinfo hints = { .ai_socktype = SOCK_STREAM };
+    struct pollfd *p = calloc((size_t)n, sizeof(*p));
+    double *next = calloc((size_t)n, sizeof(*next));
+    size_t *off = calloc((size_t)n, sizeof(*off));
+    char host[256], *colon;
+    long closed = 0, made = 0;
+    int i;
+
+    snprintf(host, sizeof(host), "%s", hostport);
+    colon = strrchr(host, ':');
+    if (!p || !next || !off || !colon) {
+        fprintf(stderr, "hypfs-attack: http-slow needs HOST:PORT\n");
+        return 2;
+    }
+    *colon = '\0';
+    if (getaddrinfo(host, colon + 1, &hints, &http_addr)) {
+        fprintf(stderr, "hypfs-attack: cannot resolve %s\n", hostport);
+        return 2;
+    }
+    for (i = 0; i < n; i++) {
+        p[i].fd = http_connect();
+        p[i].events = POLLIN;
+        made += p[i].fd >= 0;
+    }
+    while (now() < until) {
+        double t = now();
+
+        poll(p, (nfds_t)n, 100);
+        for (i = 0; i < n; i++) {
+            char b[512];
+
+            if (p[i].fd >= 0 && (p[i].revents & (POLLIN | POLLHUP | POLLERR)) &&
+                recv(p[i].fd, b, sizeof(b), MSG_DONTWAIT) <= 0 &&
+                errno != EAGAIN) {
+                close(p[i].fd);
+                p[i].fd = -1;
+                closed++;
+            }
+            if (p[i].fd < 0) {
+                p[i].fd = http_connect();
+                made += p[i].fd >= 0;
+                off[i] = 0;
+                next[i] = t;
+                continue;
+            }
+            if (t >= next[i] && off[i] < sizeof(req) - 1) {
+                if (send(p[i].fd, req + off[i], 1,
+                         MSG_DONTWAIT | MSG_NOSIGNAL) == 1)
+                    off[i]++;
+                next[i] = t + 4;
+            }
+        }
+    }
+    for (i = 0; i < n; i++)
+        if (p[i].fd >= 0)
+            close(p[i].fd);
+    printf("http-slow: %ld connections made, %ld closed by the server\n",
+           made, closed);
+    freeaddrinfo(http_addr);
+    free(p);
+    free(next);
+    free(off);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     const char *mode;
@@ -300,6 +499,12 @@ int main(int argc, char **argv)
         run_threads(n, write_thread, "refused writes");
     else if (!strcmp(mode, "squat"))
         return squat();
+    else if (!strcmp(mode, "watches"))
+        watches(n);
+    else if (!strcmp(mode, "status"))
+        return status_writes(n);
+    else if (!strcmp(mode, "http-slow"))
+        return http_slow(sock_path, n);
     else {
         fprintf(stderr, "hypfs-attack: unknown mode %s\n", mode);
         return 2;

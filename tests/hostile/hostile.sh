@@ -24,7 +24,8 @@ done
 
 # hypfsd's resident memory must stay under this during every attack.  It
 # serves on a few MiB; 256 guests each with a thread and its buffers, and
-# the guests' payload budget (16 MiB, the default) at most, fit in 48.
+# what the attacking guests' domains may make it hold (--guest-buffer,
+# 4 MiB each, three domains here) at most, fit in 48.
 RSS_BOUND_KIB=$((48 * 1024))
 
 . "$SOURCE_ROOT/tests/hostile/attacks.sh"
@@ -47,6 +48,8 @@ probe_root() {
     echo "    root, one connection:   $out"
     out=$(probe newconn) || fail "$label: root on new connections: $out"
     echo "    root, new connections:  $out"
+    out=$(probe events) || fail "$label: root's watch: $out"
+    echo "    root's watch, write to event: $out"
 }
 
 # attack LABEL CMD...: start the attack, probe root meanwhile, check
@@ -62,6 +65,9 @@ attack() {
     "$@"
     probe_root "$label"
     wait_attackers
+    if [ "$(type -t "after_${1#scenario_}")" = function ]; then
+        "after_${1#scenario_}"
+    fi
     peak=$(sample_stop)
     echo "    hypfsd RSS at most ${peak} KiB; attackers said:"
     sed 's/^/      /' "$tmp/attack.out" | sort | uniq -c | sed 's/^/  /'
@@ -70,6 +76,58 @@ attack() {
     back_to fds "$base_fds"
     back_to threads "$base_threads"
     kill -0 "$hypfsd_pid" || fail "$label: hypfsd died"
+}
+
+# stat NAME: one of hypfsctl stats's numbers.
+stat() { "$HYPFSCTL" stats | awk -v n="$1" '$1 == n {print $2}'; }
+
+# Watches: each guest stopped at its own domain's budget (not at the count
+# of watches), and everything given back once its connections closed.
+check_watches() {
+    local i
+    [ "$(stat domain_budget_refusals)" -gt 0 ] ||
+        fail "watches: no guest reached its domain's budget"
+    [ "$(stat domain_peak_held_bytes)" -le "$(stat domain_budget_bytes)" ] ||
+        fail "watches: a domain held more than its budget"
+    for i in $(seq 100); do
+        [ "$(stat watches)" = 0 ] && [ "$(stat domains_held_bytes)" = 0 ] && break
+        sleep 0.05
+    done
+    check "watches left after the guests closed" 0 "$(stat watches)"
+    check "bytes domains hold after they closed" 0 "$(stat domains_held_bytes)"
+}
+
+# The audit trail during the guests' writes: within the documented rate
+# (each domain 10 lines at once, then 1 a second), and each guest's last
+# value in it.
+check_status() {
+    local rate total seconds bound path last line
+    rate=$(cat "$tmp/audit.rate")
+    echo "    guests' audit lines: $rate"
+    total=$(sed -n 's/.*total=\([0-9]*\).*/\1/p' <<< "$rate")
+    seconds=$(sed -n 's/.*seconds=\([0-9]*\).*/\1/p' <<< "$rate")
+    bound=$((3 * (10 + seconds + 1)))
+    [ "${total:-0}" -ge 3 ] || fail "status: the guests' writes were not audited"
+    [ "${total:-0}" -le "$bound" ] ||
+        fail "status: $total audit lines in $seconds s (at most $bound)"
+    while read -r path last; do
+        line=$(grep -F "audit: write $path " "$tmp/hypfsd.log" | tail -1)
+        case $line in
+        *"\"$last\"") ;;
+        *) fail "status: the trail does not end at $path's last value $last: $line" ;;
+        esac
+    done < <(sed -n 's/^\(.*\) last value: \(.*\)$/\1 \2/p' "$tmp/attack.out")
+    [ "$(grep -c 'last value:' "$tmp/attack.out")" = 3 ] ||
+        fail "status: not every guest said its last value"
+}
+
+# hypfs-exporter's scrapes on new connections, during slow clients.
+check_exporter_slow() {
+    local ok total
+    read -r ok total < "$tmp/scrapes"
+    [ "$total" = 0 ] && { echo "SKIP part: no hypfs-exporter or curl"; return 0; }
+    echo "    hypfs-exporter's scrapes on new connections: $ok of $total"
+    check "exporter scrapes during slow clients" "$total" "$ok"
 }
 
 start_watched
@@ -87,6 +145,9 @@ for sc in $SCENARIOS; do
     fi
     label_var=scenario_${sc}_label
     attack "${!label_var}" "scenario_$sc"
+    if [ "$(type -t "check_$sc")" = function ]; then
+        "check_$sc"
+    fi
 done
 
 # 5. Running out of descriptors: the accept loop pauses (one log line per
