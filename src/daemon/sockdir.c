@@ -206,6 +206,20 @@ int sockdir_bind(const struct sock_place *sp, const char *name, mode_t mask,
     return fd;
 }
 
+/* Remove the lock file if it is still our locked file, then unlock. */
+static void drop_lock(const struct sock_place *sp, int lock_fd)
+{
+    struct stat a, st;
+
+    if (lock_fd < 0)
+        return;
+    if (!fstat(lock_fd, &a) &&
+        !fstatat(sp->dirfd, sp->lock_name, &st, AT_SYMLINK_NOFOLLOW) &&
+        a.st_dev == st.st_dev && a.st_ino == st.st_ino)
+        unlinkat(sp->dirfd, sp->lock_name, 0);
+    close(lock_fd);
+}
+
 int sockdir_take(const char *path, struct sock_place *sp, int *lock_fd,
                  int *priv_fd)
 {
@@ -254,16 +268,18 @@ int sockdir_take(const char *path, struct sock_place *sp, int *lock_fd,
      */
     fd = sockdir_bind(sp, sp->name, 0111, (gid_t)-1, SOMAXCONN, &sp->dev,
                       &sp->ino);
-    if (fd < 0)
-        return -1;
-    *priv_fd = sockdir_bind(sp, sp->priv_name, 0177, (gid_t)-1, 128,
-                            &sp->priv_dev, &sp->priv_ino);
-    if (*priv_fd < 0) {
+    if (fd >= 0) {
+        *priv_fd = sockdir_bind(sp, sp->priv_name, 0177, (gid_t)-1, 128,
+                                &sp->priv_dev, &sp->priv_ino);
+        if (*priv_fd >= 0)
+            return fd;
         unlinkat(sp->dirfd, sp->name, 0);
         close(fd);
-        return -1;
     }
-    return fd;
+    /* Refused (a squatter, another's file): nothing of ours stays. */
+    drop_lock(sp, *lock_fd);
+    *lock_fd = -1;
+    return -1;
 }
 
 /*
@@ -342,15 +358,6 @@ void sockdir_release(struct sock_place *sp, int lock_fd)
     if (!fstatat(sp->dirfd, sp->priv_name, &st, AT_SYMLINK_NOFOLLOW) &&
         st.st_dev == sp->priv_dev && st.st_ino == sp->priv_ino)
         unlinkat(sp->dirfd, sp->priv_name, 0);
-    if (lock_fd >= 0) {
-        struct stat a;
-
-        /* Still our locked file: then it goes, before the lock does. */
-        if (!fstat(lock_fd, &a) &&
-            !fstatat(sp->dirfd, sp->lock_name, &st, AT_SYMLINK_NOFOLLOW) &&
-            a.st_dev == st.st_dev && a.st_ino == st.st_ino)
-            unlinkat(sp->dirfd, sp->lock_name, 0);
-        close(lock_fd);
-    }
+    drop_lock(sp, lock_fd);
 }
 

@@ -262,6 +262,9 @@ case "$err" in *"$squat_sock"*"uid $(id -u hypfs-hx3)"*) ;;
     *) fail "hypfsctl against a squatter: unclear message: $err" ;; esac
 LD_PRELOAD=$PRIVCMD_LIB HYPFS_SOCKET=$squat_sock "$PRIVCMD_CLOSER" >/dev/null 2>&1 &&
     fail "the privcmd emulation used a squatter's socket"
+# hypfsd refuses the squatted path, and leaves nothing of its own there.
+refuses "a squatter's socket" "$squat_sock" "exists and is not\|served by another"
+[ ! -e "$squat_sock.lock" ] || fail "hypfsd left its lock file beside a squatter's socket"
 wait "$squatter" || true
 cat "$tmp/squat.out"
 grep -q "0 bytes received" "$tmp/squat.out" ||
