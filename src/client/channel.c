@@ -42,6 +42,29 @@
 #define HOST_POLL_MS        50
 #define TIMEOUT_DEFAULT_S   30
 
+#ifdef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
+/*
+ * The fuzz target's build (tests/fuzz/fuzz-channel.c): time passes only
+ * where this code waits, and all of the wait at once, so a stream that
+ * stalls or a host that never comes back costs no real time, and every
+ * input behaves the same on every run, on a loaded machine too.
+ */
+static int64_t fuzz_clock_ms;
+
+static int64_t now_ms(void)
+{
+    return fuzz_clock_ms;
+}
+
+static int wait_ms(struct pollfd *p, nfds_t n, int ms)
+{
+    int ret = poll(p, n, 0);
+
+    if (!ret)
+        fuzz_clock_ms += ms > 0 ? ms : 1;
+    return ret;
+}
+#else
 static int64_t now_ms(void)
 {
     struct timespec ts;
@@ -49,6 +72,12 @@ static int64_t now_ms(void)
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
+
+static int wait_ms(struct pollfd *p, nfds_t n, int ms)
+{
+    return poll(p, n, ms);
+}
+#endif
 
 static int left_ms(int64_t deadline)
 {
@@ -155,7 +184,7 @@ static int read_some(struct hypfs_client *c, size_t want, int64_t deadline)
             return -errno;
         if (!left_ms(deadline))
             return -ETIMEDOUT;
-        if (poll(&p, 1, left_ms(deadline)) < 0 && errno != EINTR)
+        if (wait_ms(&p, 1, left_ms(deadline)) < 0 && errno != EINTR)
             return -errno;
         if (p.revents & POLLHUP)
             return -EPIPE;
@@ -201,7 +230,7 @@ static int send_frame(struct hypfs_client *c, const struct iovec *iov, int n,
             ret = -ETIMEDOUT;
             break;
         }
-        if (poll(&pf, 1, left_ms(deadline)) < 0 && errno != EINTR) {
+        if (wait_ms(&pf, 1, left_ms(deadline)) < 0 && errno != EINTR) {
             ret = -errno;
             break;
         }
@@ -302,8 +331,33 @@ static int await_host(struct hypfs_client *c, int64_t deadline)
             return 0;
         if (!left_ms(deadline))
             return -ETIMEDOUT;
-        poll(NULL, 0, HOST_POLL_MS);
+        wait_ms(NULL, 0, HOST_POLL_MS);
     }
+}
+
+/*
+ * A HELLO's seq: only unlike the seqs of earlier sessions, not secret: a
+ * guest just booted must not wait for the kernel's entropy (a second
+ * under TCG), so the clock and pid do when getrandom() would block.
+ */
+static uint32_t session_seq(const struct hypfs_client *c)
+{
+    uint32_t seq;
+
+#ifdef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
+    /* Known to the fuzz target, so that its replies can match. */
+    seq = (uint32_t)(c->epoch + 1) << 16;
+#else
+    (void)c;
+    if (getrandom(&seq, sizeof(seq), GRND_NONBLOCK) != sizeof(seq)) {
+        struct timespec ts;
+
+        clock_gettime(CLOCK_REALTIME, &ts);
+        seq = (uint32_t)ts.tv_nsec ^ (uint32_t)ts.tv_sec << 20 ^
+              (uint32_t)getpid() << 8;
+    }
+#endif
+    return seq | 1;
 }
 
 /* A new session: HELLO until its reply comes.  0 or -errno. */
@@ -324,19 +378,7 @@ static int hello(struct hypfs_client *c, int64_t deadline)
         uint32_t seq;
         size_t len;
 
-        /*
-         * Only unlike the seqs of earlier sessions, not secret: a guest
-         * just booted must not wait for the kernel's entropy (a second
-         * under TCG), so the clock and pid do when getrandom() would block.
-         */
-        if (getrandom(&seq, sizeof(seq), GRND_NONBLOCK) != sizeof(seq)) {
-            struct timespec ts;
-
-            clock_gettime(CLOCK_REALTIME, &ts);
-            seq = (uint32_t)ts.tv_nsec ^ (uint32_t)ts.tv_sec << 20 ^
-                  (uint32_t)getpid() << 8;
-        }
-        seq |= 1;
+        seq = session_seq(c);
         hypfs_msg_hdr_init(&hdr, HYPFS_MSG_HELLO, 0, seq);
         ret = send_frame(c, &v, 1, deadline);
         if (!ret)
@@ -365,7 +407,8 @@ static int hello(struct hypfs_client *c, int64_t deadline)
 
 /* ---- Opening ---- */
 
-int hypfs_client_open_channel(struct hypfs_client *c, const char *device)
+/* @fd: the port already open (ours from here on), or -1: open @device. */
+static int open_channel(struct hypfs_client *c, const char *device, int fd)
 {
     const char *t = getenv("HYPFS_CHANNEL_TIMEOUT");
     char *end;
@@ -373,7 +416,7 @@ int hypfs_client_open_channel(struct hypfs_client *c, const char *device)
     int ret;
 
     memset(c, 0, sizeof(*c));
-    c->fd = -1;
+    c->fd = fd;
     c->chan = true;
     c->chan_timeout_ms = TIMEOUT_DEFAULT_S * 1000;
     if (t && *t) {
@@ -382,7 +425,8 @@ int hypfs_client_open_channel(struct hypfs_client *c, const char *device)
         if (*end || errno || s < 1 || s > 86400) {
             snprintf(c->err, sizeof(c->err), "HYPFS_CHANNEL_TIMEOUT=%.40s: "
                      "expected seconds, from 1 to 86400", t);
-            return -EINVAL;
+            ret = -EINVAL;
+            goto fail;
         }
         c->chan_timeout_ms = (int)s * 1000;
     }
@@ -394,7 +438,16 @@ int hypfs_client_open_channel(struct hypfs_client *c, const char *device)
         ret = -ENOMEM;
         goto fail;
     }
-    c->fd = open(device, O_RDWR | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+    if (fd >= 0) {
+        int fl = fcntl(fd, F_GETFL);
+
+        if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) {
+            ret = -errno;
+            snprintf(c->err, sizeof(c->err), "%s: %s", device, strerror(-ret));
+            goto fail;
+        }
+    } else
+        c->fd = open(device, O_RDWR | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
     if (c->fd < 0) {
         ret = -errno;
         snprintf(c->err, sizeof(c->err), "cannot open the hypfs channel %s: "
@@ -420,6 +473,17 @@ int hypfs_client_open_channel(struct hypfs_client *c, const char *device)
         memcpy(c->err, err, sizeof(err));
     }
     return ret;
+}
+
+int hypfs_client_open_channel(struct hypfs_client *c, const char *device)
+{
+    return open_channel(c, device, -1);
+}
+
+int hypfs_client_open_channel_fd(struct hypfs_client *c, int fd,
+                                 const char *name)
+{
+    return open_channel(c, name, fd);
 }
 
 /* ---- One exchange ---- */

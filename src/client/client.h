@@ -116,6 +116,14 @@ int hypfs_client_find_channel(char *path, size_t len);
  */
 int hypfs_client_open_channel(struct hypfs_client *c, const char *device);
 
+/*
+ * The same on a port (or a stream standing for one, in tests) the caller
+ * opened: @fd is the client's from the call on (made non-blocking, and
+ * closed on failure); @name names it in messages.
+ */
+int hypfs_client_open_channel_fd(struct hypfs_client *c, int fd,
+                                 const char *name);
+
 /* Internal to the client: channel.c's parts of the calls below. */
 int hypfs_client_chan_exchange(struct hypfs_client *c, struct iovec *iov,
                                int n, uint16_t type, size_t max_len,

@@ -185,6 +185,13 @@ xenhypfs_handle *xenhypfs_open_socket(int sock)
     return open_common(&args, sock);
 }
 
+xenhypfs_handle *xenhypfs_open_channel_fd(int fd)
+{
+    struct xenhypfs_open_args args = { XENHYPFS_TRANSPORT_CHANNEL };
+
+    return open_common(&args, fd);
+}
+
 int xenhypfs_find_channel(char *path, size_t len)
 {
     return hypfs_client_find_channel(path, len);

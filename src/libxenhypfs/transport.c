@@ -48,7 +48,9 @@ int transport_open(xenhypfs_handle *h, const struct xenhypfs_open_args *args,
     h->epfd = h->evfd = h->ep_sock = -1;
     if (sock >= 0) {
         /* A connection made for us, as another user perhaps. */
-        ret = hypfs_client_open_fd(&h->client, sock);
+        ret = args->transport == XENHYPFS_TRANSPORT_CHANNEL ?
+              hypfs_client_open_channel_fd(&h->client, sock, "channel") :
+              hypfs_client_open_fd(&h->client, sock);
         if (ret)
             snprintf(err, errlen, "%s", h->client.err);
         return ret;

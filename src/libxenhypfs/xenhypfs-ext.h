@@ -65,6 +65,12 @@ xenhypfs_handle *xenhypfs_open_ext(const struct xenhypfs_open_args *args);
 xenhypfs_handle *xenhypfs_open_socket(int sock);
 
 /*
+ * The same for a guest's port already open as @fd (a test's stream
+ * standing for one): the channel's rules (sessions, CRCs, resends).
+ */
+xenhypfs_handle *xenhypfs_open_channel_fd(int fd);
+
+/*
  * In a guest: the virtio-serial port to hypfs ($HYPFS_CHANNEL, or the
  * port named org.xenproject.hypfs.0).  0 with the device in @path, or
  * -ENOENT (not a guest with hypfs's port).

@@ -212,6 +212,70 @@ static void wire_seeds(void)
     chan_mode = false;
 }
 
+/* ---- channel: the same replies as a guest's port carries them ---- */
+
+/* An item of fuzz-channel's stream: a frame (its CRC made there). */
+static void chan_item(struct buf *b, uint16_t type, uint8_t sel,
+                      uint8_t flags, const void *payload, uint16_t n)
+{
+    uint8_t head[6] = { 1, (uint8_t)type, sel, flags, (uint8_t)n,
+                        (uint8_t)(n >> 8) };
+
+    put(b, head, sizeof(head));
+    put(b, payload, n);
+}
+
+/*
+ * fuzz-client's input @cl as fuzz-channel's: the HELLO_REPLY of session
+ * 1, then each reply with the seq the channel gives its request (the
+ * socket's seq k is the session's (k + 1)-th); events stay events.  With
+ * @noise, a predecessor's half frame and a reply with a bad CRC come first.
+ */
+static void channel_seed(const char *name, const struct buf *cl, bool noise)
+{
+    static const uint8_t junk[] = { 0, 5, 0, 'H', 'Y', 'P', 'F', 1 };
+    struct hypfs_msg_hello_reply hr = { 0, 3 };
+    struct buf b = { .n = 0 };
+    size_t ncalls = cl->b[0] % 12, off = 1 + ncalls;
+    char cname[64];
+
+    b.b[b.n++] = (uint8_t)(ncalls << 1);
+    put(&b, cl->b + 1, ncalls);
+    if (noise) {
+        put(&b, junk, sizeof(junk));
+        chan_item(&b, HYPFS_MSG_HELLO_REPLY, 1, 1, &hr, sizeof(hr));
+    }
+    chan_item(&b, HYPFS_MSG_HELLO_REPLY, 1, 0, &hr, sizeof(hr));
+    while (off + 2 <= cl->n) {
+        uint16_t len;
+        size_t end, at;
+
+        memcpy(&len, cl->b + off, 2);
+        off += 2;
+        end = off + len;
+        for (at = off; at + sizeof(struct hypfs_msg_hdr) <= end; ) {
+            struct hypfs_msg_hdr h;
+
+            memcpy(&h, cl->b + at, sizeof(h));
+            at += sizeof(h);
+            chan_item(&b, h.type, h.type == HYPFS_MSG_EVENT ? 0 :
+                      (uint8_t)(h.seq + 1), 0, cl->b + at, (uint16_t)h.len);
+            at += h.len;
+        }
+        off = end;
+    }
+    snprintf(cname, sizeof(cname), "%s%s", name, noise ? "-noise" : "");
+    save("channel", cname, b.b, b.n);
+}
+
+/* A fuzz-client seed, and the same as fuzz-channel's, plain and noisy. */
+static void save_client(const char *name, const struct buf *b)
+{
+    save("client", name, b->b, b->n);
+    channel_seed(name, b, false);
+    channel_seed(name, b, true);
+}
+
 /* ---- client: the replies to exactly what the library will ask ---- */
 
 /* Answer one request as hypfsd would (as the control domain). */
@@ -265,13 +329,18 @@ static void client_seeds(void)
     for (fn = 0; fn < 5; fn++)
         for (p = 0; p < 8; p++) {
             struct buf b = { .n = 0 };
-            uint8_t opcode = (uint8_t)(fn | p << 3 | (p % 4) << 6);
             const char *path = cpaths[p];
             char name[32];
             uint32_t seq = 1;
+            unsigned int opcode;
+
+            /* fuzz-calls.h: call op % 9 on path (op >> 3) % 8. */
+            for (opcode = p << 3; opcode % 9 != fn || (opcode >> 3) % 8 != p;
+                 opcode++)
+                ;
 
             b.b[b.n++] = 1;         /* one call */
-            b.b[b.n++] = opcode;
+            b.b[b.n++] = (uint8_t)opcode;
             reply(&b, seq++, XEN_HYPFS_OP_get_version, NULL, NULL, 0, 0);
             if (fn == 3) {
                 /* write: the direntry, then the write itself */
@@ -293,7 +362,7 @@ static void client_seeds(void)
                 reply(&b, seq++, XEN_HYPFS_OP_read, path, NULL, 0, 4096);
             }
             snprintf(name, sizeof(name), "call%u-path%u", fn, p);
-            save("client", name, b.b, b.n);
+            save_client(name, &b);
         }
 }
 
@@ -359,7 +428,7 @@ static void client_v2_seeds(void)
                 event_after(&b, at, op & 3, 42, 0);
             }
             snprintf(name, sizeof(name), "v2-call%u-path%u", fn, p);
-            save("client", name, b.b, b.n);
+            save_client(name, &b);
         }
 }
 
