@@ -8,6 +8,7 @@
  * (verb, then key=value) and prints what the daemon answers.  Exit status:
  * 0 success, 1 usage, 2 cannot reach hypfsd, 3 the command failed.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <json-c/json.h>
@@ -46,7 +47,7 @@ static void usage(FILE *f)
 "  -s, --socket PATH            hypfsd's socket (default $%s or %s)\n"
 "  -h, --help                   this help (after a command: that command's)\n"
 "  -V, --version                print the version\n"
-"      --json                   domain-list and pool-list as JSON\n"
+"      --json                   domain-list, pool-list and stats as JSON\n"
 "Options may come before or after the command.\n",
             HYPFS_SOCKET_ENV, HYPFS_DEFAULT_SOCKET);
 }
@@ -72,8 +73,8 @@ static void usage_of(const char *name)
             (line[2 + n] == ' ' || !line[2 + n])) {
             printf("%s\n", line);
             in = true;
-        } else if (in && !strncmp(line, "                    ", 20))
-            printf("%s\n", line);
+        } else if (in && !strncmp(line, "    ", 4))
+            printf("%s\n", line);      /* its options and description */
         else
             in = false;
     }
@@ -152,6 +153,43 @@ static int print_json_table(const char *text, uint32_t len)
     return ret;
 }
 
+/*
+ * stats' lines ("name value", the value a number) as one JSON object.
+ * 0, or 3 if a line cannot be read.
+ */
+static int print_json_stats(const char *text, uint32_t len)
+{
+    json_object *o = json_object_new_object();
+    char *copy = strndup(text, len), *line, *save = NULL;
+    int ret = 0;
+
+    if (!o || !copy) {
+        ret = 3;
+        goto out;
+    }
+    for (line = strtok_r(copy, "\n", &save); line;
+         line = strtok_r(NULL, "\n", &save)) {
+        char *sp = strchr(line, ' '), *end;
+        long long v;
+
+        errno = 0;
+        v = sp ? strtoll(sp + 1, &end, 10) : 0;
+        if (!sp || errno || end == sp + 1 || *end) {
+            fprintf(stderr, "hypfsctl: stats: cannot read the line '%s'\n",
+                    line);
+            ret = 3;
+            goto out;
+        }
+        *sp = '\0';
+        json_object_object_add(o, line, json_object_new_int64(v));
+    }
+    printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY));
+ out:
+    json_object_put(o);
+    free(copy);
+    return ret;
+}
+
 /* The words of one request, with their storage. */
 struct words {
     const char *argv[32];
@@ -177,6 +215,71 @@ static int add_kv(struct words *w, const char *key, const char *val)
     return add(w, s);
 }
 
+/* A positional argument as the help names it. */
+static const char *shown(const char *key)
+{
+    return !strcmp(key, "name") ? "NAME" : !strcmp(key, "id") ? "DOMAIN" :
+           !strcmp(key, "pool") ? "POOL" : !strcmp(key, "cpu") ? "CPU" : key;
+}
+
+static bool digits(const char *s)
+{
+    if (!*s)
+        return false;
+    for (; *s; s++)
+        if (*s < '0' || *s > '9')
+            return false;
+    return true;
+}
+
+/*
+ * What the daemon would refuse for its form alone is a usage error here,
+ * said before anything is sent (exit 1); ranges and names that exist are
+ * the daemon's to judge (exit 3).  0, or -1 with the reason printed.
+ */
+static int check_value(const char *key, const char *val, bool option)
+{
+    const char *why = NULL;
+    size_t i, n = strlen(val);
+
+    if (!strcmp(key, "vcpus") || !strcmp(key, "memory") ||
+        !strcmp(key, "cpu")) {
+        if (!digits(val) || n > 10)
+            why = "a number is needed";
+    } else if (!strcmp(key, "name")) {
+        bool other = false;
+
+        for (i = 0; i < n; i++)
+            if (!((val[i] >= 'a' && val[i] <= 'z') ||
+                  (val[i] >= 'A' && val[i] <= 'Z') ||
+                  (val[i] >= '0' && val[i] <= '9') || val[i] == '-' ||
+                  val[i] == '_' || val[i] == '.'))
+                other = true;
+        if (!n || n > 63 || other)
+            why = "a name is 1 to 63 letters, digits, '-', '_' or '.'";
+        else if (digits(val))
+            why = "a name of digits alone would read as an id";
+    } else if (!strcmp(key, "gran")) {
+        if (strcmp(val, "cpu") && strcmp(val, "core") && strcmp(val, "socket"))
+            why = "cpu, core or socket is needed";
+    } else if (!strcmp(key, "uuid")) {
+        bool dash;
+
+        for (i = 0; i < n; i++) {
+            dash = i == 8 || i == 13 || i == 18 || i == 23;
+            if (dash ? val[i] != '-' : !isxdigit((unsigned char)val[i]))
+                break;
+        }
+        if (n != 36 || i != n)
+            why = "a uuid (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx) is needed";
+    }
+    if (!why)
+        return 0;
+    fprintf(stderr, "hypfsctl: %s%s '%s': %s\n", option ? "--" : "",
+            option ? key : shown(key), val, why);
+    return -1;
+}
+
 /*
  * Options after the command: --key VALUE (or --key=VALUE) for those in
  * @keys, positional arguments for @pos in order.  -1 on a usage error.
@@ -197,33 +300,41 @@ static int build(struct words *w, int argc, char **argv, const char *const *pos,
             const char *eq = strchr(a, '=');
             size_t klen = eq ? (size_t)(eq - a - 2) : strlen(a + 2);
             const char *val = eq ? eq + 1 : (i + 1 < argc ? argv[++i] : NULL);
-            char key[32];
+            char key[32] = "";
             int k, known = 0;
 
-            if (!val || klen >= sizeof(key)) {
+            if (klen < sizeof(key)) {
+                memcpy(key, a + 2, klen);
+                key[klen] = '\0';
+                for (k = 0; keys && keys[k]; k++)
+                    known |= !strcmp(keys[k], key);
+            }
+            if (!known && flag && !strcmp(key, flag)) {
+                fprintf(stderr, "hypfsctl: --%s takes no value\n", flag);
+                return -1;
+            }
+            if (!known) {
+                fprintf(stderr, "hypfsctl: unknown option %.*s\n",
+                        (int)(klen + 2), a);
+                return -1;
+            }
+            if (!val) {
                 fprintf(stderr, "hypfsctl: %s needs a value\n", a);
                 return -1;
             }
-            memcpy(key, a + 2, klen);
-            key[klen] = '\0';
-            for (k = 0; keys && keys[k]; k++)
-                known |= !strcmp(keys[k], key);
-            if (!known) {
-                fprintf(stderr, "hypfsctl: unknown option %s\n", a);
-                return -1;
-            }
-            if (add_kv(w, key, val))
+            if (check_value(key, val, true) || add_kv(w, key, val))
                 return -1;
         } else if (p < npos) {
-            if (add_kv(w, pos[p++], a))
+            if (check_value(pos[p], a, false) || add_kv(w, pos[p], a))
                 return -1;
+            p++;
         } else {
             fprintf(stderr, "hypfsctl: unexpected argument '%s'\n", a);
             return -1;
         }
     }
     if (p < npos) {
-        fprintf(stderr, "hypfsctl: missing %s\n", pos[p]);
+        fprintf(stderr, "hypfsctl: missing %s\n", shown(pos[p]));
         return -1;
     }
     return 0;
@@ -349,9 +460,12 @@ int main(int argc, char **argv)
     } else if (status) {
         fprintf(stderr, "hypfsctl: %s: %.*s (%s)\n", cmd->name, (int)text_len,
                 text, strerror(-status));
-        ret = 3;
+        /* No right to hypfsd's control door: as when it cannot be reached. */
+        ret = status == -EACCES ? 2 : 3;
     } else if (json && !strcmp(cmd->name + strlen(cmd->name) - 5, "-list"))
         ret = print_json_table(text, text_len);
+    else if (json && !strcmp(cmd->name, "stats"))
+        ret = print_json_stats(text, text_len);
     else
         fwrite(text, 1, text_len, stdout);
     hypfs_client_close(&c);

@@ -139,19 +139,31 @@ static struct cpupool *pool_named(const char *s)
                                          : model_find_pool(id);
 }
 
+/*
+ * A name a domain or cpupool may take.  Not digits alone: every command
+ * that names one reads digits as an id (as xl does), so "1" would be a
+ * name that later commands silently take for another domain.
+ */
 static bool valid_name(const char *s)
 {
     size_t n = strlen(s), i;
+    bool letter = false;
 
     if (!n || n > NAME_MAX_LEN)
         return false;
-    for (i = 0; i < n; i++)
+    for (i = 0; i < n; i++) {
+        if (s[i] >= '0' && s[i] <= '9')
+            continue;
         if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
-              (s[i] >= '0' && s[i] <= '9') || s[i] == '-' || s[i] == '_' ||
-              s[i] == '.'))
+              s[i] == '-' || s[i] == '_' || s[i] == '.'))
             return false;
-    return true;
+        letter = true;
+    }
+    return letter;
 }
+
+#define NAME_RULE "a name of 1-%d letters, digits, '-', '_' or '.', not " \
+                  "digits alone (those name an id), is needed"
 
 static int parse_uuid(const char *s, uint8_t u[16])
 {
@@ -220,8 +232,7 @@ static void domain_create(struct args *a, struct ctl_result *res)
         return;
     }
     if (!name || !valid_name(name)) {
-        fail(res, -EINVAL, "a name of 1-%d letters, digits, '-', '_' or '.' "
-             "is needed", NAME_MAX_LEN);
+        fail(res, -EINVAL, NAME_RULE, NAME_MAX_LEN);
         return;
     }
     if (s_vcpus && parse_u32(s_vcpus, VCPUS_MAX, &vcpus)) {
@@ -503,8 +514,7 @@ static void pool_create(struct args *a, struct ctl_result *res)
         return;
     }
     if (!name || !valid_name(name)) {
-        fail(res, -EINVAL, "a name of 1-%d letters, digits, '-', '_' or '.' "
-             "is needed", NAME_MAX_LEN);
+        fail(res, -EINVAL, NAME_RULE, NAME_MAX_LEN);
         return;
     }
     if (!sched)
@@ -625,8 +635,8 @@ static void cpu_move(struct args *a, struct ctl_result *res, bool to_pool)
         goto out;
     if (err || stray(a) || !s_cpu || parse_u32(s_cpu, MAX_CPUS - 1, &cpu) ||
         cpu >= model.host_cpus) {
-        fail(res, -EINVAL, "a cpu number below %u is needed (cpu=N)%s",
-             model.host_cpus, to_pool ? " with pool=M" : "");
+        fail(res, -EINVAL, "a cpu is needed: a number from 0 to %u (this "
+             "host has %u)", model.host_cpus - 1, model.host_cpus);
         goto out;
     }
     from = model.cpu_pool[cpu] < 0 ? NULL : model_find_pool((uint32_t)model.cpu_pool[cpu]);

@@ -306,7 +306,8 @@ static int handle_ctl(struct conn *c, const uint8_t *payload, uint32_t len,
         static const char msg[] = "control commands are for the control "
                                   "domain only";
 
-        reply.ret = -EPERM;
+        /* EACCES, not EPERM: no right to the door, not a refused deed. */
+        reply.ret = -EACCES;
         reply.text_len = sizeof(msg) - 1;
         return send_reply(c, HYPFS_MSG_CTL_REPLY, seq, &reply, sizeof(reply),
                           msg, reply.text_len);

@@ -151,6 +151,42 @@ check "audit lines" "audit: control 'domain-create name=web channel=1' by uid $(
 audit: write /params/loglvl by uid $(id -u) (domain 0): \"warning/warning\" -> \"info/all\"
 audit: write /test/types/string by uid $(id -u) (domain 0): \"hello, hypfs\" -> \"two\\x0alines\"
 audit: control 'domain-pause id=web' by uid $(id -u)" "$audit"
+# hypfsctl: an argument of the wrong form is a usage error (1), said
+# before anything is sent, naming the argument; ranges are the daemon's
+# (3).  A name of digits alone is refused: every command reads digits as
+# an id, so "1" would later name another domain.
+bad_arg() {  # bad_arg MESSAGE ARGS...: exit 1 with exactly MESSAGE
+    local msg=$1
+    shift
+    run_fails 1 "$HYPFSCTL" "$@"
+    check "hypfsctl $*" "$msg" "$err"
+}
+bad_arg "hypfsctl: --vcpus 'abc': a number is needed" domain-create db --vcpus abc
+bad_arg "hypfsctl: NAME '1': a name of digits alone would read as an id" domain-create 1
+bad_arg "hypfsctl: NAME '22': a name of digits alone would read as an id" pool-create 22
+bad_arg "hypfsctl: CPU 'abc': a number is needed" cpu-move abc Pool-0
+bad_arg "hypfsctl: --uuid '123': a uuid (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx) is needed" \
+    domain-create x --uuid 123
+bad_arg "hypfsctl: --gran 'bad': cpu, core or socket is needed" pool-create p --gran bad
+bad_arg "hypfsctl: unknown option --bogus" domain-list --bogus
+bad_arg "hypfsctl: unknown option --bogus" domain-list --bogus=1
+bad_arg "hypfsctl: missing DOMAIN" domain-pause
+run_ok "$HYPFSCTL" domain-list
+case "$out" in *"
+1 "*|*"
+22 "*) fail "a name of digits alone was created: $out" ;; esac
+run_fails 3 "$HYPFSCTL" cpu-move 4096 Pool-0
+case "$err" in *"a number from 0 to"*"this host has"*) ;;
+    *) fail "cpu-move out of range, in the daemon's words: $err" ;; esac
+# A command's help: all its lines, options and description.
+run_ok "$HYPFSCTL" domain-create --help
+case "$out" in *"[--channel]"*"create a domain"*"virtio-serial"*) ;;
+    *) fail "domain-create --help is not whole: $out" ;; esac
+# stats --json: one object, numbers as numbers.
+run_ok "$HYPFSCTL" stats --json
+check "stats --json" "int int" \
+    "$(printf '%s' "$out" | python3 -c 'import json,sys; s=json.load(sys.stdin); print(type(s["watches"]).__name__, type(s["heap_in_use_bytes"]).__name__)')"
+
 # White space around a number is taken on either side, never alone.
 run_ok "$XENHYPFS" write /test/types/u8 " 5"
 check "u8 ' 5'" 5 "$("$XENHYPFS" cat /test/types/u8)"

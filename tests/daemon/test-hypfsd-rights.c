@@ -510,6 +510,38 @@ static void test_unmapped(void **state)
     check_caller(UNMAPPED);
 }
 
+/*
+ * Every command reads a name of digits alone as an id (as xl does), so
+ * such a name would later stand for another domain: refused at creation,
+ * by the daemon itself whatever the client.
+ */
+static void test_names_not_ids(void **state)
+{
+    static const char *const bad[][2] = {
+        { "domain-create", "name=1" },
+        { "domain-create", "name=007" },
+        { "pool-create", "name=22" },
+    };
+    const char *fine[] = { "domain-create", "name=1a" };
+    struct hypfs_client cl;
+    const char *text;
+    uint32_t len;
+    size_t i;
+    int st;
+
+    (void)state;
+    assert_int_equal(tclient_open(&cl, d.socket), 0);
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        assert_int_equal(hypfs_client_ctl(&cl, 2, bad[i], &st, &text, &len),
+                         0);
+        assert_int_equal(st, -EINVAL);
+        assert_non_null(strstr(text, "digits alone"));
+    }
+    assert_int_equal(hypfs_client_ctl(&cl, 2, fine, &st, &text, &len), 0);
+    assert_int_equal(st, 0);
+    hypfs_client_close(&cl);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -517,6 +549,8 @@ int main(void)
         cmocka_unit_test(test_domain_1),
         cmocka_unit_test(test_domain_2),
         cmocka_unit_test(test_unmapped),
+        /* Last: it adds a domain. */
+        cmocka_unit_test(test_names_not_ids),
     };
 
     return cmocka_run_group_tests(tests, setup, teardown);
