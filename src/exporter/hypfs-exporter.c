@@ -552,6 +552,13 @@ static int listen_on(const char *spec, char *shown, size_t shown_len)
     memcpy(host, spec, hl);
     host[hl] = '\0';
     strcpy(port, colon + 1);
+    /* getaddrinfo() takes 99999 and listens on 99999 mod 65536. */
+    if (strspn(port, "0123456789") != strlen(port) ||
+        strtoul(port, NULL, 10) > 65535) {
+        fprintf(stderr, "hypfs-exporter: --listen %s: the port is a number "
+                "from 0 to 65535\n", spec);
+        return -1;
+    }
     err = getaddrinfo(hl ? host : NULL, port, &hints, &res);
     if (err) {
         fprintf(stderr, "hypfs-exporter: --listen %s: %s\n", host[0] ? host :

@@ -121,6 +121,11 @@ case "$err" in *"--include params: not an absolute path"*) ;;
 run_fails 1 "$HYPFS_EXPORTER" --listen nowhere
 case "$err" in *"--listen nowhere: expected [HOST]:PORT"*) ;;
     *) fail "bad --listen: $err" ;; esac
+# A port beyond 65535 is refused, not taken modulo 65536.
+run_fails 1 "$HYPFS_EXPORTER" --listen 127.0.0.1:99999
+case "$err" in *"--listen 127.0.0.1:99999: the port is a number from 0 to 65535"*) ;;
+    *) fail "--listen with port 99999: $err" ;; esac
+run_fails 1 "$HYPFS_EXPORTER" --listen 127.0.0.1:-1
 run_ok "$HYPFS_EXPORTER" --version
 run_ok "$HYPFS_EXPORTER" --help
 
