@@ -15,6 +15,7 @@
  * hypfs_up 0 and the next one opens a new handle.
  */
 #include <errno.h>
+#include <pwd.h>
 #include <getopt.h>
 #include <limits.h>
 #include <netdb.h>
@@ -62,6 +63,8 @@ struct options {
     size_t ninclude;
     const char **exclude;
     size_t nexclude;
+    const char **guest_values;          /* --guest-value */
+    size_t nguest_values;
     size_t max_value_len;
     bool walk;                  /* $XENHYPFS_V1: the v1 walk, always */
     enum xenhypfs_transport transport;  /* --socket, $HYPFS_TRANSPORT */
@@ -94,14 +97,20 @@ static void help(void)
 "Serves the hypervisor filesystem as Prometheus metrics over HTTP.\n"
 "\n"
 "  -l, --listen [HOST]:PORT  where to listen (default :" DEFAULT_PORT ",\n"
-"                            every address; 127.0.0.1:0 picks a free port)\n"
+"                            every address; 127.0.0.1:0 picks a free port);\n"
+"                            also --web.listen-address, as Prometheus's\n"
+"                            exporters call it\n"
 "  -s, --socket PATH         hypfsd's socket (default $HYPFS_SOCKET, else\n"
 "                            /run/hypfs/hypfsd.sock; privcmd under Xen)\n"
 "      --include PATH        export this subtree (repeatable; default /)\n"
 "      --exclude PATH        leave this subtree out (repeatable)\n"
 "      --max-value-length N  strings longer than this are exported as a\n"
 "                            CRC-32 (default 256)\n"
-"      --telemetry-path PATH the metrics' URL path (default /metrics)\n"
+"      --guest-value WORD    a value a guest may write (guest-status) that\n"
+"                            is exported as itself; others are \"other\"\n"
+"                            (repeatable; default none but \"\")\n"
+"      --telemetry-path PATH the metrics' URL path (default /metrics; also\n"
+"                            --web.telemetry-path)\n"
 "      --max-connections N   connections open at once (default 64); one\n"
 "                            more closes the one waiting longest\n"
 "      --max-connections-per-ip N\n"
@@ -286,8 +295,11 @@ static char *scrape(bool openmetrics, size_t *len)
         .max_value_len = opts.max_value_len,
         .exclude = opts.exclude,
         .nexclude = opts.nexclude,
+        .guest_values = opts.guest_values,
+        .nguest_values = opts.nguest_values,
     };
-    struct metrics_meta meta = { .up = false };
+    struct metrics_meta meta = { .up = false,
+                                 .version = HYPFS_VERSION_STRING };
     double t0 = now_s();
     struct metrics *m;
     const char *why = NULL;
@@ -340,9 +352,18 @@ static char *scrape(bool openmetrics, size_t *len)
             xenhypfs_close(hdl);
             hdl = NULL;
         }
-        if (last_up)
+        if (last_up) {
+            struct passwd *pw = getpwuid(geteuid());
+
             fprintf(stderr, "hypfs-exporter: cannot read the hypervisor: "
                     "%s (hypfs_up 0 until it can)\n", why);
+            /* No domain's right: under hypfsd, say how to give one. */
+            if (ret == -EPERM)
+                fprintf(stderr, "hypfs-exporter: hint: under hypfsd, a line "
+                        "'map %s 0' in its configuration (/etc/hypfs/"
+                        "hypfsd.conf) lets the exporter read as the control "
+                        "domain; see hypfsd(8)\n", pw ? pw->pw_name : "USER");
+        }
     } else if (!last_up)
         fprintf(stderr, "hypfs-exporter: the hypervisor can be read again\n");
     last_up = !ret;
@@ -479,10 +500,17 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c,
         strcmp(method, MHD_HTTP_METHOD_HEAD))
         return reply_text(c, MHD_HTTP_METHOD_NOT_ALLOWED,
                           "only GET and HEAD\n");
-    if (!strcmp(url, "/"))
-        return reply_text(c, MHD_HTTP_OK, "hypfs-exporter: the hypervisor "
-                          "filesystem's metrics are at the telemetry path "
-                          "(see hypfs-exporter(8))\n");
+    if (!strcmp(url, "/")) {
+        char *page;
+        int n = asprintf(&page, "hypfs-exporter %s: the hypervisor "
+                         "filesystem's metrics are at %s (hypfs-exporter(8))"
+                         "\n", HYPFS_VERSION_STRING, opts.path);
+
+        if (n < 0)
+            return MHD_NO;
+        return reply(c, MHD_HTTP_OK, page, (size_t)n,
+                     "text/plain; charset=utf-8", NULL);
+    }
     if (strcmp(url, opts.path))
         return reply_text(c, MHD_HTTP_NOT_FOUND, "not found\n");
 
@@ -652,6 +680,9 @@ static int parse_args(int argc, char **argv)
         { "exclude", required_argument, NULL, 2 },
         { "max-value-length", required_argument, NULL, 3 },
         { "telemetry-path", required_argument, NULL, 4 },
+        { "web.telemetry-path", required_argument, NULL, 4 },
+        { "web.listen-address", required_argument, NULL, 'l' },
+        { "guest-value", required_argument, NULL, 10 },
         { "max-connections", required_argument, NULL, 5 },
         { "max-connections-per-ip", required_argument, NULL, 6 },
         { "header-timeout", required_argument, NULL, 7 },
@@ -686,6 +717,18 @@ static int parse_args(int argc, char **argv)
                        "a number of bytes", &v))
                 return 1;
             opts.max_value_len = v;
+            break;
+        }
+        case 10: {
+            const char **l = realloc(opts.guest_values,
+                                     (opts.nguest_values + 1) * sizeof(*l));
+
+            if (!l) {
+                fprintf(stderr, "hypfs-exporter: out of memory\n");
+                return 1;
+            }
+            l[opts.nguest_values++] = optarg;
+            opts.guest_values = l;
             break;
         }
         case 5:
@@ -858,6 +901,7 @@ int main(int argc, char **argv)
         xenhypfs_close(hdl);
     free(opts.include);
     free(opts.exclude);
+    free(opts.guest_values);
     if (!ret)
         fprintf(stderr, "hypfs-exporter: %s: stopped\n", strsignal(sig));
     return ret;

@@ -23,6 +23,7 @@
 #include <zlib.h>
 
 #include "metrics.h"
+#include "paths-help.h"
 #include "utf8.h"
 
 /* ---- Growing strings ---- */
@@ -454,7 +455,7 @@ static bool reserved_suffix(const char *s, size_t n)
 static bool reserved_name(const char *s)
 {
     return !strcmp(s, "hypfs_up") || !strncmp(s, "hypfs_scrape_", 13) ||
-           !strcmp(s, "hypfs_build");
+           !strcmp(s, "hypfs_build") || !strncmp(s, "hypfs_exporter_", 15);
 }
 
 /* A valid label name from a path component. */
@@ -662,13 +663,53 @@ static void add_buildinfo(struct metrics *m, const struct comp *c, size_t nc,
     free(name.p);
 }
 
+/* What docs/paths.md says of the entries of @pattern, or NULL. */
+static const struct path_help *find_help(const char *pattern)
+{
+    size_t i;
+
+    for (i = 0; i < sizeof(path_help) / sizeof(path_help[0]); i++)
+        if (!strcmp(path_help[i].pattern, pattern))
+            return &path_help[i];
+    return NULL;
+}
+
+/* The HELP text: what the entry is, then where it comes from. */
+static const char *with_desc(struct sbuf *out, const struct path_help *ph,
+                             const char *where)
+{
+    if (!ph || !ph->help[0])
+        return where;
+    sb_printf(out, "%s (%s)", ph->help, where);
+    return out->oom ? NULL : out->p;
+}
+
+/*
+ * A value a guest writes is a label value only if the operator listed it
+ * (--guest-value): each distinct string would otherwise be a new series
+ * that the guest, not the operator, creates.  "" is what it starts as.
+ */
+static bool guest_value_allowed(const struct metrics *m, const char *v)
+{
+    size_t i;
+
+    if (!*v)
+        return true;
+    for (i = 0; i < m->opts.nguest_values; i++)
+        if (!strcmp(m->opts.guest_values[i], v))
+            return true;
+    return false;
+}
+
 static void add_leaf(struct metrics *m, const char *path, size_t plen,
                      const struct xenhypfs_dirent *d, const void *content)
 {
     struct comp *c = NULL;
     struct label *labels = NULL;
     struct sbuf raw = { 0 }, fam = { 0 }, help = { 0 }, v = { 0 },
-                lnames = { 0 };
+                lnames = { 0 }, text = { 0 };
+    const struct path_help *ph;
+    const char *h;
     size_t nc = 0, i, nlabels = 0, inst_end = 0, len;
     size_t *lname_off = NULL;
     bool number = d->type == xenhypfs_type_uint ||
@@ -730,15 +771,18 @@ static void add_leaf(struct metrics *m, const char *path, size_t plen,
     }
     if (help.oom)
         goto oom;
+    ph = find_help(help.p + 6);
 
     if (hashed) {
-        sb_printf(&help, " (CRC-32 of the value: gzip-encoded, or longer "
-                  "than %zu bytes)", m->opts.max_value_len);
+        sb_printf(&help, ", as the CRC-32 of its value: gzip-encoded, or "
+                  "longer than %zu bytes", m->opts.max_value_len);
         if (help.oom)
             goto oom;
     }
     if (nc >= 2 && comp_is(c[0], "buildinfo")) {
-        add_buildinfo(m, c, nc, value, len, hashed, help.p);
+        if (!(h = with_desc(&text, ph, help.p)))
+            goto oom;
+        add_buildinfo(m, c, nc, value, len, hashed, h);
         goto out;
     }
 
@@ -798,12 +842,13 @@ static void add_leaf(struct metrics *m, const char *path, size_t plen,
         if (reserved_suffix(fam.p, fam.len))
             sb_puts(&fam, "_value");
         if (factor != 1.0)
-            sb_printf(&help, " (in %s)",
+            sb_printf(&help, ", in %s",
                       strstr(fam.p, "_seconds") ? "seconds" : "bytes");
         sb_scaled(&v, value, factor);
-        if (fam.oom || v.oom || help.oom)
+        if (fam.oom || v.oom || help.oom ||
+            !(h = with_desc(&text, ph, help.p)))
             goto oom;
-        add_sample(m, fam.p, KIND_GAUGE, help.p, labels, nlabels, v.p);
+        add_sample(m, fam.p, KIND_GAUGE, h, labels, nlabels, v.p);
     } else if (!hashed) {
         sb_name_tokens(&fam, raw.p, raw.len, false, &factor);
         if (fam.oom)
@@ -813,17 +858,25 @@ static void add_leaf(struct metrics *m, const char *path, size_t plen,
         labels[nlabels].name = "value";
         labels[nlabels].value = value;
         labels[nlabels].value_len = len;
+        if (ph && ph->guest_writes) {
+            sb_puts(&help, ", values not listed by --guest-value as "
+                    "\"other\"");
+            if (!guest_value_allowed(m, value)) {
+                labels[nlabels].value = "other";
+                labels[nlabels].value_len = 5;
+            }
+        }
         nlabels++;
-        if (fam.oom)
+        if (fam.oom || help.oom || !(h = with_desc(&text, ph, help.p)))
             goto oom;
-        add_sample(m, fam.p, KIND_INFO, help.p, labels, nlabels, "1");
+        add_sample(m, fam.p, KIND_INFO, h, labels, nlabels, "1");
     } else {
         sb_name_tokens(&fam, raw.p, raw.len, false, &factor);
         sb_puts(&fam, "_crc32");
         sb_printf(&v, "%lu", crc32(0, (const Bytef *)value, (uInt)len));
-        if (fam.oom || v.oom)
+        if (fam.oom || v.oom || !(h = with_desc(&text, ph, help.p)))
             goto oom;
-        add_sample(m, fam.p, KIND_GAUGE, help.p, labels, nlabels, v.p);
+        add_sample(m, fam.p, KIND_GAUGE, h, labels, nlabels, v.p);
     }
     goto out;
 oom:
@@ -836,6 +889,7 @@ out:
     free(raw.p);
     free(fam.p);
     free(help.p);
+    free(text.p);
     free(v.p);
     free(lnames.p);
 }
@@ -988,6 +1042,14 @@ char *metrics_render(struct metrics *m, const struct metrics_meta *meta,
                  "hypfs_scrape_errors_total", "Scrapes that could not read "
                  "the hypervisor's filesystem", "counter");
     sb_printf(&b, "hypfs_scrape_errors_total %llu\n", meta->errors_total);
+    if (meta->version) {
+        sb_help_type(&b, om, om ? "hypfs_exporter_build" :
+                     "hypfs_exporter_build_info", "The exporter's own "
+                     "version", om ? "info" : "gauge");
+        sb_puts(&b, "hypfs_exporter_build_info{version=\"");
+        sb_escaped(&b, meta->version, strlen(meta->version), ESC_LABEL);
+        sb_puts(&b, "\"} 1\n");
+    }
     if (om)
         sb_puts(&b, "# EOF\n");
     if (b.oom) {

@@ -23,6 +23,9 @@ struct metrics_opts {
     size_t max_value_len;       /* longer strings: a _crc32 gauge instead */
     const char *const *exclude; /* absolute paths left out, with all below */
     size_t nexclude;
+    /* Values of entries a guest writes that may be label values. */
+    const char *const *guest_values;
+    size_t nguest_values;
 };
 
 /* What the exporter says about the scrape itself. */
@@ -30,6 +33,7 @@ struct metrics_meta {
     bool up;                    /* the hypervisor was read */
     double duration_s;          /* the scrape, reading and mapping */
     unsigned long long errors_total;    /* failed scrapes since start */
+    const char *version;        /* the exporter's, for its build_info */
 };
 
 struct metrics;

@@ -74,6 +74,16 @@ grep -q 'name="web",value="web"\|hypfs_domain_name' <<<"$m" &&
 grep -q '^hypfs_test_types_blob' <<<"$m" && fail "a blob was exported"
 grep -q 'string_odd_info{value="tab\\\\x09nl\\ncr\\\\x0dbell\\\\x07 esc\\\\x1b hi\\\\x80\\\\xff\\\\xe9 end"} 1' <<<"$m" ||
     fail "odd bytes escaped: $(grep string_odd <<<"$m")"
+# HELP says what the metric means (docs/paths.md), then where it comes from.
+expect_line "HELP of a documented entry" \
+    '# HELP hypfs_domain_vcpus The domain'"'"'s virtual cpus (hypfs /domain/<id>/vcpus)'
+expect_line "HELP of a converted unit" \
+    '# HELP hypfs_domain_memory_bytes The domain'"'"'s memory (hypfs /domain/<id>/memory, in bytes)'
+expect_line "the exporter's own build" 'hypfs_exporter_build_info{version="'"$("$HYPFS_EXPORTER" --version | sed 's/.* //')"'"} 1'
+# What a guest writes is a label value only if listed (--guest-value):
+# every distinct string would be a series the guest makes.  "" is the
+# value every domain starts with.
+expect_line "a guest's initial status" 'hypfs_domain_guest_status_info{domain="1",name="web",value=""} 1'
 # Two paths that make one name: one series, the other counted.
 check "one series per name" 1 "$(grep -c '^hypfs_test_a_bx ' <<<"$m")"
 expect_line "skipped: 4 blobs, a.b and ~" 'hypfs_scrape_skipped_entries 6'
@@ -121,6 +131,32 @@ case "$err" in *"--include params: not an absolute path"*) ;;
 run_fails 1 "$HYPFS_EXPORTER" --listen nowhere
 case "$err" in *"--listen nowhere: expected [HOST]:PORT"*) ;;
     *) fail "bad --listen: $err" ;; esac
+# A guest writing a new status each time makes no new series.
+"$HYPFSCTL" domain-create guest1 >/dev/null
+for v in ready junk-1 junk-2; do
+    "$XENHYPFS" write /domain/2/guest-status "$v"
+    start_exporter -- --guest-value ready --guest-value booting
+    m=$(scrape)
+    kill "$exporter_pid"
+    case $v in
+    ready) expect_line "a listed guest value" 'hypfs_domain_guest_status_info{domain="2",name="guest1",value="ready"} 1' ;;
+    *) expect_line "an unlisted guest value ($v)" 'hypfs_domain_guest_status_info{domain="2",name="guest1",value="other"} 1' ;;
+    esac
+    grep -q "junk" <<<"$m" && fail "a guest's unlisted value became a label: $v"
+done
+# Prometheus's exporter conventions: --web.listen-address and
+# --web.telemetry-path; / names where the metrics are.
+"$HYPFS_EXPORTER" --web.listen-address 127.0.0.1:0 --web.telemetry-path /m 2>"$tmp/web.log" &
+exporters+=($!)
+for _ in $(seq 500); do
+    port=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\),.*/\1/p' "$tmp/web.log")
+    [ -n "$port" ] && break
+    sleep 0.01
+done
+[ -n "$port" ] || fail "--web.listen-address: the exporter did not start: $(cat "$tmp/web.log")"
+curl -sf "http://127.0.0.1:$port/m" | grep -q '^hypfs_up 1$' || fail "--web.telemetry-path /m"
+case "$(curl -sf "http://127.0.0.1:$port/")" in *"metrics are at /m "*) ;;
+    *) fail "/ does not name the telemetry path" ;; esac
 # A port beyond 65535 is refused, not taken modulo 65536.
 run_fails 1 "$HYPFS_EXPORTER" --listen 127.0.0.1:99999
 case "$err" in *"--listen 127.0.0.1:99999: the port is a number from 0 to 65535"*) ;;
@@ -160,22 +196,31 @@ if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then
     # (that one is root's: the control domain's view, for comparison)
     root_view=$(scrape)
     log=$tmp/exporter.guest.log
-    : >"$log"
-    setpriv --reuid=65534 --regid=65534 --clear-groups \
-        env HYPFS_SOCKET="$HYPFS_SOCKET" "$tmp/bin/hypfs-exporter" \
-        --listen 127.0.0.1:0 2>"$log" &
-    exporters+=("$!")
-    for _ in $(seq 500); do
-        port=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\),.*/\1/p' "$log")
-        [ -n "$port" ] && break
-        sleep 0.01
-    done
+    exporter_as() {  # exporter_as UID: another exporter, as that user
+        : >"$log"
+        setpriv --reuid="$1" --regid="$1" --clear-groups \
+            env HYPFS_SOCKET="$HYPFS_SOCKET" "$tmp/bin/hypfs-exporter" \
+            --listen 127.0.0.1:0 2>"$log" &
+        exporters+=("$!")
+        for _ in $(seq 500); do
+            port=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\),.*/\1/p' "$log")
+            [ -n "$port" ] && break
+            sleep 0.01
+        done
+    }
+    exporter_as 65534
     guest=$(scrape)
     grep -q '^hypfs_domain_vcpus{domain="1",name="web"} 3$' <<<"$guest" ||
         fail "domain 1 sees its own vcpus: $guest"
     grep -q 'domain="0"\|^hypfs_params\|^hypfs_test' <<<"$guest" &&
         fail "domain 1 sees what it may not: $(grep 'domain="0"\|^hypfs_params\|^hypfs_test' <<<"$guest" | head -3)"
     grep -q 'domain="0"' <<<"$root_view" || fail "the control domain sees domain 0"
+    # A user hypfsd maps to no domain: hypfs_up 0, and the log says how
+    # to give it a view.
+    exporter_as 65533
+    grep -qx 'hypfs_up 0' <<<"$(scrape)" || fail "hypfs_up for an unmapped user"
+    grep -q "hint: under hypfsd, a line 'map [^ ]* 0' in its configuration" "$log" ||
+        fail "no hint for an unmapped user: $(cat "$log")"
 fi
 
 # hypfsd down: hypfs_up 0, still serving; back: 1.
