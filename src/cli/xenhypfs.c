@@ -72,6 +72,8 @@ static void help(void)
         { "--json ls|cat|tree|dump|watch ...", "|the same, as JSON (valid "
           "UTF-8;|cat: paths..., tree: [<path>])" },
         { "--explain ...", "errors that say what is allowed" },
+        { "-s, --socket <path> <command> ...", "|before the command: hypfsd's "
+          "socket,|even where privcmd opens" },
         { "--help | --version | -V", "" },
     };
     size_t i;
@@ -1171,6 +1173,7 @@ static bool valid_command(int argc, char *argv[], bool json)
 int main(int argc, char *argv[])
 {
     char **args = calloc((size_t)argc + 1, sizeof(*args));
+    const char *sock = NULL;
     bool json = false;
     int n = 0, i, ret;
 
@@ -1194,8 +1197,39 @@ int main(int argc, char *argv[])
             json = true;
         else if (!strcmp(argv[i], "--explain"))
             explain = true;
-        else
+        /*
+         * Before the command, where Xen's tool takes nothing: the socket,
+         * and an unknown option is named.  After it, Xen's argument rules
+         * hold ("cat -x /p" is only a usage error, as there).
+         */
+        else if (!n && (!strcmp(argv[i], "-s") ||
+                        !strcmp(argv[i], "--socket"))) {
+            if (i + 1 == argc) {
+                fprintf(stderr, "%s: %s needs a socket's path\n", prog,
+                        argv[i]);
+                free(args);
+                return usage();
+            }
+            sock = argv[++i];
+        } else if (!n && !strncmp(argv[i], "--socket=", 9))
+            sock = argv[i] + 9;
+        else if (!n && argv[i][0] == '-') {
+            fprintf(stderr, "%s: unknown option '%s'\n", prog, argv[i]);
+            free(args);
+            return usage();
+        } else
             args[n++] = argv[i];
+    }
+    if (n && json && !strcmp(args[0], "write")) {
+        fprintf(stderr, "%s: --json: write prints nothing to format\n", prog);
+        free(args);
+        return usage();
+    }
+    /* Named: that socket, even where privcmd would open. */
+    if (sock && (setenv("HYPFS_SOCKET", sock, 1) ||
+                 setenv("HYPFS_TRANSPORT", "socket", 1))) {
+        free(args);
+        return 2;
     }
     if (!n || !valid_command(n, args, json)) {
         free(args);

@@ -169,7 +169,9 @@ int main(int argc, char **argv)
             log_threshold = L_WARNING;
             break;
         case 'V':
-            printf("hypfsd %s (%s)\n", HYPFS_VERSION_STRING, HYPFS_CHANGESET);
+            /* Every hypfs tool's first line: NAME (hypfs) VERSION. */
+            printf("hypfsd (hypfs) %s\nchangeset %s\n", HYPFS_VERSION_STRING,
+                   HYPFS_CHANGESET);
             return 0;
         case 'h':
             usage(stdout);

@@ -765,7 +765,7 @@ static int parse_args(int argc, char **argv)
             opts.path = optarg;
             break;
         case 'V':
-            printf("hypfs-exporter %s\n", HYPFS_VERSION_STRING);
+            printf("hypfs-exporter (hypfs) %s\n", HYPFS_VERSION_STRING);
             exit(0);
         case 'h':
             help();

@@ -28,6 +28,25 @@ run_fails 2 "$XENHYPFS" cat /params/loglvl
 case "$err" in *"$tmp/none.sock"*"Could not open libxenhypfs"*) ;;
     *) fail "no daemon: the socket and the cause are not named: $err" ;; esac
 
+# One convention: every tool's version line is "NAME (hypfs) VERSION".
+for tool in "$XENHYPFS" "$HYPFSCTL" "$HYPFSD" ${HYPFS_FUSE:+"$HYPFS_FUSE"} \
+            ${HYPFS_EXPORTER:+"$HYPFS_EXPORTER"}; do
+    v=$("$tool" --version | head -1)
+    case "$v" in "$(basename "$tool") (hypfs) "[0-9]*.[0-9]*.[0-9]*) ;;
+        *) fail "$(basename "$tool") --version: '$v'" ;; esac
+done
+# Before the command: -s/--socket, and an unknown option is named (after
+# it, Xen's rules: "cat -x /p" is a usage error, as with Xen's tool).
+run_fails 1 "$XENHYPFS" -x ls /
+case "$err" in "xenhypfs: unknown option '-x'"*usage:*) ;;
+    *) fail "xenhypfs -x: $err" ;; esac
+run_fails 1 "$XENHYPFS" --json write /params/loglvl x
+case "$err" in "xenhypfs: --json: write prints nothing to format"*) ;;
+    *) fail "--json write: $err" ;; esac
+run_fails 1 "$XENHYPFS" -s
+case "$err" in "xenhypfs: -s needs a socket's path"*) ;;
+    *) fail "-s alone: $err" ;; esac
+
 # Every tool: --help and --version, exit 0, wherever they are.
 run_ok "$HYPFSCTL" domain-create --help
 case "$out" in *"domain-create NAME [--vcpus N]"*) ;; *) fail "hypfsctl domain-create --help: $out" ;; esac
@@ -51,6 +70,10 @@ check "domain-list --json" "Domain-0 0 running|web 1 running" \
 run_ok "$HYPFSCTL" --json pool-list
 check "pool-list --json" "Pool-0 0 str" \
     "$(printf '%s' "$out" | python3 -c 'import json,sys; p=json.load(sys.stdin)[0]; print(p["name"], p["id"], type(p["cpus"]).__name__)')"
+# xenhypfs: a socket named on the line, as the other tools take it.
+run_ok env -u HYPFS_SOCKET "$XENHYPFS" -s "$HYPFS_SOCKET" cat /domain/1/name
+check "xenhypfs -s" web "$out"
+run_ok env -u HYPFS_SOCKET "$XENHYPFS" --socket="$HYPFS_SOCKET" --json cat /domain/1/name
 # hypfsctl's own options after the command, too.
 run_ok env -u HYPFS_SOCKET "$HYPFSCTL" domain-list --socket "$HYPFS_SOCKET"
 

@@ -151,7 +151,7 @@ check "our tools from the packages" "hypfs: info/info
 xenhypfs link: <dir>    r- 0 <dir>    r- 1 
 Debian's xenhypfs, emulated privcmd: web
 Debian's xenhypfs, our library: info/info
-hypfs-exporter 0.1.0
+hypfs-exporter (hypfs) 0.1.0
 hypfs-fuse (hypfs) 0.1.0" "$out"
 [ -z "$err" ] || echo "stderr: $err"
 
