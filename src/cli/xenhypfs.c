@@ -67,8 +67,9 @@ static void help(void)
         { "write <path> <val>", "set a writable value" },
         { "tree", "print every path" },
         { "dump [<path>]", "print every value below a path" },
-        { "watch [--value] <path>...", "|print a line per change of a path|"
-          "(and its new value), until ^C" },
+        { "watch [--value] [-n N|--once] <path>...", "|print where each "
+          "path stands, then a line|per change (and its new value), until "
+          "^C|or N changes" },
         { "--json ls|cat|tree|dump|watch ...", "|the same, as JSON (valid "
           "UTF-8;|cat: paths..., tree: [<path>])" },
         { "--explain ...", "errors that say what is allowed" },
@@ -861,28 +862,21 @@ static void on_stop(int sig)
 static void print_change(const char *path, uint64_t gen, int status,
                          bool value, bool json, bool gap)
 {
+    struct xenhypfs_dirent *d = NULL;
+    void *raw = NULL;
     char *val = NULL;
     int err = 0;
 
     if (value && !status) {
-        struct xenhypfs_dirent *d;
-        void *raw = xenhypfs_read_raw(hdl, path, &d);
-
+        raw = xenhypfs_read_raw(hdl, path, &d);
         if (!raw)
             err = errno;
-        else {
-            if (d->type != xenhypfs_type_dir) {
-                val = dump_value(d, raw);
-                if (!val)
-                    err = errno;
-            }
-            free(raw);
-            free(d);
-        }
+        else if (d->type != xenhypfs_type_dir && !json &&
+                 !(val = dump_value(d, raw)))
+            err = errno;
     }
     if (json) {
         json_object *o = json_object_new_object();
-
         bool lossy = false;
 
         json_object_object_add(o, "path", json_text(path, strlen(path), &lossy));
@@ -892,8 +886,9 @@ static void print_change(const char *path, uint64_t gen, int status,
         else
             json_object_object_add(o, "generation",
                                    json_object_new_uint64(gen));
-        if (val)
-            json_object_object_add(o, "value", json_object_new_string(val));
+        /* Typed, as cat --json gives it. */
+        if (raw && d->type != xenhypfs_type_dir)
+            json_add_value(o, d, raw);
         if (gap)
             json_object_object_add(o, "gap", json_object_new_boolean(true));
         printf("%s\n", json_object_to_json_string_ext(o,
@@ -907,52 +902,137 @@ static void print_change(const char *path, uint64_t gen, int status,
         printf("%s\n", path);
     }
     free(val);
+    free(raw);
+    free(d);
+}
+
+struct watch_opts {
+    bool value;
+    unsigned long count;        /* changes to print, then exit; 0: no end */
+};
+
+/*
+ * watch's options (before its paths): --value, -n/--count N, --once.
+ * The index of the first path, or -1 on a usage error (said).
+ */
+static int watch_opts(int argc, char *argv[], struct watch_opts *o)
+{
+    int i;
+
+    memset(o, 0, sizeof(*o));
+    for (i = 0; i < argc && argv[i][0] == '-'; i++) {
+        char *end;
+
+        if (!strcmp(argv[i], "--value"))
+            o->value = true;
+        else if (!strcmp(argv[i], "--once"))
+            o->count = 1;
+        else if (!strcmp(argv[i], "-n") || !strcmp(argv[i], "--count")) {
+            if (i + 1 == argc) {
+                fprintf(stderr, "%s: %s needs a number\n", prog, argv[i]);
+                return -1;
+            }
+            errno = 0;
+            o->count = strtoul(argv[++i], &end, 10);
+            if (errno || *end || !o->count || argv[i][0] == '-') {
+                fprintf(stderr, "%s: %s %s: a number of changes from 1 is "
+                        "needed\n", prog, argv[i - 1], argv[i]);
+                return -1;
+            }
+        } else {
+            fprintf(stderr, "%s: watch: unknown option '%s'\n", prog,
+                    argv[i]);
+            return -1;
+        }
+    }
+    return i < argc ? i : -1;
 }
 
 /*
- * watch [--value] PATH...: a line per change of each path, until SIGINT
- * or SIGTERM (then status 0).  Through a hypfsd restart it keeps going:
- * the watches are re-armed and every path is printed once more, since a
- * change may have been missed.  Status 2 if a watch cannot be made.
+ * A path that does not exist (yet) is waited for through the deepest
+ * ancestor that does, whose generation moves when anything below it
+ * appears: token | WAITING.  hypfsd holds no watch of a path that is not
+ * there, and the client holds one per path, whatever happens.
  */
+#define WAITING     (UINT64_C(1) << 62)
+
+/*
+ * Watch @path (token @i) if it is there, else its deepest ancestor that
+ * is (token @i | WAITING).  1: the path itself is watched, *gen its
+ * generation; 0: it is waited for; -1 with errno.
+ */
+static int arm(const char *path, uint64_t i, uint64_t *gen)
+{
+    char *anc;
+    int ret = -1;
+
+    if (!xenhypfs_get_generation(hdl, path, gen)) {
+        xenhypfs_unwatch(hdl, i | WAITING);
+        return xenhypfs_watch(hdl, path, i, *gen) ? -1 : 1;
+    }
+    if (errno != ENOENT || path[0] != '/')
+        return -1;
+    anc = strdup(path);
+    if (!anc)
+        return -1;
+    for (;;) {
+        char *slash = strrchr(anc, '/');
+        uint64_t g;
+
+        if (slash == anc)
+            slash[1] = '\0';    /* "/" itself */
+        else
+            *slash = '\0';
+        if (!xenhypfs_get_generation(hdl, anc, &g)) {
+            ret = xenhypfs_watch(hdl, anc, i | WAITING, g) ? -1 : 0;
+            break;
+        }
+        if (errno != ENOENT || !strcmp(anc, "/"))
+            break;
+    }
+    free(anc);
+    return ret;
+}
+
 static int cmd_watch(int argc, char *argv[], bool json)
 {
     struct sigaction sa = { .sa_handler = on_stop };
-    bool value = false, waiting = false;
-    int i, fd;
+    struct watch_opts o;
+    unsigned long changes = 0;
+    bool waiting = false;
+    int i, fd, first = watch_opts(argc, argv, &o);
 
-    if (argc && !strcmp(argv[0], "--value")) {
-        value = true;
-        argc--;
-        argv++;
-    }
-    if (!argc)
+    if (first < 0)
         return usage();
+    argc -= first;
+    argv += first;
     setvbuf(stdout, NULL, _IOLBF, 0);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    /* A reader that goes (watch ... | head -1) ends the watch at once. */
+    signal(SIGPIPE, SIG_DFL);
     for (i = 0; i < argc; i++) {
-        uint64_t gen;
-
+        uint64_t gen = 0;
         const char *why = "";
+        int r = arm(argv[i], (uint64_t)i, &gen), e = errno;
 
+        if (r >= 0) {
+            /* Where the path stands now, as xenstore-watch fires once. */
+            print_change(argv[i], gen, r ? 0 : -ENOENT, o.value, json, false);
+            continue;
+        }
         /*
          * A hypervisor of version 1 has no generations; one of version 2
          * reached through privcmd has, but its events have no way to us.
          */
-        if (xenhypfs_get_generation(hdl, argv[i], &gen)) {
-            if (errno == EOPNOTSUPP)
-                why = " (the hypervisor has no watches: interface version 1)";
-        } else if (xenhypfs_watch(hdl, argv[i], (uint64_t)i, gen)) {
-            if (errno == EOPNOTSUPP)
-                why = " (events cannot come through /dev/xen/privcmd: "
-                      "watch through hypfsd's socket)";
-        } else {
-            continue;
-        }
+        if (e == EOPNOTSUPP)
+            why = xenhypfs_get_generation(hdl, argv[i], &gen) ?
+                  " (the hypervisor has no watches: interface version 1)" :
+                  " (events cannot come through /dev/xen/privcmd: "
+                  "watch through hypfsd's socket)";
         fprintf(stderr, "%s: cannot watch %s: %s%s\n", prog, argv[i],
-                strerror(errno), why);
-        return 2;
+                strerror(e), why);
+        return 3;
     }
     fd = xenhypfs_event_fd(hdl);
     if (fd < 0) {
@@ -961,12 +1041,16 @@ static int cmd_watch(int argc, char *argv[], bool json)
         return 2;
     }
     while (!stop_watching) {
-        struct pollfd p = { .fd = fd, .events = POLLIN };
+        struct pollfd p[2] = { { .fd = fd, .events = POLLIN },
+                               { .fd = STDOUT_FILENO, .events = 0 } };
         struct xenhypfs_event ev[64];
         int n, k;
 
         /* While the hypervisor is away, look again every second. */
-        if (poll(&p, 1, waiting ? 1000 : -1) < 0 && errno != EINTR)
+        if (poll(p, 2, waiting ? 1000 : -1) < 0 && errno != EINTR)
+            break;
+        /* stdout's reader is gone: nobody to tell. */
+        if (p[1].revents & (POLLERR | POLLHUP | POLLNVAL))
             break;
         if (stop_watching)
             break;
@@ -978,21 +1062,38 @@ static int cmd_watch(int argc, char *argv[], bool json)
             waiting = true;
             continue;
         }
-        for (k = 0; k < n; k++) {
+        for (k = 0; k < n && !stop_watching; k++) {
             bool gap = ev[k].flags & XENHYPFS_EVENT_GAP;
+            uint64_t t = ev[k].token & ~WAITING, gen = 0;
+            int r;
 
-            if (ev[k].token >= (uint64_t)argc)
+            if (t >= (uint64_t)argc)
                 continue;
             if (gap && (waiting || !k)) {
                 fprintf(stderr, "%s: reconnected to the hypervisor; "
                         "changes meanwhile may have been missed\n", prog);
                 waiting = false;
             }
-            if (gap && !ev[k].status)
-                xenhypfs_get_generation(hdl, argv[ev[k].token],
-                                        &ev[k].generation);
-            print_change(argv[ev[k].token], ev[k].generation, ev[k].status,
-                         value, json, gap);
+            if (ev[k].token & WAITING) {
+                /* Something appeared below: the path, or a step to it. */
+                r = arm(argv[t], t, &gen);
+                if (r <= 0 && !gap)
+                    continue;
+                print_change(argv[t], gen, r > 0 ? 0 : -ENOENT, o.value,
+                             json, gap);
+            } else {
+                if (gap && !ev[k].status)
+                    xenhypfs_get_generation(hdl, argv[t], &ev[k].generation);
+                print_change(argv[t], ev[k].generation, ev[k].status,
+                             o.value, json, gap);
+                /* Gone: wait for it to come back. */
+                if (ev[k].status == -ENOENT) {
+                    xenhypfs_unwatch(hdl, t);
+                    arm(argv[t], t, &gen);
+                }
+            }
+            if (o.count && ++changes >= o.count)
+                stop_watching = 1;
         }
     }
     return 0;
@@ -1149,8 +1250,11 @@ static bool valid_command(int argc, char *argv[], bool json)
 {
     const char *c = argv[0];
 
-    if (!strcmp(c, "watch"))
-        return argc >= 2 && !(argc == 2 && !strcmp(argv[1], "--value"));
+    if (!strcmp(c, "watch")) {
+        struct watch_opts o;
+
+        return watch_opts(argc - 1, argv + 1, &o) >= 0;
+    }
     if (!strcmp(c, "ls"))       /* ls -l PATH: an extension */
         return argc == 2 || (argc == 3 && !strcmp(argv[1], "-l") && !json);
     /*

@@ -36,7 +36,7 @@ check "dump of nothing: the same error" "$err" "$v2_err"
 # Over privcmd the hypervisor's events have no way to the tool: watch is
 # refused with the reason, and nothing else of this case applies.
 if [ "$transport" = privcmd ]; then
-    run_fails 2 "$XENHYPFS" watch /params/loglvl
+    run_fails 3 "$XENHYPFS" watch /params/loglvl
     check "watch over privcmd: refused, with the reason" \
         "xenhypfs: cannot watch /params/loglvl: Operation not supported (events cannot come through /dev/xen/privcmd: watch through hypfsd's socket)" \
         "$err"
@@ -45,7 +45,7 @@ if [ "$transport" = privcmd ]; then
     exit
 fi
 
-# watch: one line per change, until SIGINT.
+# watch: until SIGINT.
 wait_lines() {  # FILE N: up to 10 s for N lines
     local i
     for i in $(seq 1000); do
@@ -54,47 +54,99 @@ wait_lines() {  # FILE N: up to 10 s for N lines
     done
     return 1
 }
+# Where each path stands at once (as xenstore-watch fires once), so that
+# a script knows the watch is in place; then a line per change.
 "$XENHYPFS" watch --value /params/loglvl /domain >"$tmp/watch.out" \
     2>"$tmp/watch.err" &
 watcher=$!
-sleep 0.3
+wait_lines "$tmp/watch.out" 2 || fail "no lines for where the paths stand"
 "$XENHYPFS" write /params/loglvl info/all
-wait_lines "$tmp/watch.out" 1 || fail "no line for a write"
+wait_lines "$tmp/watch.out" 3 || fail "no line for a write"
 "$HYPFSCTL" domain-create db >/dev/null
-wait_lines "$tmp/watch.out" 2 || fail "no line for a new domain"
-check "watch --value lines" "/params/loglvl = info/all
+wait_lines "$tmp/watch.out" 4 || fail "no line for a new domain"
+check "watch --value lines" "/params/loglvl = warning/warning
+/domain
+/params/loglvl = info/all
 /domain" "$(cat "$tmp/watch.out")"
 
 # A restart: a note, the watches re-armed, every path once more.
 stop_hypfsd
 start_hypfsd --test-tree
-wait_lines "$tmp/watch.out" 4 || fail "no lines after a restart"
+wait_lines "$tmp/watch.out" 6 || fail "no lines after a restart"
 grep -q "reconnected" "$tmp/watch.err" ||
     fail "no note of the restart on stderr: $(cat "$tmp/watch.err")"
 "$XENHYPFS" write /params/loglvl info/all
-wait_lines "$tmp/watch.out" 5 || fail "no line for a write after a restart"
+wait_lines "$tmp/watch.out" 7 || fail "no line for a write after a restart"
 check "the last line" "/params/loglvl = info/all" "$(tail -1 "$tmp/watch.out")"
 kill -INT "$watcher"
 status=0
 wait "$watcher" || status=$?
 check "watch's status on SIGINT" 0 "$status"
 
-# --json: one object per line.
-"$XENHYPFS" --json watch /params/loglvl >"$tmp/json.out" &
+# --json: one object per line, values typed as cat --json gives them.
+"$XENHYPFS" --json watch --value /params/loglvl /test/types/u8 >"$tmp/json.out" &
 watcher=$!
-sleep 0.3
-"$XENHYPFS" write /params/loglvl none
-wait_lines "$tmp/json.out" 1 || fail "no JSON line"
+wait_lines "$tmp/json.out" 2 || fail "no JSON lines for where the paths stand"
+"$XENHYPFS" write /test/types/u8 7
+wait_lines "$tmp/json.out" 3 || fail "no JSON line"
 kill -INT "$watcher"
 wait "$watcher" || true
-python3 -c 'import json,sys; o=json.loads(sys.stdin.readline()); assert o["path"]=="/params/loglvl" and o["generation"]>0, o' \
-    < "$tmp/json.out" || fail "bad JSON line: $(cat "$tmp/json.out")"
+python3 -c '
+import json,sys
+lines = [json.loads(l) for l in sys.stdin]
+assert lines[0]["path"] == "/params/loglvl" and lines[0]["generation"] > 0, lines[0]
+assert lines[0]["value"] == "info/all", lines[0]
+assert lines[2] == {"path": "/test/types/u8", "generation": lines[2]["generation"], "value": 7}, lines[2]
+' < "$tmp/json.out" || fail "bad JSON lines: $(cat "$tmp/json.out")"
 
-# A path that does not exist cannot be watched: status 2, a reason.
-run_fails 2 "$XENHYPFS" watch /nope
+# -n/--count and --once: that many changes, then exit 0.
+"$XENHYPFS" watch --once /params/loglvl >"$tmp/once.out" &
+watcher=$!
+wait_lines "$tmp/once.out" 1 || fail "--once: no first line"
+"$XENHYPFS" write /params/loglvl debug
+status=0
+for _ in $(seq 1000); do kill -0 "$watcher" 2>/dev/null || break; sleep 0.01; done
+kill -0 "$watcher" 2>/dev/null && { kill "$watcher"; fail "--once did not end after a change"; }
+wait "$watcher" || status=$?
+check "--once: the first line and one change, status 0" "/params/loglvl
+/params/loglvl
+0" "$(cat "$tmp/once.out"; echo "$status")"
+run_fails 1 "$XENHYPFS" watch -n 0 /params/loglvl
+run_fails 1 "$XENHYPFS" watch --bogus /params/loglvl
+case "$err" in *"unknown option '--bogus'"*) ;; *) fail "watch --bogus: $err" ;; esac
+
+# The reader goes: so does the watch (no change needed to notice).
+status=0
+timeout 10 "$XENHYPFS" watch /params/loglvl | head -1 >/dev/null || status=$?
+check "watch | head -1 ends at once" 0 "$status"
+
+# A path that does not exist yet: said at once, then a line when it
+# appears and when it goes; hypfsd holds a watch of the nearest ancestor
+# there is, never of a path that is not.
+"$XENHYPFS" watch --value /domain/9/name >"$tmp/later.out" &
+watcher=$!
+wait_lines "$tmp/later.out" 1 || fail "no line for a missing path"
+for i in $(seq 20); do
+    [ "$("$HYPFSCTL" domain-create "d$i")" = 9 ] && break
+done
+wait_lines "$tmp/later.out" 2 || fail "no line when the path appeared"
+"$HYPFSCTL" domain-destroy 9
+wait_lines "$tmp/later.out" 3 || fail "no line when the path went"
+kill -INT "$watcher"
+wait "$watcher" || true
+check "a path watched before it exists" "/domain/9/name: No such file or directory
+/domain/9/name = d$i
+/domain/9/name: No such file or directory" "$(cat "$tmp/later.out")"
+run_ok "$HYPFSCTL" stats
+case "$out" in *"
+watches 0
+"*) ;; *) fail "watches left in hypfsd: $(grep watches <<<"$out")" ;; esac
+
+# A path that cannot be (not absolute): status 3, a reason.
+run_fails 3 "$XENHYPFS" watch relative
 case $err in
-    *"cannot watch /nope"*) ;;
-    *) fail "watch /nope: $err" ;;
+    *"cannot watch relative"*) ;;
+    *) fail "watch relative: $err" ;;
 esac
 stop_hypfsd
 finish

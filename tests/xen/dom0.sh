@@ -200,7 +200,7 @@ else
 fi
 st=0
 O watch /params/loglvl > /tmp/o 2> /tmp/e || st=$?
-if [ "$st" = 2 ] && grep -q "interface version 1" /tmp/e; then
+if [ "$st" = 3 ] && grep -q "interface version 1" /tmp/e; then
     ok "watch refused on version 1, with the reason"
 else
     fail "watch on version 1: status $st, $(cat /tmp/e)"
