@@ -33,14 +33,31 @@ static void fail(struct ctl_result *res, int err, const char *fmt, ...)
 
 static void fail(struct ctl_result *res, int err, const char *fmt, ...)
 {
+    char *raw = NULL, *t;
+    const unsigned char *c;
     va_list ap;
 
     free(res->text);
+    res->text = NULL;
     res->status = err;
     va_start(ap, fmt);
-    if (vasprintf(&res->text, fmt, ap) < 0)
-        res->text = NULL;
+    if (vasprintf(&raw, fmt, ap) < 0)
+        raw = NULL;
     va_end(ap);
+    /*
+     * The words are ASCII; what a caller sent, echoed in them ("no domain
+     * w\xffb"), is shown byte by byte, never passed on raw to a terminal.
+     */
+    if (raw && (t = malloc(strlen(raw) * 4 + 1))) {
+        res->text = t;
+        for (c = (const unsigned char *)raw; *c; c++)
+            if (*c >= 0x20 && *c < 0x7f && *c != '\\')
+                *t++ = (char)*c;
+            else
+                t += sprintf(t, "\\x%02x", *c);
+        *t = '\0';
+    }
+    free(raw);
     res->len = res->text ? strlen(res->text) : 0;
 }
 
@@ -463,7 +480,7 @@ static void domain_pause(struct args *a, struct ctl_result *res, bool pause)
 static void domain_list(struct args *a, struct ctl_result *res)
 {
     char *buf = NULL;
-    size_t len = 0, i;
+    size_t len = 0, i, w;
     FILE *f;
 
     if (stray(a)) {
@@ -475,14 +492,18 @@ static void domain_list(struct args *a, struct ctl_result *res)
         fail(res, -ENOMEM, "out of memory");
         return;
     }
-    fprintf(f, "%-24s %5s %5s %10s %4s %s\n", "Name", "ID", "VCPUs",
-            "Mem(MiB)", "Pool", "State");
     model_read_lock();
+    /* As wide as the longest name (up to 63): columns stay columns. */
+    for (i = 0, w = 24; i < model.ndomains; i++)
+        if (strlen(model.domains[i]->name) > w)
+            w = strlen(model.domains[i]->name);
+    fprintf(f, "%-*s %5s %5s %10s %4s %s\n", (int)w, "Name", "ID", "VCPUs",
+            "Mem(MiB)", "Pool", "State");
     for (i = 0; i < model.ndomains; i++) {
         const struct domain *d = model.domains[i];
 
-        fprintf(f, "%-24s %5u %5u %10llu %4u %s\n", d->name, d->id, d->vcpus,
-                (unsigned long long)(d->memory_kib / 1024), d->pool,
+        fprintf(f, "%-*s %5u %5u %10llu %4u %s\n", (int)w, d->name, d->id,
+                d->vcpus, (unsigned long long)(d->memory_kib / 1024), d->pool,
                 d->state == DOM_PAUSED ? "paused" : "running");
     }
     model_read_unlock();
@@ -677,7 +698,7 @@ static void cpu_move(struct args *a, struct ctl_result *res, bool to_pool)
 static void pool_list(struct args *a, struct ctl_result *res)
 {
     char *buf = NULL, cpus[512];
-    size_t len = 0, i;
+    size_t len = 0, i, w;
     FILE *f;
 
     if (stray(a)) {
@@ -689,14 +710,18 @@ static void pool_list(struct args *a, struct ctl_result *res)
         fail(res, -ENOMEM, "out of memory");
         return;
     }
-    fprintf(f, "%-16s %4s %-9s %-6s %7s %s\n", "Name", "ID", "Sched", "Gran",
-            "Domains", "CPUs");
     model_read_lock();
+    for (i = 0, w = 16; i < model.npools; i++)
+        if (strlen(model.pools[i]->name) > w)
+            w = strlen(model.pools[i]->name);
+    fprintf(f, "%-*s %4s %-9s %-6s %7s %s\n", (int)w, "Name", "ID", "Sched",
+            "Gran", "Domains", "CPUs");
     for (i = 0; i < model.npools; i++) {
         const struct cpupool *p = model.pools[i];
 
         cpus_format(p->cpus, cpus, sizeof(cpus));
-        fprintf(f, "%-16s %4u %-9s %-6s %7u %s\n", p->name, p->id, p->sched,
+        fprintf(f, "%-*s %4u %-9s %-6s %7u %s\n", (int)w, p->name, p->id,
+                p->sched,
                 gran_name(atomic_load_explicit(&p->gran, memory_order_relaxed)),
                 p->ndomains, *cpus ? cpus : "-");
     }

@@ -125,8 +125,8 @@ int main(int argc, char **argv)
             n = strtoul(optarg, &end, 10);
             if (!*optarg || *end || errno || n < lim[opt].min ||
                 n > lim[opt].max) {
-                fprintf(stderr, "hypfsd: %s needs a number from %lu to %lu\n",
-                        lim[opt].name, lim[opt].min, lim[opt].max);
+                fprintf(stderr, "hypfsd: error: %s needs a number from %lu "
+                        "to %lu\n", lim[opt].name, lim[opt].min, lim[opt].max);
                 return 1;
             }
             if (opt == 'm')
@@ -153,8 +153,8 @@ int main(int argc, char **argv)
             else if (*optarg && !*end && !errno && n < (gid_t)-1)
                 opts.channel_gid = (gid_t)n;
             else {
-                fprintf(stderr, "hypfsd: --channel-group: no group '%s'\n",
-                        optarg);
+                fprintf(stderr, "hypfsd: error: --channel-group: no group "
+                        "'%s'\n", optarg);
                 return 1;
             }
             break;
@@ -182,7 +182,8 @@ int main(int argc, char **argv)
         }
     }
     if (optind < argc) {
-        fprintf(stderr, "hypfsd: unexpected argument '%s'\n", argv[optind]);
+        fprintf(stderr, "hypfsd: error: unexpected argument '%s'\n",
+                argv[optind]);
         usage(stderr);
         return 1;
     }

@@ -46,5 +46,5 @@ case "$err" in *"HYPFS_CHANNEL_TIMEOUT=soon: expected seconds, from 1 to 86400"*
     *) fail "a bad HYPFS_CHANNEL_TIMEOUT: $err" ;; esac
 
 run_fails 1 "$HYPFSD" --socket "$sock" --channel-group no-such-group-here
-check "an unknown group" "hypfsd: --channel-group: no group 'no-such-group-here'" "$err"
+check "an unknown group" "hypfsd: error: --channel-group: no group 'no-such-group-here'" "$err"
 finish

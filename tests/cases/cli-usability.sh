@@ -201,6 +201,18 @@ case "$out" in *"
 run_fails 3 "$HYPFSCTL" cpu-move 4096 Pool-0
 case "$err" in *"a number from 0 to"*"this host has"*) ;;
     *) fail "cpu-move out of range, in the daemon's words: $err" ;; esac
+# A name of 63 characters keeps domain-list's columns; bytes a caller
+# sent come back escaped, never raw to a terminal.
+long=$(printf 'n%.0s' $(seq 63))
+"$HYPFSCTL" domain-create "$long" >/dev/null
+run_ok "$HYPFSCTL" domain-list
+col=$(head -1 <<<"$out" | awk '{print index($0, " ID")}')
+while IFS= read -r line; do
+    [ "${line:$((col - 1)):1}" = " " ] || fail "domain-list: a column moved: '$line'"
+done <<<"$out"
+"$HYPFSCTL" domain-destroy "$long" >/dev/null
+run_fails 3 "$HYPFSCTL" domain-pause "$(printf 'w\377b')"
+check "a raw byte echoed, escaped" 'hypfsctl: domain-pause: no domain w\xffb (No such file or directory)' "$err"
 # A command's help: all its lines, options and description.
 run_ok "$HYPFSCTL" domain-create --help
 case "$out" in *"[--channel]"*"create a domain"*"virtio-serial"*) ;;

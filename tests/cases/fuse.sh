@@ -211,6 +211,17 @@ HYPFS_SOCKET=$tmp/none.sock mount_fuse hypfs -o "socket=$real_socket"
 check "mounted with -o socket=" warning/warning "$(cat "$mnt/params/loglvl")"
 unmount_fuse
 
+# mount(8) itself, as an fstab line runs it (root): mount finds a helper
+# through a PATH of its own, so one outside it is named in full, with the
+# type fuse and the source PROGRAM#SOURCE, as hypfs-fuse(1) says.
+# (The transport is the program's, as everywhere else: once is enough.)
+if [ "$(id -u)" = 0 ] && [ "$transport" = socket ] &&
+   command -v mount.fuse3 >/dev/null; then
+    run_ok mount -t fuse "$HYPFS_FUSE#hypfs" "$mnt" -o "socket=$real_socket"
+    check "mount -t fuse PROGRAM#hypfs" warning/warning "$(cat "$mnt/params/loglvl")"
+    umount "$mnt" || fail "umount after mount -t fuse"
+fi
+
 # Access rights with other users (needs root to be them).
 if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then
     as() { local u=$1; shift; setpriv --reuid="$u" --regid="$u" --clear-groups "$@"; }
