@@ -34,6 +34,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <hypfs/abi.h>
 #include <json-c/json.h>
 #include <xenhypfs.h>
 #include "utf8.h"
@@ -176,60 +177,152 @@ static const char *grammar_of(const char *path)
     return NULL;
 }
 
+/*
+ * The ranges of numeric parameters whose parser refuses more than their
+ * type does, as Xen's command-line documentation gives them (hypfsd
+ * follows it; paths.md).
+ */
+static const struct {
+    const char *pattern;
+    long long min, max;
+} ranges[] = {
+    { "/params/sched_credit_tslice_ms", 1, 1000 },
+};
+
+/* @path shortened for a message: an absurdly long one is not echoed whole. */
+static void print_path(const char *path)
+{
+    size_t n = strlen(path);
+
+    if (n > 80)
+        fprintf(stderr, "%.60s... (%zu bytes)", path, n);
+    else
+        fprintf(stderr, "%s", path);
+}
+
+/* Does @val read as a number of the entry's kind (whatever its range)? */
+static bool reads_as_number(const char *val, bool is_signed)
+{
+    char *end;
+
+    while (isspace((unsigned char)*val))
+        val++;
+    if (!*val || (!is_signed && *val == '-'))
+        return false;
+    errno = 0;
+    if (is_signed)
+        (void)strtoll(val, &end, 0);
+    else
+        (void)strtoull(val, &end, 0);
+    while (isspace((unsigned char)*end))
+        end++;
+    return !*end;
+}
+
+/* "/cpupool/1/sched-gran" -> the pool's cpus, or NULL (caller frees). */
+static char *sibling(const char *path, const char *name)
+{
+    const char *slash = strrchr(path, '/');
+    char *p, *v;
+
+    if (!slash || asprintf(&p, "%.*s/%s", (int)(slash - path), path,
+                           name) < 0)
+        return NULL;
+    v = xenhypfs_read(hdl, p);
+    free(p);
+    return v;
+}
+
+/*
+ * Why @verb of @path (with @val) failed with @err, in terms of the entry
+ * itself: its type, its size, its write limit, the parameter's documented
+ * range or grammar, the state that keeps it busy.  The errno alone
+ * decides nothing that the entry can say.
+ */
 static void explain_failure(const char *verb, const char *path,
                             const char *val, int err)
 {
     static const char *const words =
         "use 0/1, on/off, yes/no, true/false, enable/disable";
     struct xenhypfs_dirent *d = NULL;
-    void *raw = xenhypfs_read_raw(hdl, path, &d);
+    void *raw = err == ENAMETOOLONG ? NULL : xenhypfs_read_raw(hdl, path, &d);
     unsigned int bits = d ? (unsigned int)d->size * 8 : 0;
+    bool number = d && (d->type == xenhypfs_type_uint ||
+                        d->type == xenhypfs_type_int);
+    const char *grammar = grammar_of(path);
+    size_t i;
 
-    fprintf(stderr, "%s: cannot %s %s: ", prog, verb, path);
-    if (err == ENOENT)
+    fprintf(stderr, "%s: cannot %s ", prog, verb);
+    print_path(path);
+    fprintf(stderr, ": ");
+    if (err == ENAMETOOLONG || strlen(path) >= XEN_HYPFS_MAX_PATHLEN)
+        fprintf(stderr, "the path is %zu bytes, %zu with its NUL; a path "
+                "takes at most %d\n", strlen(path), strlen(path) + 1,
+                XEN_HYPFS_MAX_PATHLEN);
+    else if (!raw && err == ENOENT)
         fprintf(stderr, "no such entry (or it is hidden from you)\n");
-    else if (err == EACCES || err == EPERM)
-        fprintf(stderr, "%s\n", raw ? "it is read-only for you"
-                                    : "you have no right to it");
+    else if (!raw && (err == EACCES || err == EPERM))
+        fprintf(stderr, "you have no right to it\n");
     else if (!raw)
         fprintf(stderr, "%s\n", strerror(err));
     else if (d->type == xenhypfs_type_dir)
-        fprintf(stderr, "it is a directory (use ls or dump)\n");
-    else if (!val && d->type == xenhypfs_type_blob)
+        fprintf(stderr, "it is a directory (%s)\n", val ?
+                "only its entries have values" : "use ls or dump");
+    else if (val && !(d->flags & XENHYPFS_FLAG_WRITABLE))
+        fprintf(stderr, "it is read-only for you\n");
+    else if (d->type == xenhypfs_type_blob && val)
+        fprintf(stderr, "it is a blob of %zu bytes (write takes typed "
+                "values: a blob cannot be written from the command line)\n",
+                d->size);
+    else if (d->type == xenhypfs_type_blob)
         fprintf(stderr, "it is a blob of %zu bytes (dump %s shows them in "
                 "hex)\n", d->size, path);
-    else if (val && d->type == xenhypfs_type_bool)
+    else if (!val)
+        fprintf(stderr, "%s\n", strerror(err));
+    else if (d->type == xenhypfs_type_bool)
         fprintf(stderr, "\"%s\" is not a boolean (%s)\n", val, words);
-    else if (val && (d->type == xenhypfs_type_uint ||
-                     d->type == xenhypfs_type_int) && err == ERANGE) {
-        if (d->type == xenhypfs_type_uint)
-            fprintf(stderr, "%s is out of range: a %u-bit unsigned "
-                    "integer, 0 to %" PRIu64 "\n", val, bits,
-                    bits >= 64 ? UINT64_MAX : (UINT64_C(1) << bits) - 1);
-        else
-            fprintf(stderr, "%s is out of range: a %u-bit integer, %"
-                    PRId64 " to %" PRId64 "\n", val, bits,
-                    bits >= 64 ? INT64_MIN : -(INT64_C(1) << (bits - 1)),
-                    bits >= 64 ? INT64_MAX : (INT64_C(1) << (bits - 1)) - 1);
-    } else if (val && (d->type == xenhypfs_type_uint ||
-                       d->type == xenhypfs_type_int))
+    else if (number && !reads_as_number(val, d->type == xenhypfs_type_int))
         fprintf(stderr, "\"%s\" is not %s integer (decimal, 0x hex or 0 "
                 "octal)\n", val, d->type == xenhypfs_type_uint
                 ? "an unsigned" : "an");
-    else if (val && err == ENOSPC) {
+    else if (number) {
+        for (i = 0; i < sizeof(ranges) / sizeof(ranges[0]); i++)
+            if (path_matches(path, ranges[i].pattern))
+                break;
+        if (i < sizeof(ranges) / sizeof(ranges[0]))
+            fprintf(stderr, "%s is out of range: it takes %lld to %lld\n",
+                    val, ranges[i].min, ranges[i].max);
+        else if (d->type == xenhypfs_type_uint)
+            fprintf(stderr, "%s is out of range: %s %u-bit unsigned "
+                    "integer, 0 to %" PRIu64 "\n", val,
+                    bits == 8 ? "an" : "a", bits,
+                    bits >= 64 ? UINT64_MAX : (UINT64_C(1) << bits) - 1);
+        else
+            fprintf(stderr, "%s is out of range: %s %u-bit integer, %"
+                    PRId64 " to %" PRId64 "\n", val, bits == 8 ? "an" : "a",
+                    bits, bits >= 64 ? INT64_MIN : -(INT64_C(1) << (bits - 1)),
+                    bits >= 64 ? INT64_MAX : (INT64_C(1) << (bits - 1)) - 1);
+    } else if (err == ENOSPC) {
         unsigned int m = 0;
+        size_t need = strlen(val) + 1;
 
         if (!xenhypfs_write_limit(hdl, path, &m) && m)
-            fprintf(stderr, "the value is %zu bytes; it takes at most %u "
-                    "(a string's NUL included)\n", strlen(val), m);
+            fprintf(stderr, "the value is %zu bytes, %zu with its NUL; the "
+                    "entry takes at most %u (%u characters)\n", need - 1,
+                    need, m, m - 1);
         else
             fprintf(stderr, "the value (%zu bytes) is longer than the entry "
-                    "takes\n", strlen(val));
-    }
-    else if (val && err == EINVAL && grammar_of(path))
-        fprintf(stderr, "\"%s\" is not accepted: use %s\n", val,
-                grammar_of(path));
-    else if (val && err == EINVAL && d->type == xenhypfs_type_string)
+                    "takes\n", need - 1);
+    } else if (err == EBUSY && path_matches(path, "/cpupool/*/sched-gran")) {
+        char *cpus = sibling(path, "cpus");
+
+        fprintf(stderr, "the pool has cpus (%s): its granularity changes "
+                "only while it has none\n", cpus ? cpus : "?");
+        free(cpus);
+    } else if (grammar && (err == EINVAL || err == ERANGE))
+        fprintf(stderr, "\"%s\" is %s: use %s\n", val, err == ERANGE ?
+                "out of range" : "not accepted", grammar);
+    else if (err == EINVAL)
         fprintf(stderr, "\"%s\" is not a value this entry accepts (its "
                 "current value is \"%.*s\")\n", val, (int)d->size,
                 (const char *)raw);

@@ -145,11 +145,11 @@ explain() {  # EXPECTED ARGS...
 }
 explain 'xenhypfs: cannot write /params/sync_console: "maybe" is not a boolean (use 0/1, on/off, yes/no, true/false, enable/disable)' \
     write /params/sync_console maybe
-explain 'xenhypfs: cannot write /test/types/u8: 300 is out of range: a 8-bit unsigned integer, 0 to 255' \
+explain 'xenhypfs: cannot write /test/types/u8: 300 is out of range: an 8-bit unsigned integer, 0 to 255' \
     write /test/types/u8 300
 explain 'xenhypfs: cannot write /test/types/i16: -40000 is out of range: a 16-bit integer, -32768 to 32767' \
     write /test/types/i16 -40000
-explain "xenhypfs: cannot write /test/types/string: the value is 3000 bytes; it takes at most 64 (a string's NUL included)" \
+explain "xenhypfs: cannot write /test/types/string: the value is 3000 bytes, 3001 with its NUL; the entry takes at most 64 (63 characters)" \
     write /test/types/string "$(head -c 3000 /dev/zero | tr '\0' x)"
 explain 'xenhypfs: cannot read /test/types/blob: it is a blob of 5 bytes (dump /test/types/blob shows them in hex)' \
     cat /test/types/blob
@@ -157,6 +157,23 @@ explain 'xenhypfs: cannot read /params/x: no such entry (or it is hidden from yo
 explain 'xenhypfs: cannot write /params/loglvl: "loud" is not accepted: use LEVEL or LEVEL/RATE-LIMITED-LEVEL, each one of none, error, warning, info, debug, all' \
     write /params/loglvl loud
 explain 'xenhypfs: cannot write /test/types/string_ro: it is read-only for you' write /test/types/string_ro x
+# The reason comes from the entry, never from the errno alone: a number
+# of the right type out of a parameter's documented range, a directory,
+# a blob, a pool that has cpus, a path too long to name anything, a
+# string that fits only without its NUL.
+explain 'xenhypfs: cannot write /params/sched_credit_tslice_ms: 0 is out of range: it takes 1 to 1000' \
+    write /params/sched_credit_tslice_ms 0
+explain 'xenhypfs: cannot write /params/sched_credit_tslice_ms: "abc" is not an integer (decimal, 0x hex or 0 octal)' \
+    write /params/sched_credit_tslice_ms abc
+explain 'xenhypfs: cannot write /params/gnttab_max_frames: "99999999999" is out of range: use a number (decimal, 0x hex or 0 octal) up to 2147483647' \
+    write /params/gnttab_max_frames 99999999999
+explain 'xenhypfs: cannot write /params: it is a directory (only its entries have values)' write /params x
+explain 'xenhypfs: cannot write /test/types/blob: it is a blob of 5 bytes (write takes typed values: a blob cannot be written from the command line)' \
+    write /test/types/blob abc
+explain "xenhypfs: cannot read /$(printf 'a%.0s' $(seq 59))... (5001 bytes): the path is 5001 bytes, 5002 with its NUL; a path takes at most 1024" \
+    cat "/$(printf 'a%.0s' $(seq 5000))"
+explain "xenhypfs: cannot write /test/types/string: the value is 64 bytes, 65 with its NUL; the entry takes at most 64 (63 characters)" \
+    write /test/types/string "$(printf 'x%.0s' $(seq 64))"
 
 # The audit trail: each change once, who, what, before and after; a
 # refused write not at the default level.
@@ -222,6 +239,13 @@ run_ok "$HYPFSCTL" stats --json
 check "stats --json" "int int" \
     "$(printf '%s' "$out" | python3 -c 'import json,sys; s=json.load(sys.stdin); print(type(s["watches"]).__name__, type(s["heap_in_use_bytes"]).__name__)')"
 
+# A pool's granularity while it has cpus: the reason is the pool's cpus.
+"$HYPFSCTL" pool-create full >/dev/null
+"$HYPFSCTL" cpu-move 1 full
+explain 'xenhypfs: cannot write /cpupool/1/sched-gran: the pool has cpus (1): its granularity changes only while it has none' \
+    write /cpupool/1/sched-gran core
+"$HYPFSCTL" cpu-move 1 Pool-0
+"$HYPFSCTL" pool-destroy full
 # White space around a number is taken on either side, never alone.
 run_ok "$XENHYPFS" write /test/types/u8 " 5"
 check "u8 ' 5'" 5 "$("$XENHYPFS" cat /test/types/u8)"
