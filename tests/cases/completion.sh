@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Bash completion as bash runs it (COMP_WORDS, COMP_CWORD, the function
 # `complete -p` names): hypfs commands and live paths from hypfsd,
-# silent and empty when hypfsd is away; hypfsctl verbs, options, and the
-# names and ids of live domains and pools; hypfs-fuse options.
+# silent and empty when hypfsd is away, values of parameters; hypfsctl
+# verbs, options, and the names and ids of live domains and pools;
+# hypfs-fuse, hypfsd and hypfs-exporter options.
 . "$(dirname "$0")/lib.sh"
 comp=$SOURCE_ROOT/dist/bash-completion
 bin=$tmp/bin
@@ -54,4 +55,29 @@ web" "$(complete_line "hypfsctl domain-pause ")"
 check "hypfsctl pools for --pool" "batch" "$(complete_line "hypfsctl domain-create x --pool b")"
 check "hypfsctl options" "--memory" "$(complete_line "hypfsctl domain-create x --mem")"
 check "hypfs-fuse options" "--socket=" "$(complete_line "hypfs-fuse --so")"
+# The options Xen's tool does not have, the socket named on the line,
+# values of parameters with known words and of booleans; hypfsd and
+# hypfs-exporter complete too.
+check "hypfs options first" "--explain" "$(complete_line "hypfs --ex")"
+check "ls -l" "-l" "$(complete_line "hypfs ls -")"
+check "watch options" "--count
+--once
+--value
+-n" "$(complete_line "hypfs watch -")"
+check "loglvl's words" "debug" "$(complete_line "hypfs write /params/loglvl de")"
+check "sched-gran's words" "core" "$(complete_line "hypfs write /cpupool/0/sched-gran co")"
+check "a boolean's values" "0
+1" "$(complete_line "hypfs write /params/sync_console ")"
+ln -s "$HYPFSD" "$bin/hypfsd"
+check "hypfsd options" "--max-watches" "$(complete_line "hypfsd --max-w")"
+check "hypfs-exporter options" "--web.listen-address
+--web.telemetry-path" "$(complete_line "hypfs-exporter --web.")"
+# -s SOCKET on the line is the socket asked, whatever $HYPFS_SOCKET says.
+real=$HYPFS_SOCKET
+export HYPFS_SOCKET=$tmp/none.sock
+check "hypfs -s SOCKET" "/params/" "$(complete_line "hypfs -s $real cat /par")"
+# (bash splits "--socket=PATH" at the "=", as this line is split)
+check "hypfs --socket=SOCKET" "/params/" \
+    "$(complete_line "hypfs --socket = $real cat /par")"
+export HYPFS_SOCKET=$real
 finish

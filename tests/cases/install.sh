@@ -30,6 +30,8 @@ for f in include/hypfs/xen/xenhypfs.h include/hypfs/abi.h include/hypfs/hypfs.h 
          lib/sysusers.d/hypfsd.conf lib/tmpfiles.d/hypfsd.conf \
          share/doc/hypfs/paths.md share/doc/hypfs/protocol.md \
          share/doc/hypfs/install.md share/bash-completion/completions/hypfs \
+         share/bash-completion/completions/hypfsd \
+         ${HYPFS_EXPORTER:+share/bash-completion/completions/hypfs-exporter} \
          ${HYPFS_EXPORTER:+sbin/hypfs-exporter share/man/man8/hypfs-exporter.8} \
          ${HYPFS_EXPORTER:+$units/hypfs-exporter.service} \
          ${HYPFS_EXPORTER:+share/doc/hypfs/prometheus/hypfs.rules.yml} \
