@@ -68,11 +68,23 @@ static struct {
 
 void channels_init(const struct sock_place *sp, int epfd, gid_t gid)
 {
+    char prefix[sizeof(sp->name) + sizeof(CHAN_SUFFIX)];
+
     pthread_mutex_lock(&chan.lock);
     chan.sp = sp && sp->dirfd >= 0 ? sp : NULL;
     chan.epfd = epfd;
     chan.gid = gid;
+    /* Channels a killed predecessor left: no domain has them now. */
+    if (chan.sp) {
+        snprintf(prefix, sizeof(prefix), "%s%s", chan.sp->name, CHAN_SUFFIX);
+        sockdir_sweep(chan.sp, prefix);
+    }
     pthread_mutex_unlock(&chan.lock);
+}
+
+const char *channel_name(const struct channel *ch)
+{
+    return ch->name;
 }
 
 static int file_name(const char *name, char *buf, size_t len)

@@ -356,8 +356,11 @@ static void domain_create(struct args *a, struct ctl_result *res)
         channel_bind_domain(ch, id, d->serial);
     callers_change_end();
     pthread_rwlock_unlock(&model.lock);
-    if (ch)
+    if (ch) {
         channel_publish(ch);
+        /* The VM of an earlier domain of this name: this one's now. */
+        server_hang_up_old_channels(name);
+    }
     model_changed("/domain/%u", id);
     log_info("domain %u (%s) created in cpupool %u", id, name, pool);
     succeed_id(res, text, id);

@@ -288,6 +288,8 @@ void channel_put(struct channel *ch);
 /* The channel's domain in *domid; false once the domain is gone. */
 bool channel_identity(const struct channel *ch, uint32_t *domid);
 uint32_t channel_domid(const struct channel *ch);
+/* The domain's name it was made for (its socket's). */
+const char *channel_name(const struct channel *ch);
 /* The main loop's part: accept what waits; close what was retired. */
 void channels_accept(struct channel *ch);
 void channels_reap(void);
@@ -443,6 +445,12 @@ void server_start_channel(int fd, const struct ucred *cred,
                           struct channel *ch);
 /* Wake the main loop (a channel was retired). */
 void server_wake(void);
+/*
+ * A new channel named @name is published: hang up the VMMs still
+ * connected to an earlier channel of that name, whose domain is gone, so
+ * that they reconnect (QEMU's reconnect=) to the new one.  No lock held.
+ */
+void server_hang_up_old_channels(const char *name);
 /* Connections now, and the most there were at once (@peak may be NULL). */
 void server_counts(unsigned int *control, unsigned int *guests,
                    unsigned int *peak);
@@ -477,6 +485,12 @@ int sockdir_bind(const struct sock_place *sp, const char *name, mode_t mask,
                  gid_t gid, int backlog, dev_t *dev, ino_t *ino);
 /* Remove our socket and lock, and nothing that is not ours any more. */
 void sockdir_release(struct sock_place *sp, int lock_fd);
+/*
+ * Remove the sockets named @prefix... in the socket directory that are
+ * ours and that nobody serves: left by a hypfsd killed before it could
+ * (its guests' channels).  Only while holding the lock.  How many went.
+ */
+int sockdir_sweep(const struct sock_place *sp, const char *prefix);
 
 /* 0 after a clean stop, -1 if it could not start, 1 if threads remain. */
 int server_run(struct hypfs *fs, const struct server_opts *opts,

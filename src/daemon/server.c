@@ -931,9 +931,42 @@ void server_start_channel(int fd, const struct ucred *cred,
     }
     fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &snd, sizeof(snd));
-    log_info("domain %u: a VMM (uid %u pid %d) connected to its channel",
-             channel_domid(ch), (unsigned int)cred->uid, (int)cred->pid);
+    /*
+     * One VM per domain: a second connection is a VMM reconnecting while
+     * its old connection is not yet seen closed, or a second VMM that
+     * acts as this domain too.  Said loudly, naming both.
+     */
+    if (same) {
+        for (it = srv.list; it && it->ch != ch; it = it->next)
+            ;
+        log_warn("domain %u: another VMM (uid %u pid %d) connected to its "
+                 "channel while uid %u pid %d is connected: each acts as "
+                 "domain %u (expected only while a VMM reconnects)",
+                 channel_domid(ch), (unsigned int)cred->uid, (int)cred->pid,
+                 it ? (unsigned int)it->uid : 0u, it ? (int)it->pid : 0,
+                 channel_domid(ch));
+    } else
+        log_info("domain %u: a VMM (uid %u pid %d) connected to its channel",
+                 channel_domid(ch), (unsigned int)cred->uid, (int)cred->pid);
     start_locked(c);
+}
+
+void server_hang_up_old_channels(const char *name)
+{
+    struct conn *c;
+    uint32_t domid;
+
+    pthread_mutex_lock(&srv.lock);
+    for (c = srv.list; c; c = c->next)
+        if (c->ch && !channel_identity(c->ch, &domid) &&
+            !strcmp(channel_name(c->ch), name)) {
+            /* Its thread sees the end and closes; the fd is valid till then. */
+            shutdown(c->fd, SHUT_RDWR);
+            log_info("the VMM (uid %u pid %d) of the earlier domain named %s "
+                     "is hung up, to reconnect to the new domain's channel",
+                     (unsigned int)c->uid, (int)c->pid, name);
+        }
+    pthread_mutex_unlock(&srv.lock);
 }
 
 void server_wake(void)

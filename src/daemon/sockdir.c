@@ -19,6 +19,7 @@
  *     SOCKET.chan.NAME, made the same way;
  *   - at stop, the socket and the lock go only if they are still ours.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -361,3 +362,41 @@ void sockdir_release(struct sock_place *sp, int lock_fd)
     drop_lock(sp, lock_fd);
 }
 
+int sockdir_sweep(const struct sock_place *sp, const char *prefix)
+{
+    size_t n = strlen(prefix);
+    struct dirent *e;
+    int fd = dup(sp->dirfd), swept = 0;
+    DIR *d = fd < 0 ? NULL : fdopendir(fd);
+
+    if (!d) {
+        if (fd >= 0)
+            close(fd);
+        return 0;
+    }
+    while ((e = readdir(d))) {
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        struct stat st;
+        int probe;
+
+        if (strncmp(e->d_name, prefix, n) ||
+            fstatat(sp->dirfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) ||
+            !S_ISSOCK(st.st_mode) || st.st_uid != geteuid() ||
+            (size_t)snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/%s",
+                             sp->dir, e->d_name) >= sizeof(sa.sun_path))
+            continue;
+        /* Ours, and nobody answers on it: left by a hypfsd that died. */
+        probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (probe < 0)
+            break;
+        if (connect(probe, (struct sockaddr *)&sa, sizeof(sa)) &&
+            errno == ECONNREFUSED && !unlinkat(sp->dirfd, e->d_name, 0)) {
+            log_info("removed %s, left by a hypfsd that did not stop cleanly",
+                     sa.sun_path);
+            swept++;
+        }
+        close(probe);
+    }
+    closedir(d);
+    return swept;
+}

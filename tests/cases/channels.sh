@@ -35,6 +35,30 @@ stop_hypfsd
 HYPFSD_SOCKET_PATH=$sock start_hypfsd
 run_ok "$HYPFSCTL" domain-create web --channel
 check "mode without --channel-group" 600 "$(stat -c '%a' "$sock.chan.web")"
+# A second VMM on a domain's channel is said loudly, naming both.
+python3 - "$sock.chan.web" <<'PY' || fail "could not connect twice to the channel"
+import socket, sys, time
+a = socket.socket(socket.AF_UNIX); a.connect(sys.argv[1])
+b = socket.socket(socket.AF_UNIX); b.connect(sys.argv[1])
+time.sleep(0.2)   # only lets hypfsd accept both before they close
+PY
+for _ in $(seq 500); do
+    grep -q "another VMM" "$tmp/hypfsd.log" && break
+    sleep 0.01
+done
+grep -q "warning: domain 1: another VMM (uid $(id -u) pid [0-9]*) connected to its channel while uid $(id -u) pid [0-9]* is connected" "$tmp/hypfsd.log" ||
+    fail "a second VMM on a channel was not said: $(grep VMM "$tmp/hypfsd.log")"
+
+# A hypfsd killed leaves its channels; the next one, cleanly started,
+# removes them (nobody serves them, and no domain has them).
+kill -KILL "$hypfsd_pid"
+wait "$hypfsd_pid" 2>/dev/null || true
+hypfsd_pid=
+[ -S "$sock.chan.web" ] || fail "expected a channel left by a killed hypfsd"
+HYPFSD_SOCKET_PATH=$sock start_hypfsd
+[ ! -e "$sock.chan.web" ] || fail "a dead hypfsd's channel survived a clean start"
+grep -q "removed $sock.chan.web, left by a hypfsd that did not stop cleanly" "$tmp/hypfsd.log" ||
+    fail "the removal was not logged"
 stop_hypfsd
 
 # The guest's side, asked for on a host.

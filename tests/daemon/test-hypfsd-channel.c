@@ -518,6 +518,28 @@ static void test_destroyed_domain(void **state)
     memcpy(&hr, p, sizeof(hr));
     free(p);
     assert_int_equal(hr.ret, -EPERM);
+    /*
+     * A new domain of the same name, with a channel: the old connection
+     * is hung up, so that the VMM reconnects to the new one (its VM is
+     * the new domain's now), and the new channel serves it.
+     */
+    {
+        const char *again[] = { "domain-create", "name=web", "channel=1" };
+        struct timeval tv = { 30, 0 };      /* a bound, not a measure */
+        char b;
+
+        assert_int_equal(ctl(again, 3, NULL), 0);
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+        assert_int_equal(read(fd, &b, 1), 0);
+    }
+    close(fd);
+    fd = chan_connect();
+    send_frame(fd, HYPFS_MSG_HELLO, 4, NULL, 0, NULL, 0);
+    recv_frame(fd, &hdr, &p);
+    memcpy(&hr, p, sizeof(hr));
+    free(p);
+    assert_int_equal(hr.ret, 0);
+    assert_int_not_equal(hr.domid, domid);
     close(fd);
 }
 

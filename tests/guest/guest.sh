@@ -269,7 +269,7 @@ gsh web 10 'wait'
 # All of that was found again in the stream: the VMMs' connections were
 # never dropped for it (QEMU would have reconnected, hiding it).
 for g in web db; do
-    conns=$(grep -c "domain ${!g}: a VMM .* connected to its channel" "$tmp/hypfsd.log" || true)
+    conns=$(grep -c "domain ${!g}: a\(nother\)\? VMM .* connected to its channel" "$tmp/hypfsd.log" || true)
     check "$g: one VMM connection through all of it" 1 "$conns"
 done
 
@@ -297,5 +297,16 @@ case "$st $out" in
 esac
 gsh web 30 "xenhypfs cat /domain/$web/name"
 check "web: unaffected by the other's end" "0 web" "$st $out"
+
+# ---- made again under the same name: the running VM is the new domain ----
+# hypfsd hangs up QEMU's connection to the dead channel; reconnect=1 takes
+# it to the new one; the guest's next request starts a new session there.
+run_ok host "$HYPFSCTL" domain-create db --vcpus 4 --channel
+db2=$out
+[ "$db2" != "$db" ] || fail "the new db has the old id"
+gsh db 60 "xenhypfs cat /domain/$db2/vcpus"
+check "db again: the running VM reads as the new domain" "0 4" "$st $out"
+grep -q "of the earlier domain named db is hung up" "$tmp/hypfsd.log" ||
+    fail "the old connection was not hung up: $(grep -i vmm "$tmp/hypfsd.log" | tail -3)"
 
 finish

@@ -60,11 +60,16 @@ for m in virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev \
          virtio_pci virtio_console; do
     insmod /lib/modules/$m.ko
 done
-stty -echo -onlcr < /dev/console 2>/dev/null
+# For the tests, a console that answers only what is asked (no echo, no
+# prompt); for a person (hypfs.interactive on the kernel's command line,
+# as docs/guests.md boots it), an ordinary shell.
+case " $(cat /proc/cmdline) " in
+*" hypfs.interactive "*) export PS1='guest# ' ;;
+*) stty -echo -onlcr < /dev/console 2>/dev/null; export PS1= PS2= ;;
+esac
 echo "GUEST-READY $(cat /proc/uptime | cut -d' ' -f1)"
 # Not on the way to the first read: commands wait in the console meanwhile.
 [ -e /lib/modules/fuse.ko ] && insmod /lib/modules/fuse.ko
-export PS1= PS2=
 # The shell is not process 1: its end (or a test's kill) must not end the
 # machine.  Process 1 stays, reaps orphans, and starts another.
 while :; do
