@@ -100,6 +100,9 @@ static bool request_in(int fd)
     char b[4096];
     ssize_t n = recv(fd, b, sizeof(b), MSG_PEEK | MSG_DONTWAIT);
 
+    /* Under TLS the bytes cannot be read here: any is taken as a request. */
+    if (g.o.tls)
+        return n > 0;
     return n >= 2 && (memmem(b, (size_t)n, "\r\n\r\n", 4) ||
                       memmem(b, (size_t)n, "\n\n", 2));
 }

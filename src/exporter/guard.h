@@ -7,6 +7,7 @@
 #ifndef HYPFS_EXPORTER_GUARD_H
 #define HYPFS_EXPORTER_GUARD_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include <microhttpd.h>
@@ -16,6 +17,7 @@ struct guard_opts {
     unsigned int max_per_ip;            /* open at once from one address */
     unsigned int header_timeout_s;      /* to send a request's headers */
     unsigned int request_timeout_s;     /* to take a whole answer */
+    bool tls;                           /* what is in a socket is sealed */
 };
 
 void guard_init(const struct guard_opts *o);

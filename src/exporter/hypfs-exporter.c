@@ -37,6 +37,7 @@
 #include <zlib.h>
 
 #include "guard.h"
+#include "webconfig.h"
 #include "metrics.h"
 #include "xenhypfs-ext.h"
 
@@ -63,6 +64,7 @@ struct options {
     size_t ninclude;
     const char **exclude;
     size_t nexclude;
+    const char *web_config;             /* --web.config.file */
     const char **guest_values;          /* --guest-value */
     size_t nguest_values;
     size_t max_value_len;
@@ -86,6 +88,7 @@ static struct options opts = {
 };
 
 static xenhypfs_handle *hdl;
+static struct web_config web;
 static bool last_up = true;             /* to log changes only */
 static unsigned long long errors_total;
 
@@ -111,6 +114,8 @@ static void help(void)
 "                            (repeatable; default none but \"\")\n"
 "      --telemetry-path PATH the metrics' URL path (default /metrics; also\n"
 "                            --web.telemetry-path)\n"
+"      --web.config.file FILE  TLS and basic authentication, in the format\n"
+"                            of Prometheus's exporter-toolkit\n"
 "      --max-connections N   connections open at once (default 64); one\n"
 "                            more closes the one waiting longest\n"
 "      --max-connections-per-ip N\n"
@@ -500,6 +505,28 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c,
         strcmp(method, MHD_HTTP_METHOD_HEAD))
         return reply_text(c, MHD_HTTP_METHOD_NOT_ALLOWED,
                           "only GET and HEAD\n");
+    if (web.nusers) {
+        char *pass = NULL, *user = MHD_basic_auth_get_username_password(c,
+                                                                   &pass);
+        bool ok = webconfig_allows(&web, user, pass);
+
+        if (pass)
+            explicit_bzero(pass, strlen(pass));
+        MHD_free(user);
+        MHD_free(pass);
+        if (!ok) {
+            static const char msg[] = "unauthorized\n";
+            struct MHD_Response *r = MHD_create_response_from_buffer(
+                sizeof(msg) - 1, (void *)msg, MHD_RESPMEM_PERSISTENT);
+            enum MHD_Result ret;
+
+            if (!r)
+                return MHD_NO;
+            ret = MHD_queue_basic_auth_fail_response(c, "hypfs-exporter", r);
+            MHD_destroy_response(r);
+            return ret;
+        }
+    }
     if (!strcmp(url, "/")) {
         char *page;
         int n = asprintf(&page, "hypfs-exporter %s: the hypervisor "
@@ -683,6 +710,7 @@ static int parse_args(int argc, char **argv)
         { "web.telemetry-path", required_argument, NULL, 4 },
         { "web.listen-address", required_argument, NULL, 'l' },
         { "guest-value", required_argument, NULL, 10 },
+        { "web.config.file", required_argument, NULL, 11 },
         { "max-connections", required_argument, NULL, 5 },
         { "max-connections-per-ip", required_argument, NULL, 6 },
         { "header-timeout", required_argument, NULL, 7 },
@@ -719,6 +747,9 @@ static int parse_args(int argc, char **argv)
             opts.max_value_len = v;
             break;
         }
+        case 11:
+            opts.web_config = optarg;
+            break;
         case 10: {
             const char **l = realloc(opts.guest_values,
                                      (opts.nguest_values + 1) * sizeof(*l));
@@ -839,6 +870,7 @@ static int serve(struct MHD_Daemon *d, int sfd, int *sig)
 
 int main(int argc, char **argv)
 {
+    struct MHD_OptionItem tls_ops[4] = { { MHD_OPTION_END, 0, NULL } };
     struct MHD_Daemon *d;
     char shown[300];
     sigset_t set;
@@ -846,6 +878,21 @@ int main(int argc, char **argv)
 
     if (parse_args(argc, argv))
         return 1;
+    if (opts.web_config) {
+        char err[512];
+
+        if (webconfig_load(opts.web_config, &web, err, sizeof(err))) {
+            fprintf(stderr, "hypfs-exporter: --web.config.file: %s\n", err);
+            return 1;
+        }
+        if (web.cert_pem && MHD_is_feature_supported(MHD_FEATURE_TLS) !=
+                            MHD_YES) {
+            fprintf(stderr, "hypfs-exporter: --web.config.file %s: this "
+                    "libmicrohttpd has no TLS\n", opts.web_config);
+            webconfig_free(&web);
+            return 1;
+        }
+    }
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
@@ -862,16 +909,29 @@ int main(int argc, char **argv)
     fd = listen_on(opts.listen, shown, sizeof(shown));
     if (fd < 0) {
         close(sfd);
+        webconfig_free(&web);
         return 1;
     }
+    opts.guard.tls = web.cert_pem != NULL;
     guard_init(&opts.guard);
+    if (web.cert_pem) {
+        tls_ops[0] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_KEY, 0,
+                                              web.key_pem };
+        tls_ops[1] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_CERT, 0,
+                                              web.cert_pem };
+        tls_ops[2] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_PRIORITIES, 0,
+                                              web.priorities };
+        tls_ops[3] = (struct MHD_OptionItem){ MHD_OPTION_END, 0, NULL };
+    }
     /*
      * libmicrohttpd's own limit is above ours: the guard sees a new
      * connection, then closes the one waiting longest, rather than
      * libmicrohttpd refusing the newcomer.
      */
-    d = MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_ERROR_LOG,
+    d = MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_ERROR_LOG |
+                         (web.cert_pem ? MHD_USE_TLS : 0),
                          0, NULL, NULL, handle, NULL,
+                         MHD_OPTION_ARRAY, tls_ops,
                          MHD_OPTION_LISTEN_SOCKET, fd,
                          MHD_OPTION_CONNECTION_LIMIT,
                          opts.guard.max_connections * 2 + 16,
@@ -883,14 +943,17 @@ int main(int argc, char **argv)
                          MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
                          MHD_OPTION_END);
     if (!d) {
-        fprintf(stderr, "hypfs-exporter: cannot start the HTTP server on %s\n",
-                shown);
+        fprintf(stderr, "hypfs-exporter: cannot start the HTTP server on %s%s"
+                "\n", shown, web.cert_pem ? " (is the key the certificate's, "
+                "both PEM?)" : "");
         close(fd);
         close(sfd);
+        webconfig_free(&web);
         return 1;
     }
-    fprintf(stderr, "hypfs-exporter: listening on %s, metrics at %s\n", shown,
-            opts.path);
+    fprintf(stderr, "hypfs-exporter: listening on %s, metrics at %s%s%s\n",
+            shown, opts.path, web.cert_pem ? ", TLS" : "",
+            web.nusers ? ", basic authentication" : "");
     sd_notify(0, "READY=1");
     ret = serve(d, sfd, &sig);
     sd_notify(0, "STOPPING=1");
@@ -902,6 +965,7 @@ int main(int argc, char **argv)
     free(opts.include);
     free(opts.exclude);
     free(opts.guest_values);
+    webconfig_free(&web);
     if (!ret)
         fprintf(stderr, "hypfs-exporter: %s: stopped\n", strsignal(sig));
     return ret;

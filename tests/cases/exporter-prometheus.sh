@@ -4,7 +4,8 @@
 # hypfsctl and xenhypfs set them, a destroyed domain's series goes stale,
 # a stopped hypfsd is hypfs_up 0 while the exporter stays up, and a
 # restarted one is 1 again; slow clients holding hundreds of connections
-# do not make a single scrape fail.  The shipped rules load into that Prometheus.
+# do not make a single scrape fail; a second exporter is scraped over TLS
+# with basic authentication.  The shipped rules load into that Prometheus.
 # Prometheus's first scrape lands seconds after it starts: every wait polls
 # its API (up to 60 s), none sleeps a fixed time.
 . "$(dirname "$0")/lib.sh"
@@ -43,6 +44,17 @@ pids+=("$!")
 eport=$(wait_log "$tmp/exporter.log" 's/.*listening on 127\.0\.0\.1:\([0-9]*\),.*/\1/p') ||
     { fail "hypfs-exporter did not start"; finish; }
 
+# A second exporter behind --web.config.file: Prometheus scrapes it over
+# TLS with basic authentication, and is refused with a wrong password.
+mkdir "$tmp/web"
+web_config "$tmp/web" 'pr0m-s3cret' || { fail "could not make a certificate"; finish; }
+: >"$tmp/exporter-tls.log"
+"$HYPFS_EXPORTER" --listen 127.0.0.1:0 --web.config.file "$tmp/web/web.yml" \
+    2>"$tmp/exporter-tls.log" &
+pids+=("$!")
+tport=$(wait_log "$tmp/exporter-tls.log" 's/.*listening on 127\.0\.0\.1:\([0-9]*\),.*/\1/p') ||
+    { fail "hypfs-exporter with TLS did not start"; finish; }
+
 rules=$SOURCE_ROOT/dist/prometheus/hypfs.rules.yml
 cat > "$tmp/prometheus.yml" <<EOF
 global:
@@ -55,6 +67,24 @@ scrape_configs:
   - job_name: hypfs
     static_configs:
       - targets: ['127.0.0.1:$eport']
+  - job_name: hypfs-tls
+    scheme: https
+    tls_config:
+      ca_file: $tmp/web/server.crt
+    basic_auth:
+      username: alice
+      password: pr0m-s3cret
+    static_configs:
+      - targets: ['127.0.0.1:$tport']
+  - job_name: hypfs-tls-wrong-password
+    scheme: https
+    tls_config:
+      ca_file: $tmp/web/server.crt
+    basic_auth:
+      username: alice
+      password: guess
+    static_configs:
+      - targets: ['127.0.0.1:$tport']
 EOF
 prometheus --config.file="$tmp/prometheus.yml" --storage.tsdb.path="$tmp/data" \
     --web.listen-address=127.0.0.1:0 >"$tmp/prometheus.log" 2>&1 &
@@ -79,25 +109,28 @@ await() {
 }
 
 await "the first scrape" 'up{job="hypfs"}' 1
-await "a domain's vcpus, as hypfsctl made it" 'hypfs_domain_vcpus{name="web"}' 3
-await "the other domain" 'hypfs_domain_vcpus{name="db"}' 2
-await "a pool, by name" 'count(hypfs_cpupool_scheduler_info{name="batch"})' 1
-await "the hypervisor is up" 'hypfs_up' 1
+await "a domain's vcpus, as hypfsctl made it" 'hypfs_domain_vcpus{job="hypfs",name="web"}' 3
+await "the other domain" 'hypfs_domain_vcpus{job="hypfs",name="db"}' 2
+await "a pool, by name" 'count(hypfs_cpupool_scheduler_info{job="hypfs",name="batch"})' 1
+await "the hypervisor is up" 'hypfs_up{job="hypfs"}' 1
+await "over TLS with basic authentication" 'hypfs_up{job="hypfs-tls"}' 1
+await "TLS: the same vcpus" 'hypfs_domain_vcpus{job="hypfs-tls",name="web"}' 3
+await "a wrong password: refused" 'up{job="hypfs-tls-wrong-password"}' 0
 
 # A parameter written: the new value within a few scrapes.
 "$XENHYPFS" write /params/gnttab_max_frames 77
-await "a written parameter" 'hypfs_params_gnttab_max_frames_info{value="77"}' 1
+await "a written parameter" 'hypfs_params_gnttab_max_frames_info{job="hypfs",value="77"}' 1
 "$XENHYPFS" write /params/loglvl info/all
-await "a written string parameter" 'hypfs_params_loglvl_info{value="info/all"}' 1
+await "a written string parameter" 'hypfs_params_loglvl_info{job="hypfs",value="info/all"}' 1
 
 # A destroyed domain: its series goes stale (no value at the latest time).
 id=$("$XENHYPFS" ls /domain | awk '{print $NF}' | while read -r d; do
         [ "$("$XENHYPFS" cat "/domain/$d/name")" = db ] && echo "$d"; done)
 "$HYPFSCTL" domain-destroy "$id"
-await "a destroyed domain is gone" 'hypfs_domain_vcpus{name="db"}' ""
+await "a destroyed domain is gone" 'hypfs_domain_vcpus{job="hypfs",name="db"}' ""
 
 # The shipped rules are loaded, and their recording rule works.
-await "rules loaded" 'count(hypfs:domains:count)' 1
+await "rules loaded" 'count(hypfs:domains:count{job="hypfs"})' 1
 
 # Slow clients must not keep Prometheus out: 600 connections sending a
 # request's headers a byte every 4 s, each made again as soon as the
@@ -134,10 +167,10 @@ check "scrapes that succeeded under slow clients" "$scrapes" "$ok"
 
 # hypfsd stops: hypfs_up 0, the exporter itself still up.
 stop_hypfsd
-await "hypfsd stopped" 'hypfs_up' 0
+await "hypfsd stopped" 'hypfs_up{job="hypfs"}' 0
 await "the exporter stays up" 'up{job="hypfs"}' 1
-await "values gone while down" 'count(hypfs_domain_vcpus)' ""
+await "values gone while down" 'count(hypfs_domain_vcpus{job="hypfs"})' ""
 start_hypfsd
-await "hypfsd back" 'hypfs_up' 1
-await "values back" 'count(hypfs_domain_vcpus{name="Domain-0"})' 1
+await "hypfsd back" 'hypfs_up{job="hypfs"}' 1
+await "values back" 'count(hypfs_domain_vcpus{job="hypfs",name="Domain-0"})' 1
 finish

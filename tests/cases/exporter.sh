@@ -157,6 +157,51 @@ done
 curl -sf "http://127.0.0.1:$port/m" | grep -q '^hypfs_up 1$' || fail "--web.telemetry-path /m"
 case "$(curl -sf "http://127.0.0.1:$port/")" in *"metrics are at /m "*) ;;
     *) fail "/ does not name the telemetry path" ;; esac
+# --web.config.file (the exporter-toolkit's format): TLS, and basic
+# authentication against a bcrypt hash ($2y$, as htpasswd -B makes it).
+mkdir "$tmp/web"
+web_config "$tmp/web" 's3cret' || fail "could not make a certificate (openssl, python3)"
+start_exporter -- --web.config.file "$tmp/web/web.yml"
+url=https://127.0.0.1:$port/metrics
+tls=(--cacert "$tmp/web/server.crt" --max-time 10)
+curl -sf "${tls[@]}" -u alice:s3cret "$url" | grep -qx 'hypfs_up 1' ||
+    fail "TLS with the right password: no metrics"
+check "a wrong password" 401 "$(curl -s -o /dev/null -w '%{http_code}' "${tls[@]}" -u alice:nope "$url")"
+check "no password" 401 "$(curl -s -o /dev/null -w '%{http_code}' "${tls[@]}" "$url")"
+check "an unknown user" 401 "$(curl -s -o /dev/null -w '%{http_code}' "${tls[@]}" -u bob:s3cret "$url")"
+curl -s "${tls[@]}" -D - -o /dev/null "$url" | grep -qi '^WWW-Authenticate: Basic realm="hypfs-exporter"' ||
+    fail "no WWW-Authenticate on a 401"
+curl -sf --max-time 10 -o /dev/null "http://127.0.0.1:$port/metrics" &&
+    fail "plain HTTP answered on the TLS port"
+curl -sf "${tls[@]}" --tls-max 1.1 -u alice:s3cret -o /dev/null "$url" 2>/dev/null &&
+    fail "TLS 1.1 taken (the default minimum is TLS 1.2)"
+kill "$exporter_pid"
+# Authentication alone, without TLS (the file may have either).
+sed -n '/^basic_auth_users:/,$p' "$tmp/web/web.yml" > "$tmp/web/auth-only.yml"
+start_exporter -- --web.config.file "$tmp/web/auth-only.yml"
+curl -sf --max-time 10 -u alice:s3cret "http://127.0.0.1:$port/metrics" | grep -qx 'hypfs_up 1' ||
+    fail "basic authentication over HTTP"
+check "over HTTP, no password" 401 "$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 "http://127.0.0.1:$port/metrics")"
+kill "$exporter_pid"
+# What it cannot honour is refused, with the line and the key: never
+# a security setting silently dropped.
+bad_web() {  # bad_web MESSAGE YAML
+    printf '%s\n' "$2" > "$tmp/web/bad.yml"
+    run_fails 1 "$HYPFS_EXPORTER" --listen 127.0.0.1:0 --web.config.file "$tmp/web/bad.yml"
+    case "$err" in *"$1"*) ;; *) fail "--web.config.file: '$2': $err" ;; esac
+}
+bad_web "bad.yml:2: client_auth_type: hypfs-exporter takes no client certificates" \
+    "$(printf 'tls_server_config:\n  client_auth_type: RequireAndVerifyClientCert\n  cert_file: server.crt\n  key_file: server.key')"
+bad_web "bad.yml:1: rate_limit is not supported by hypfs-exporter" \
+    "$(printf 'rate_limit:\n  burst: 20')"
+bad_web "bad.yml:2: basic_auth_users: alice: a bcrypt hash is needed" \
+    "$(printf 'basic_auth_users:\n  alice: plaintext')"
+bad_web "cannot read $tmp/web/missing.crt" \
+    "$(printf 'tls_server_config:\n  cert_file: missing.crt\n  key_file: server.key')"
+bad_web "a certificate and its key are needed" \
+    "$(printf 'tls_server_config:\n  cert_file: server.crt')"
+bad_web "not YAML" "tls_server_config: [unclosed"
+
 # A port beyond 65535 is refused, not taken modulo 65536.
 run_fails 1 "$HYPFS_EXPORTER" --listen 127.0.0.1:99999
 case "$err" in *"--listen 127.0.0.1:99999: the port is a number from 0 to 65535"*) ;;

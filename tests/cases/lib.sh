@@ -12,6 +12,7 @@
 #                           $out (stdout) and $err (stderr)
 #   skip REASON             exit 77
 #   as UID CMD...           run CMD as another user (root only)
+#   web_config DIR PASSWORD TLS and basic authentication for the exporter
 set -eu
 
 : "${HYPFSD:?set by meson}" "${XENHYPFS:?}" "${HYPFSCTL:?}"
@@ -126,6 +127,21 @@ run_status() {
 
 run_ok() { run_status 0 "$@"; }
 run_fails() { local n=$1; shift; run_status "$n" "$@"; }
+
+# web_config DIR PASSWORD: DIR/server.crt and .key (self-signed, for
+# 127.0.0.1), and DIR/web.yml: hypfs-exporter's --web.config.file with TLS
+# and the user alice (PASSWORD, bcrypt-hashed as htpasswd -B does, $2y$).
+web_config() {
+    local dir=$1 hash
+    openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=127.0.0.1 \
+        -addext subjectAltName=IP:127.0.0.1 -keyout "$dir/server.key" \
+        -out "$dir/server.crt" 2>/dev/null || return 1
+    hash=$(python3 -W ignore -c 'import crypt, sys
+print(crypt.crypt(sys.argv[1], crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=16)).replace("$2b$", "$2y$"))' "$2") ||
+        return 1
+    printf 'tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\nbasic_auth_users:\n  alice: %s\n' \
+        "$hash" > "$dir/web.yml"
+}
 
 # as UID CMD...: run CMD as user UID (root only), with $HYPFS_SOCKET; the
 # build's xenhypfs, hypfsctl and libxenhypfs are copied to $tmp/bin, where
