@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/random.h>
 
 #include "hypfsd.h"
@@ -335,16 +336,20 @@ static void domain_create(struct args *a, struct ctl_result *res)
         goto out_free;
     }
     arr = realloc(model.domains, (model.ndomains + 1) * sizeof(*arr));
-    if (!arr || callers_change_begin()) {
-        if (arr)
-            model.domains = arr;
+    if (arr)
+        model.domains = arr;
+    strcpy(d->name, name);
+    if (!arr || model_name_add(d)) {
         fail(res, -ENOMEM, "out of memory");
         goto out_free;
     }
-    model.domains = arr;
+    if (callers_change_begin()) {
+        model_name_remove(d);
+        fail(res, -ENOMEM, "out of memory");
+        goto out_free;
+    }
     d->id = id;
     d->serial = model.next_serial++;
-    strcpy(d->name, name);
     d->vcpus = vcpus;
     d->memory_kib = (uint64_t)mem * 1024;
     d->pool = pool;
@@ -421,6 +426,7 @@ static void domain_destroy(struct args *a, struct ctl_result *res)
     /* Its channel's requests are refused before anyone sees it gone. */
     had_channel = channel_domain_gone(id, d->serial);
     SORTED_REMOVE(model.domains, model.ndomains, d);
+    model_name_remove(d);
     callers_change_end();
     pthread_rwlock_unlock(&model.lock);
     if (had_channel)
@@ -761,6 +767,64 @@ static unsigned int malloc_arenas(void)
     return n;
 }
 
+/*
+ * How long the last DURATIONS domain-creates and domain-destroys took in
+ * hypfsd, for stats: what the toolstack waits for at scale, without the
+ * round trip.
+ */
+#define DURATIONS 4096
+enum { D_CREATE, D_DESTROY };
+static struct {
+    pthread_mutex_t lock;
+    uint32_t us[2][DURATIONS];
+    size_t n[2];
+} durations = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+static int64_t ctl_now_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static void note_duration(int which, int64_t t0)
+{
+    int64_t us = (ctl_now_ns() - t0) / 1000;
+
+    pthread_mutex_lock(&durations.lock);
+    durations.us[which][durations.n[which]++ % DURATIONS] =
+        us > UINT32_MAX ? UINT32_MAX : (uint32_t)us;
+    pthread_mutex_unlock(&durations.lock);
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+    return x < y ? -1 : x > y;
+}
+
+/* The p99 of the durations kept, in µs; 0 if none. */
+static uint32_t duration_p99(int which)
+{
+    uint32_t *v = malloc(sizeof(durations.us[which])), r = 0;
+    size_t n;
+
+    if (!v)
+        return 0;
+    pthread_mutex_lock(&durations.lock);
+    n = durations.n[which] < DURATIONS ? durations.n[which] : DURATIONS;
+    memcpy(v, durations.us[which], n * sizeof(*v));
+    pthread_mutex_unlock(&durations.lock);
+    if (n) {
+        qsort(v, n, sizeof(*v), cmp_u32);
+        r = v[n * 99 / 100 < n ? n * 99 / 100 : n - 1];
+    }
+    free(v);
+    return r;
+}
+
 static void stats(struct args *a, struct ctl_result *res)
 {
     struct mallinfo2 mi;
@@ -788,12 +852,14 @@ static void stats(struct args *a, struct ctl_result *res)
                  "domain_peak_held_bytes %zu\ndomain_budget_refusals %zu\n"
                  "domain_writes_paced %zu\n"
                  "audit_lines %lu\naudit_changes_coalesced %lu\n"
-                 "audit_entries_waiting %u\n",
+                 "audit_entries_waiting %u\n"
+                 "domain_create_p99_us %u\ndomain_destroy_p99_us %u\n",
                  mi.uordblks + mi.hblkhd, mi.fordblks, malloc_arenas(),
                  ncontrol, nguest, peak, watching, watches, bs.max,
                  bs.domains, bs.total, bs.most, bs.peak_domain,
                  bs.refused, bs.paced, as.lines, as.coalesced,
-                 as.waiting) < 0) {
+                 as.waiting, duration_p99(D_CREATE),
+                 duration_p99(D_DESTROY)) < 0) {
         fail(res, -ENOMEM, "out of memory");
         return;
     }
@@ -810,12 +876,20 @@ void ctl_run(int argc, const char **argv, struct ctl_result *res)
         fail(res, -E2BIG, "too many words");
         return;
     }
-    if (!strcmp(verb, "domain-create"))
+    if (!strcmp(verb, "domain-create")) {
+        int64_t t0 = ctl_now_ns();
+
         domain_create(&a, res);
+        note_duration(D_CREATE, t0);
+    }
     else if (!strcmp(verb, "domain-channel"))
         domain_channel(&a, res);
-    else if (!strcmp(verb, "domain-destroy"))
+    else if (!strcmp(verb, "domain-destroy")) {
+        int64_t t0 = ctl_now_ns();
+
         domain_destroy(&a, res);
+        note_duration(D_DESTROY, t0);
+    }
     else if (!strcmp(verb, "domain-pause"))
         domain_pause(&a, res, true);
     else if (!strcmp(verb, "domain-unpause"))

@@ -87,6 +87,7 @@ struct domain {
     enum dom_state state;
     char status[DOMAIN_STATUS_MAX];  /* the guest's own; the tree lock */
     struct hypfs_gens gens;         /* the core's, under the tree lock */
+    struct domain *name_next;       /* model.by_name's chain */
 };
 
 struct model {
@@ -97,6 +98,12 @@ struct model {
     size_t npools;
     struct domain **domains;        /* sorted by id */
     size_t ndomains;
+    /*
+     * Domains by name, hashed: every create looks its name up, and at
+     * 32,751 domains a scan of them all was most of a create's time.
+     */
+    struct domain **by_name;
+    size_t name_buckets;            /* a power of two, or 0 */
     uint32_t next_domid;
     uint32_t next_poolid;
     uint64_t next_serial;
@@ -114,6 +121,12 @@ struct domain *model_find_domain(uint32_t id);    /* model.lock held */
 /* By name (names are unique); NULL if none.  model.lock held. */
 struct cpupool *model_find_pool_named(const char *name);
 struct domain *model_find_domain_named(const char *name);
+/*
+ * Enter @d (its name set) in, or take it out of, the index by name
+ * (model.lock held for writing).  0, or -ENOMEM (then nothing changed).
+ */
+int model_name_add(struct domain *d);
+void model_name_remove(struct domain *d);
 bool model_domain_exists(uint32_t id);            /* takes model.lock */
 const char *gran_name(int gran);
 int gran_parse(const char *s);

@@ -171,14 +171,71 @@ struct cpupool *model_find_pool_named(const char *name)
     return NULL;
 }
 
+/* FNV-1a: names are short and chosen by the toolstack, not by guests. */
+static size_t name_hash(const char *name)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+
+    for (; *name; name++)
+        h = (h ^ (unsigned char)*name) * 0x100000001b3ull;
+    return (size_t)h;
+}
+
 struct domain *model_find_domain_named(const char *name)
 {
-    size_t i;
+    struct domain *d;
 
-    for (i = 0; i < model.ndomains; i++)
-        if (!strcmp(model.domains[i]->name, name))
-            return model.domains[i];
+    if (!model.name_buckets)
+        return NULL;
+    for (d = model.by_name[name_hash(name) & (model.name_buckets - 1)]; d;
+         d = d->name_next)
+        if (!strcmp(d->name, name))
+            return d;
     return NULL;
+}
+
+int model_name_add(struct domain *d)
+{
+    size_t b;
+
+    /* Twice the buckets when as many domains: chains stay short. */
+    if (model.ndomains + 1 > model.name_buckets) {
+        size_t n = model.name_buckets ? model.name_buckets * 2 : 64, i;
+        struct domain **t = calloc(n, sizeof(*t));
+
+        if (!t)
+            return -ENOMEM;
+        for (i = 0; i < model.name_buckets; i++)
+            while (model.by_name[i]) {
+                struct domain *x = model.by_name[i];
+
+                model.by_name[i] = x->name_next;
+                b = name_hash(x->name) & (n - 1);
+                x->name_next = t[b];
+                t[b] = x;
+            }
+        free(model.by_name);
+        model.by_name = t;
+        model.name_buckets = n;
+    }
+    b = name_hash(d->name) & (model.name_buckets - 1);
+    d->name_next = model.by_name[b];
+    model.by_name[b] = d;
+    return 0;
+}
+
+void model_name_remove(struct domain *d)
+{
+    struct domain **pp;
+
+    if (!model.name_buckets)
+        return;
+    for (pp = &model.by_name[name_hash(d->name) & (model.name_buckets - 1)];
+         *pp; pp = &(*pp)->name_next)
+        if (*pp == d) {
+            *pp = d->name_next;
+            break;
+        }
 }
 
 bool model_domain_exists(uint32_t id)
@@ -243,6 +300,11 @@ int model_init(void)
 
     model.pools[0] = pool;
     model.npools = 1;
+    if (model_name_add(dom)) {
+        free(pool);
+        free(dom);
+        return -ENOMEM;
+    }
     model.domains[0] = dom;
     model.ndomains = 1;
     model.next_domid = 1;
@@ -261,6 +323,7 @@ void model_fini(void)
         free(model.domains[i]);
     free(model.pools);
     free(model.domains);
+    free(model.by_name);
     pthread_rwlock_destroy(&model.lock);
     memset(&model, 0, sizeof(model));
 }

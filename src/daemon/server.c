@@ -91,6 +91,41 @@ static struct {
 struct log_ratelimit rl_refused = LOG_RATELIMIT_INIT;
 static struct log_ratelimit rl_bad = LOG_RATELIMIT_INIT;
 
+/*
+ * Guests' operations run at most one per CPU at once.  A thread per
+ * connection means a thousand guests' connections, each with a request in
+ * flight, are a thousand runnable threads; niced, they still take the CPU
+ * from the control domain's one (the scheduler shares among the runnable).
+ * Waiting here they are not runnable.  Only the operation is gated, never
+ * a read from or a write to a guest: a guest that stalls its socket holds
+ * no turn.
+ */
+static struct {
+    pthread_mutex_t lock;
+    pthread_cond_t turn;
+    unsigned int free;
+} gate = {
+    .lock = PTHREAD_MUTEX_INITIALIZER,
+    .turn = PTHREAD_COND_INITIALIZER,
+};
+
+static void gate_enter(void)
+{
+    pthread_mutex_lock(&gate.lock);
+    while (!gate.free)
+        pthread_cond_wait(&gate.turn, &gate.lock);
+    gate.free--;
+    pthread_mutex_unlock(&gate.lock);
+}
+
+static void gate_leave(void)
+{
+    pthread_mutex_lock(&gate.lock);
+    gate.free++;
+    pthread_cond_signal(&gate.turn);
+    pthread_mutex_unlock(&gate.lock);
+}
+
 /* ---- One connection of a domain ---- */
 
 /* Room for @n bytes from rstart: 0, or -1 without memory. */
@@ -249,6 +284,8 @@ static int run_op(struct conn *c, const struct hypfs_msg_op *op,
         audit = true;
         audit_value(srv.fs, wpath, before, sizeof(before), &gen_before);
     }
+    if (!c->control)
+        gate_enter();
     hypfsd_guest_init(&c->guest, op, path, data);
     reply.ret = hypfs_do_op(srv.fs, &caller, op->cmd, op->arg1, op->arg2,
                             op->arg3, op->arg4);
@@ -266,6 +303,8 @@ static int run_op(struct conn *c, const struct hypfs_msg_op *op,
         if (!reply.ret && err)
             reply.ret = err;
     }
+    if (!c->control)
+        gate_leave();
     reply.out_len = (uint32_t)c->guest.out_len;
     return send_reply(c, HYPFS_MSG_OP_REPLY, seq, &reply, sizeof(reply),
                       c->guest.out, c->guest.out_len);
@@ -727,7 +766,7 @@ static void conn_free(struct conn *c)
  * cannot keep the CPU from the control domain's requests.  Linux's nice
  * value is per thread; lowering one's own priority needs no privilege.
  */
-#define GUEST_NICENESS  10
+#define GUEST_NICENESS  19
 
 static void *conn_thread(void *arg)
 {
@@ -983,10 +1022,13 @@ void server_wake(void)
 void server_init(struct hypfs *fs, const struct server_opts *opts,
                  int wake_fd)
 {
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+
     srv.fs = fs;
     hypfsd_fs = fs;
     srv.opts = *opts;
     srv.wake_fd = wake_fd;
+    gate.free = cpus > 0 ? (unsigned int)cpus : 1;
 }
 
 void server_forget_wake(void)
