@@ -327,7 +327,8 @@ struct server_opts {
     gid_t channel_gid;              /* may connect to channels; -1: none */
 };
 
-#define WATCHES_PER_CONN_DEFAULT 10000u
+/* One toolstack connection can watch every domain's directory. */
+#define WATCHES_PER_CONN_DEFAULT 65536u
 #define SERVER_OPTS_DEFAULT \
     { NULL, 256, 256, 64, 60, GUEST_BUDGET_DEFAULT, WATCHES_PER_CONN_DEFAULT, \
       (gid_t)-1 }

@@ -48,7 +48,7 @@ static void usage(FILE *f)
 "                          what each domain but the control domain may make\n"
 "                          hypfsd hold: its watches, requests, replies\n"
 "                          (default 4194304)\n"
-"      --max-watches N     watches one connection may have (default 10000)\n"
+"      --max-watches N     watches one connection may have (default 65536)\n"
 "      --channel-group GROUP\n"
 "                          guests' channels (domain-create --channel) may be\n"
 "                          connected to by this group too (the VMM's), not\n"

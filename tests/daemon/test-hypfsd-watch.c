@@ -12,7 +12,7 @@
  *                  own domain (root only: guests are other users);
  *   final state    under a write storm the watcher always ends with the
  *                  last value;
- *   bounds         10,000 watches on a connection, not one more; closing
+ *   bounds         --max-watches 10000: not one more; closing
  *                  drops them; a watcher that never reads is closed after
  *                  the send timeout and nobody else notices;
  *   restart        a watcher survives a daemon restart: re-armed, told of
@@ -133,7 +133,9 @@ static struct xenhypfs_event await(xenhypfs_handle *h, uint64_t token)
 
 static int setup(void **state)
 {
-    static const char *const args[] = { "--test-tree", NULL };
+    /* The bound tested below, as an operator would set it. */
+    static const char *const args[] = { "--test-tree", "--max-watches",
+                                        "10000", NULL };
 
     (void)state;
     return daemon_start(&d, getuid() ? NULL : "map 65534 1\nmap 65533 2\n",
