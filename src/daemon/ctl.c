@@ -242,7 +242,6 @@ static void domain_create(struct args *a, struct ctl_result *res)
     struct cpupool *p;
     struct channel *ch = NULL;
     char *text, why[600];
-    size_t i;
 
     if (err || bad) {
         fail(res, -EINVAL, bad ? "unknown option '%s'" : "option given twice",
@@ -328,10 +327,8 @@ static void domain_create(struct args *a, struct ctl_result *res)
         goto out_free;
     }
     /* Like Xen, hand out increasing ids and wrap round past the last. */
-    for (id = model.next_domid, i = 0; i <= DOMID_MAX; i++, id = id >= DOMID_MAX ? 1 : id + 1)
-        if (!model_find_domain(id))
-            break;
-    if (i > DOMID_MAX) {
+    id = model_free_domid(model.next_domid);
+    if (!id) {
         fail(res, -ENOSPC, "no free domain id");
         goto out_free;
     }
@@ -355,6 +352,7 @@ static void domain_create(struct args *a, struct ctl_result *res)
     d->pool = pool;
     d->state = DOM_RUNNING;
     SORTED_INSERT(model.domains, model.ndomains, d);
+    model_domid_mark(id, true);
     p->ndomains++;
     model.next_domid = id >= DOMID_MAX ? 1 : id + 1;
     if (ch)
@@ -427,6 +425,7 @@ static void domain_destroy(struct args *a, struct ctl_result *res)
     had_channel = channel_domain_gone(id, d->serial);
     SORTED_REMOVE(model.domains, model.ndomains, d);
     model_name_remove(d);
+    model_domid_mark(id, false);
     callers_change_end();
     pthread_rwlock_unlock(&model.lock);
     if (had_channel)

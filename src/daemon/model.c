@@ -171,6 +171,37 @@ struct cpupool *model_find_pool_named(const char *name)
     return NULL;
 }
 
+uint32_t model_free_domid(uint32_t from)
+{
+    uint32_t id = from < 1 || from > DOMID_MAX ? 1 : from, n;
+
+    /* At most DOMID_MAX ids, a word at a time where the bits allow. */
+    for (n = 0; n < DOMID_MAX;) {
+        uint64_t w = ~model.domid_used[id / 64] >> (id % 64);
+
+        if (w) {
+            uint32_t k = id + (uint32_t)__builtin_ctzll(w);
+
+            if (k <= DOMID_MAX && k / 64 == id / 64)
+                return k;
+        }
+        /* Nothing free in the rest of this word: the next one (or 1). */
+        n += 64 - id % 64;
+        id = (id / 64 + 1) * 64;
+        if (id > DOMID_MAX)
+            id = 1;
+    }
+    return 0;
+}
+
+void model_domid_mark(uint32_t id, bool used)
+{
+    if (used)
+        model.domid_used[id / 64] |= 1ull << (id % 64);
+    else
+        model.domid_used[id / 64] &= ~(1ull << (id % 64));
+}
+
 /* FNV-1a: names are short and chosen by the toolstack, not by guests. */
 static size_t name_hash(const char *name)
 {
@@ -307,6 +338,7 @@ int model_init(void)
     }
     model.domains[0] = dom;
     model.ndomains = 1;
+    model_domid_mark(0, true);
     model.next_domid = 1;
     model.next_poolid = 1;
     model.next_serial = 1;

@@ -97,6 +97,19 @@ run_fails 1 ctl domain-create x --colour blue
 run_fails 1 ctl frobnicate
 run_fails 2 "$HYPFSCTL" -s "$tmp/nothing.sock" domain-list
 case "$err" in *"cannot reach hypfsd at $tmp/nothing.sock"*) ;; *) fail "no daemon: $err" ;; esac
+stop_hypfsd
 
+# Xen's limit: ids 1 to 32,751, handed out increasing and wrapping round;
+# when all are taken a create is refused; a freed id is found again.
+: "${MKDOMAINS:?}"
+start_hypfsd
+"$MKDOMAINS" "$HYPFS_SOCKET" 32751 full- || fail "could not make 32,751 domains"
+run_fails 3 ctl domain-create one-too-many
+check "every id taken" "hypfsctl: domain-create: no free domain id (No space left on device)" "$err"
+for id in 100 5 64 32751; do ctl domain-destroy "$id"; done
+got=
+for _ in 1 2 3 4; do got="$got $(ctl domain-create "again-$_")"; done
+check "freed ids, from past the last one given, wrapping" " 5 64 100 32751" "$got"
+run_fails 3 ctl domain-create one-too-many
 stop_hypfsd
 finish
