@@ -240,6 +240,9 @@ struct family {
     struct family *next;    /* in order of creation */
 };
 
+/* The working strings of add_leaf() and add_sample(). */
+enum { S_RAW, S_FAM, S_HELP, S_V, S_LNAMES, S_TEXT, S_KEY, S_LAB, S_COUNT };
+
 struct metrics {
     struct metrics_opts opts;
     struct strmap families;     /* name -> struct family */
@@ -248,8 +251,15 @@ struct metrics {
     struct strmap inst_names;   /* instance path -> its name (a string) */
     struct sbuf build_labels;   /* hypfs_build_info's, rendered */
     struct strmap build_names;  /* its label names */
+    struct strmap help_of;      /* path pattern -> its docs/paths.md entry */
     unsigned long entries, skipped;
     bool oom;
+    /*
+     * Each leaf's working strings, kept from one leaf to the next: at
+     * 230,000 leaves a scrape spent more in malloc() and free() than in
+     * mapping.  See take() and give().
+     */
+    struct sbuf scratch[S_COUNT];
 };
 
 struct metrics *metrics_new(const struct metrics_opts *opts)
@@ -281,7 +291,10 @@ void metrics_free(struct metrics *m)
     map_free(&m->series, NULL);
     map_free(&m->inst_names, free);
     map_free(&m->build_names, NULL);
+    map_free(&m->help_of, NULL);
     free(m->build_labels.p);
+    for (int i = 0; i < S_COUNT; i++)
+        free(m->scratch[i].p);
     free(m);
 }
 
@@ -505,12 +518,35 @@ static bool under(const char *path, size_t n, const char *prefix)
  * Add one sample of @fam_name (kind @kind, help @help) with @labels:
  * @value is the sample's value text.  Counts a skip where it cannot.
  */
+/* A working string of @m's, emptied, for one leaf. */
+static struct sbuf take(struct metrics *m, int which)
+{
+    struct sbuf b = m->scratch[which];
+
+    m->scratch[which] = (struct sbuf){ 0 };
+    b.len = 0;
+    b.oom = false;
+    if (b.p)
+        b.p[0] = '\0';
+    return b;
+}
+
+/* Back to @m for the next leaf (dropped if it ran out of memory). */
+static void give(struct metrics *m, int which, struct sbuf *b)
+{
+    if (b->oom) {
+        free(b->p);
+        *b = (struct sbuf){ 0 };
+    }
+    m->scratch[which] = *b;
+}
+
 static void add_sample(struct metrics *m, const char *fam_name,
                        enum kind kind, const char *help,
                        const struct label *labels, size_t nlabels,
                        const char *value)
 {
-    struct sbuf key = { 0 }, lab = { 0 };
+    struct sbuf key = take(m, S_KEY), lab = take(m, S_LAB);
     struct slot *s;
     struct family *f;
     size_t i, j;
@@ -518,13 +554,13 @@ static void add_sample(struct metrics *m, const char *fam_name,
 
     if (reserved_name(fam_name)) {
         m->skipped++;
-        return;
+        goto out;
     }
     for (i = 0; i < nlabels; i++)
         for (j = 0; j < i; j++)
             if (!strcmp(labels[i].name, labels[j].name)) {
                 m->skipped++;
-                return;
+                goto out;
             }
     for (i = 0; i < nlabels; i++) {
         sb_printf(&lab, "%s%s=\"", i ? "," : "", labels[i].name);
@@ -582,8 +618,8 @@ static void add_sample(struct metrics *m, const char *fam_name,
 oom:
     m->oom = true;
 out:
-    free(key.p);
-    free(lab.p);
+    give(m, S_KEY, &key);
+    give(m, S_LAB, &lab);
 }
 
 /* A number's text in the base unit: @text times @factor. */
@@ -674,6 +710,26 @@ static const struct path_help *find_help(const char *pattern)
     return NULL;
 }
 
+/*
+ * find_help(), remembered per pattern: a scrape asks it once per leaf, of
+ * a few patterns (every domain's vcpus is /domain/<id>/vcpus).
+ */
+static const struct path_help no_help;
+
+static const struct path_help *help_for(struct metrics *m, const char *pattern)
+{
+    size_t n = strlen(pattern);
+    struct slot *s = map_find(&m->help_of, pattern, n);
+    const struct path_help *ph;
+
+    if (s)
+        return s->val == &no_help ? NULL : s->val;
+    ph = find_help(pattern);
+    /* Not remembered if memory is short: asked again next time. */
+    map_add(&m->help_of, pattern, n, (void *)(ph ? ph : &no_help));
+    return ph;
+}
+
 /* The HELP text: what the entry is, then where it comes from. */
 static const char *with_desc(struct sbuf *out, const struct path_help *ph,
                              const char *where)
@@ -706,8 +762,9 @@ static void add_leaf(struct metrics *m, const char *path, size_t plen,
 {
     struct comp *c = NULL;
     struct label *labels = NULL;
-    struct sbuf raw = { 0 }, fam = { 0 }, help = { 0 }, v = { 0 },
-                lnames = { 0 }, text = { 0 };
+    struct sbuf raw = take(m, S_RAW), fam = take(m, S_FAM),
+                help = take(m, S_HELP), v = take(m, S_V),
+                lnames = take(m, S_LNAMES), text = take(m, S_TEXT);
     const struct path_help *ph;
     const char *h;
     size_t nc = 0, i, nlabels = 0, inst_end = 0, len;
@@ -717,12 +774,12 @@ static void add_leaf(struct metrics *m, const char *path, size_t plen,
                   d->type == xenhypfs_type_bool;
     double factor = 1.0;
     bool hashed;
-    char *value;
+    char *value = NULL;
 
     if (d->type == xenhypfs_type_blob || (!number &&
                                           d->type != xenhypfs_type_string)) {
         m->skipped++;
-        return;
+        goto out;
     }
     value = xenhypfs_value_string(d, content);
     if (!value) {
@@ -730,7 +787,7 @@ static void add_leaf(struct metrics *m, const char *path, size_t plen,
             m->oom = true;
         else
             m->skipped++;
-        return;
+        goto out;
     }
     len = strlen(value);
     /* Compressed because it is big (/buildinfo/config): never a label. */
@@ -771,7 +828,7 @@ static void add_leaf(struct metrics *m, const char *path, size_t plen,
     }
     if (help.oom)
         goto oom;
-    ph = find_help(help.p + 6);
+    ph = help_for(m, help.p + 6);
 
     if (hashed) {
         sb_printf(&help, ", as the CRC-32 of its value: gzip-encoded, or "
@@ -886,12 +943,12 @@ out:
     free(c);
     free(labels);
     free(lname_off);
-    free(raw.p);
-    free(fam.p);
-    free(help.p);
-    free(text.p);
-    free(v.p);
-    free(lnames.p);
+    give(m, S_RAW, &raw);
+    give(m, S_FAM, &fam);
+    give(m, S_HELP, &help);
+    give(m, S_TEXT, &text);
+    give(m, S_V, &v);
+    give(m, S_LNAMES, &lnames);
 }
 
 /* @root and @rel joined: "/a" + "b/c" = "/a/b/c". */
