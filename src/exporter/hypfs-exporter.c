@@ -15,6 +15,7 @@
  * hypfs_up 0 and the next one opens a new handle.
  */
 #include <errno.h>
+#include <malloc.h>
 #include <pwd.h>
 #include <getopt.h>
 #include <limits.h>
@@ -377,6 +378,12 @@ static char *scrape(bool openmetrics, size_t *len)
     meta.duration_s = now_s() - t0;
     text = metrics_render(m, &meta, len);
     metrics_free(m);
+    /*
+     * A scrape of a big tree allocates tens of MB and frees them: hand
+     * them back, or the heap keeps them between scrapes (and grows with
+     * fragmentation, 30 to 90 MB at 32,751 domains).
+     */
+    malloc_trim(0);
     return text;
 }
 
@@ -878,6 +885,12 @@ int main(int argc, char **argv)
 
     if (parse_args(argc, argv))
         return 1;
+    /*
+     * A fixed threshold: a scrape's big buffers are always mapped apart
+     * and unmapped when freed (glibc's dynamic one would raise itself
+     * after the first and keep them in the heap).
+     */
+    mallopt(M_MMAP_THRESHOLD, 256 * 1024);
     if (opts.web_config) {
         char err[512];
 
