@@ -104,6 +104,7 @@ static struct {
     pthread_mutex_t lock;
     pthread_cond_t turn;
     unsigned int free;
+    bool sized;                 /* free set to the CPUs, once */
 } gate = {
     .lock = PTHREAD_MUTEX_INITIALIZER,
     .turn = PTHREAD_COND_INITIALIZER,
@@ -112,6 +113,13 @@ static struct {
 static void gate_enter(void)
 {
     pthread_mutex_lock(&gate.lock);
+    /* Sized at first use: whoever runs the server code, daemon or test. */
+    if (!gate.sized) {
+        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+
+        gate.free = cpus > 0 ? (unsigned int)cpus : 1;
+        gate.sized = true;
+    }
     while (!gate.free)
         pthread_cond_wait(&gate.turn, &gate.lock);
     gate.free--;
@@ -1022,13 +1030,10 @@ void server_wake(void)
 void server_init(struct hypfs *fs, const struct server_opts *opts,
                  int wake_fd)
 {
-    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-
     srv.fs = fs;
     hypfsd_fs = fs;
     srv.opts = *opts;
     srv.wake_fd = wake_fd;
-    gate.free = cpus > 0 ? (unsigned int)cpus : 1;
 }
 
 void server_forget_wake(void)
