@@ -1053,36 +1053,64 @@ static int watch_opts(int argc, char *argv[], struct watch_opts *o)
  * Watch @path (token @i) if it is there, else its deepest ancestor that
  * is (token @i | WAITING).  1: the path itself is watched, *gen its
  * generation; 0: it is waited for; -1 with errno.
+ *
+ * The ancestor's watch knows the generation read before it was armed, so
+ * any later change below it fires; what it cannot see is a step towards
+ * the path made between finding it missing and reading the ancestor's
+ * generation.  So once armed, the next step is looked at again: there
+ * now, everything is done again one level deeper.
  */
 static int arm(const char *path, uint64_t i, uint64_t *gen)
 {
+    size_t len = strlen(path);
     char *anc;
-    int ret = -1;
+    int ret = -1, tries;
 
-    if (!xenhypfs_get_generation(hdl, path, gen)) {
-        xenhypfs_unwatch(hdl, i | WAITING);
-        return xenhypfs_watch(hdl, path, i, *gen) ? -1 : 1;
-    }
-    if (errno != ENOENT || path[0] != '/')
-        return -1;
-    anc = strdup(path);
+    if (path[0] != '/')
+        return xenhypfs_get_generation(hdl, path, gen) ? -1 :
+               xenhypfs_watch(hdl, path, i, *gen) ? -1 : 1;
+    anc = malloc(len + 2);
     if (!anc)
         return -1;
-    for (;;) {
-        char *slash = strrchr(anc, '/');
+    /* Each try goes at least one level deeper: at most one per level. */
+    for (tries = 0; tries <= (int)len; tries++) {
+        size_t at;
         uint64_t g;
 
-        if (slash == anc)
-            slash[1] = '\0';    /* "/" itself */
-        else
-            *slash = '\0';
-        if (!xenhypfs_get_generation(hdl, anc, &g)) {
-            ret = xenhypfs_watch(hdl, anc, i | WAITING, g) ? -1 : 0;
+        if (!xenhypfs_get_generation(hdl, path, gen)) {
+            xenhypfs_unwatch(hdl, i | WAITING);
+            ret = xenhypfs_watch(hdl, path, i, *gen) ? -1 : 1;
             break;
         }
-        if (errno != ENOENT || !strcmp(anc, "/"))
+        if (errno != ENOENT)
             break;
+        /* The deepest ancestor there is ("/" always is). */
+        memcpy(anc, path, len + 1);
+        for (;;) {
+            char *slash = strrchr(anc, '/');
+
+            if (slash == anc)
+                slash[1] = '\0';
+            else
+                *slash = '\0';
+            if (!xenhypfs_get_generation(hdl, anc, &g))
+                break;
+            if (errno != ENOENT || !strcmp(anc, "/"))
+                goto out;
+        }
+        if (xenhypfs_watch(hdl, anc, i | WAITING, g))
+            goto out;
+        ret = 0;
+        /* Its next step towards @path: still missing, the wait is set. */
+        at = strlen(anc) + (strcmp(anc, "/") != 0);
+        at += strcspn(path + at, "/");
+        memcpy(anc, path, at);
+        anc[at] = '\0';
+        if (xenhypfs_get_generation(hdl, anc, &g))
+            break;
+        ret = -1;
     }
+ out:
     free(anc);
     return ret;
 }
