@@ -852,13 +852,14 @@ static void stats(struct args *a, struct ctl_result *res)
                  "domain_writes_paced %zu\n"
                  "audit_lines %lu\naudit_changes_coalesced %lu\n"
                  "audit_entries_waiting %u\n"
-                 "domain_create_p99_us %u\ndomain_destroy_p99_us %u\n",
+                 "domain_create_p99_us %u\ndomain_destroy_p99_us %u\n"
+                 "hypercalls_served %lu\n",
                  mi.uordblks + mi.hblkhd, mi.fordblks, malloc_arenas(),
                  ncontrol, nguest, peak, watching, watches, bs.max,
                  bs.domains, bs.total, bs.most, bs.peak_domain,
                  bs.refused, bs.paced, as.lines, as.coalesced,
                  as.waiting, duration_p99(D_CREATE),
-                 duration_p99(D_DESTROY)) < 0) {
+                 duration_p99(D_DESTROY), server_ops_served()) < 0) {
         fail(res, -ENOMEM, "out of memory");
         return;
     }

@@ -480,6 +480,8 @@ void server_hang_up_old_channels(const char *name);
 /* Connections now, and the most there were at once (@peak may be NULL). */
 void server_counts(unsigned int *control, unsigned int *guests,
                    unsigned int *peak);
+/* Hypercalls hypfsd ran, from every caller, since it started. */
+unsigned long server_ops_served(void);
 /* End every connection and wait (5 s) for their threads: 0, or 1. */
 int server_drain(void);
 extern struct log_ratelimit rl_refused;

@@ -40,6 +40,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -266,6 +267,14 @@ static int reply_op(struct conn *c, uint32_t seq, long ret)
                       NULL, 0);
 }
 
+/* Hypercalls run, for `hypfsctl stats` (which one reached hypfsd). */
+static atomic_ulong ops_served;
+
+unsigned long server_ops_served(void)
+{
+    return atomic_load_explicit(&ops_served, memory_order_relaxed);
+}
+
 /* Run the hypercall @op on the bytes given, and answer it. */
 static int run_op(struct conn *c, const struct hypfs_msg_op *op,
                   const uint8_t *path, const uint8_t *data, uint32_t seq)
@@ -294,6 +303,7 @@ static int run_op(struct conn *c, const struct hypfs_msg_op *op,
     }
     if (!c->control)
         gate_enter();
+    atomic_fetch_add_explicit(&ops_served, 1, memory_order_relaxed);
     hypfsd_guest_init(&c->guest, op, path, data);
     reply.ret = hypfs_do_op(srv.fs, &caller, op->cmd, op->arg1, op->arg2,
                             op->arg3, op->arg4);

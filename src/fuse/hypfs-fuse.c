@@ -27,6 +27,20 @@
  * its value changes, as sysfs_notify() does; reading it from offset 0
  * clears that, as on sysfs.
  *
+ * -o cache_values (version 2, one user) keeps values in the kernel's page
+ * cache too, so that reading an unchanged value never leaves the kernel.
+ * Opening a file is the round trip that remains, so hypfs-fuse answers
+ * the first open with ENOSYS: the kernel then opens every file itself
+ * (FUSE's no_open, FOPEN_KEEP_CACHE for all) and never asks again.  What
+ * that costs: no per-open state, so reads come with no file handle, a
+ * write learns the entry's type itself, and poll is refused (ENOSYS: the
+ * kernel then reports every file readable, as for a plain file).  A value
+ * is dropped from the page cache with its attributes when its watch fires
+ * (node_event).  A node whose watch could not be made is never cached for
+ * long: its modification time changes at every getattr, attributes expire
+ * at once, and the kernel (FUSE_CAP_AUTO_INVAL_DATA) drops its pages when
+ * it sees that.
+ *
  * Access is never widened.  Without -o allow_other only the mounting user
  * can use the mount (FUSE's rule).  With it, every request is made with
  * the rights of the user who makes it: running as root, hypfs-fuse opens
@@ -240,6 +254,8 @@ static struct {
     bool guest;                 /* in a VM: the channel, one domain */
     char channel[300];          /* its port */
     bool cache;                 /* names and attributes cached, watched */
+    bool cache_values;          /* -o cache_values: values too */
+    bool no_open;               /* ... and the kernel opens files itself */
     struct fuse_session *se;
     uid_t uid;
     gid_t gid;
@@ -591,6 +607,19 @@ static void fill_stat(fuse_req_t req, fuse_ino_t ino, const struct value *v,
     st->st_atime = st->st_mtime = st->st_ctime = fs.mounted;
 }
 
+/*
+ * With -o cache_values, a file whose node is not watched: a new
+ * modification time at every getattr, so that the kernel drops its
+ * cached pages before every read (see the top of the file).
+ */
+static void never_cached(struct stat *st)
+{
+    static atomic_ulong ticks;
+
+    if (fs.cache_values && !S_ISDIR(st->st_mode))
+        st->st_mtim.tv_nsec = (long)(atomic_fetch_add(&ticks, 1) % 1000000000);
+}
+
 static char *join(const char *dir, const char *name)
 {
     size_t a = strlen(dir), b = strlen(name);
@@ -894,8 +923,18 @@ static bool node_watched(fuse_ino_t ino)
 static void op_init(void *userdata, struct fuse_conn_info *conn)
 {
     (void)userdata;
-    /* No page cache across opens: values are live. */
-    conn->want &= ~(unsigned int)FUSE_CAP_AUTO_INVAL_DATA;
+    if (!fs.cache_values) {
+        /* No page cache across opens: values are live. */
+        conn->want &= ~(unsigned int)FUSE_CAP_AUTO_INVAL_DATA;
+        return;
+    }
+    /* Pages of unwatched nodes go when their times change. */
+    conn->want |= FUSE_CAP_AUTO_INVAL_DATA;
+    fs.no_open = conn->capable & FUSE_CAP_NO_OPEN_SUPPORT;
+    if (!fs.no_open)
+        fprintf(stderr, "hypfs-fuse: -o cache_values: this kernel cannot "
+                "open files without asking hypfs-fuse (FUSE no_open, Linux "
+                "5.1), so every open still does; reads are cached\n");
 }
 
 static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -924,6 +963,7 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
                 /* Until it changes: the watch thread tells the kernel. */
                 e.attr_timeout = e.entry_timeout = CACHE_TIMEOUT;
             } else {
+                never_cached(&e.attr);
                 /*
                  * Names may be cached a moment, attributes never: every
                  * stat and open asks the hypervisor again with the
@@ -996,8 +1036,10 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
         return (void)fuse_reply_err(req, err);
     fill_stat(req, ino, &v, &st);
     value_free(&v);
-    fuse_reply_attr(req, &st, fs.cache && node_watched(ino) ? CACHE_TIMEOUT
-                                                            : 0);
+    if (fs.cache && node_watched(ino))
+        return (void)fuse_reply_attr(req, &st, CACHE_TIMEOUT);
+    never_cached(&st);
+    fuse_reply_attr(req, &st, 0);
 }
 
 static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
@@ -1018,8 +1060,12 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
     struct open_file *of;
     struct target t;
-    int err = request_target(req, ino, &t);
+    int err;
 
+    /* The kernel opens every file from now on, keeping its pages. */
+    if (fs.no_open)
+        return (void)fuse_reply_err(req, ENOSYS);
+    err = request_target(req, ino, &t);
     if (err)
         return (void)fuse_reply_err(req, err);
     of = calloc(1, sizeof(*of));
@@ -1037,8 +1083,14 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
     }
     pthread_mutex_init(&of->vlock, NULL);
     fi->fh = (uintptr_t)of;
-    fi->direct_io = 1;      /* content from the snapshot, never a cache */
-    fi->keep_cache = 0;
+    if (fs.cache_values) {
+        /* A kernel without no_open: the pages still stay (watched). */
+        fi->direct_io = 0;
+        fi->keep_cache = 1;
+    } else {
+        fi->direct_io = 1;  /* content from the snapshot, never a cache */
+        fi->keep_cache = 0;
+    }
     fuse_reply_open(req, fi);
 }
 
@@ -1077,6 +1129,29 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
     struct open_file *of = (struct open_file *)(uintptr_t)fi->fh;
     int err = 0;
 
+    if (!of) {
+        /* Opened by the kernel (no_open): the kernel caches the reply. */
+        struct target t;
+        struct value v;
+
+        err = request_target(req, ino, &t);
+        if (err)
+            return (void)fuse_reply_err(req, err);
+        err = get_value(t.h, t.path, &v);
+        release_target(&t);
+        if (!err && v.dir) {
+            value_free(&v);
+            err = EISDIR;
+        }
+        if (err)
+            return (void)fuse_reply_err(req, err);
+        if (off < 0 || (size_t)off >= v.len)
+            size = 0;
+        else if (size > v.len - (size_t)off)
+            size = v.len - (size_t)off;
+        fuse_reply_buf(req, size ? v.data + off : NULL, size);
+        return value_free(&v);
+    }
     pthread_mutex_lock(&of->vlock);
     if (off == 0 && of->read_once)
         err = refresh(req, ino, of);
@@ -1105,6 +1180,12 @@ static void op_poll(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
     unsigned int revents;
     bool need_watch;
 
+    /* Opened by the kernel (no_open): nothing to keep a poll's state in. */
+    if (!of) {
+        if (ph)
+            fuse_pollhandle_destroy(ph);
+        return (void)fuse_reply_err(req, ENOSYS);
+    }
     pthread_mutex_lock(&polls_lock);
     need_watch = !of->token;
     pthread_mutex_unlock(&polls_lock);
@@ -1166,6 +1247,7 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
     struct open_file *of = (struct open_file *)(uintptr_t)fi->fh;
     struct target t;
     size_t len = size;
+    unsigned short type = of ? of->v.type : 0;
     char *val;
     int err, ret;
 
@@ -1181,7 +1263,21 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
     err = request_target(req, ino, &t);
     if (err)
         return (void)fuse_reply_err(req, err);
-    if (of->v.type == xenhypfs_type_blob) {
+    if (!of) {
+        /* Opened by the kernel (no_open): the entry's type, asked now. */
+        struct value v;
+
+        err = get_value(t.h, t.path, &v);
+        if (!err && v.dir)
+            err = EISDIR;
+        type = v.type;
+        value_free(&v);
+        if (err) {
+            release_target(&t);
+            return (void)fuse_reply_err(req, err);
+        }
+    }
+    if (type == xenhypfs_type_blob) {
         ret = xenhypfs_write_raw(t.h, t.path, buf, size);
         err = ret ? fs_errno(t.h, errno) : 0;
     } else {
@@ -1403,6 +1499,7 @@ static const struct fuse_lowlevel_ops ops = {
 
 struct options {
     char *socket;
+    int cache_values;
     int help;
     int version;
 };
@@ -1410,6 +1507,7 @@ struct options {
 static const struct fuse_opt option_spec[] = {
     { "--socket=%s", offsetof(struct options, socket), 1 },
     { "socket=%s", offsetof(struct options, socket), 1 },   /* -o, fstab */
+    { "cache_values", offsetof(struct options, cache_values), 1 },
     { "-s %s", offsetof(struct options, socket), 1 },
     { "--help", offsetof(struct options, help), 1 },
     { "-h", offsetof(struct options, help), 1 },
@@ -1433,6 +1531,9 @@ static void usage(const char *prog)
            "    -o allow_other         let other users use the mount, each with\n"
            "                           their own rights (needs root to act as them)\n"
            "    -o socket=PATH         the same as --socket (for mount(8), fstab)\n"
+           "    -o cache_values        keep values in the kernel's page cache until\n"
+           "                           they change (interface version 2, a mount\n"
+           "                           for one user; poll is not offered)\n"
            "    -o OPTION              other FUSE mount options\n"
            "    -V, --version          print the version and exit\n"
            "    -h, --help             print this help and exit\n"
@@ -1614,11 +1715,35 @@ int main(int argc, char **argv)
      */
     {
         uint64_t g;
+        bool v2, shared = fs.allow_other && fs.as_root;
+        int why = 0;
 
         watch_ep = epoll_create1(EPOLL_CLOEXEC);
-        fs.cache = watch_ep >= 0 &&
-                   !xenhypfs_get_generation(fs.own, "/", &g) &&
-                   !(fs.allow_other && fs.as_root) && !ep_add(fs.own);
+        v2 = !xenhypfs_get_generation(fs.own, "/", &g);
+        if (watch_ep < 0 || !v2 || shared)
+            fs.cache = false;
+        else if ((why = ep_add(fs.own)) != 0)
+            fs.cache = false;
+        else
+            fs.cache = true;
+        if (o.cache_values && !fs.cache) {
+            if (!v2 || why == EOPNOTSUPP)
+                fprintf(stderr, "hypfs-fuse: -o cache_values: the hypervisor "
+                        "offers no watches here (interface version 1, or "
+                        "Xen's privcmd), so nothing would tell when a "
+                        "cached value changes; mount without it\n");
+            else if (shared)
+                fprintf(stderr, "hypfs-fuse: -o cache_values: with "
+                        "allow_other the kernel's cache would be shared by "
+                        "users who may see different values; mount one of "
+                        "them without allow_other\n");
+            else
+                fprintf(stderr, "hypfs-fuse: -o cache_values: cannot "
+                        "watch for changes: %s\n",
+                        strerror(why ? why : errno));
+            goto out_close;
+        }
+        fs.cache_values = o.cache_values;
     }
 
     /* fsname and subtype show in mount(8) and /proc/mounts. */
@@ -1643,6 +1768,13 @@ int main(int argc, char **argv)
             fs.cache = false;
             close(watch_ep);
             watch_ep = -1;
+            if (fs.cache_values) {
+                fprintf(stderr, "hypfs-fuse: -o cache_values: cannot start "
+                        "the thread that watches for changes: %s\n",
+                        strerror(errno));
+                fuse_session_unmount(se);
+                goto out_session;
+            }
         } else
             watching = true;
     }

@@ -55,6 +55,7 @@ web" "$(complete_line "hypfsctl domain-pause ")"
 check "hypfsctl pools for --pool" "batch" "$(complete_line "hypfsctl domain-create x --pool b")"
 check "hypfsctl options" "--memory" "$(complete_line "hypfsctl domain-create x --mem")"
 check "hypfs-fuse options" "--socket=" "$(complete_line "hypfs-fuse --so")"
+check "hypfs-fuse -o" "cache_values" "$(complete_line "hypfs-fuse -o ca")"
 # The options Xen's tool does not have, the socket named on the line,
 # values of parameters with known words and of booleans; hypfsd and
 # hypfs-exporter complete too.

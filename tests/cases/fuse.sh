@@ -187,6 +187,12 @@ if [ "$transport" = privcmd ]; then
     case "$err" in *"allow_other: through /dev/xen/privcmd the hypervisor cannot tell users apart"*) ;;
         *) fail "allow_other over privcmd: $err" ;; esac
     mountpoint -q "$mnt" && fail "mounted with allow_other over privcmd"
+    # Xen's interface version 1 has no watches: nothing could drop a
+    # cached value, so -o cache_values is refused with that reason.
+    run_fails 1 "$HYPFS_FUSE" -f -o cache_values "$mnt"
+    case "$err" in *"cache_values: the hypervisor offers no watches here"*) ;;
+        *) fail "cache_values over privcmd: $err" ;; esac
+    mountpoint -q "$mnt" && fail "mounted with cache_values over privcmd"
     stop_hypfsd
     finish
     exit
@@ -221,6 +227,90 @@ if [ "$(id -u)" = 0 ] && [ "$transport" = socket ] &&
     check "mount -t fuse PROGRAM#hypfs" warning/warning "$(cat "$mnt/params/loglvl")"
     umount "$mnt" || fail "umount after mount -t fuse"
 fi
+
+# -o cache_values: values in the kernel's page cache until they change.
+served() { "$HYPFSCTL" stats | awk '$1 == "hypercalls_served" {print $2}'; }
+mount_fuse -o cache_values
+knob=$mnt/params/sched_credit_tslice_ms
+# Every file as in the default mode, read twice (the second from the cache).
+while IFS= read -r f; do
+    p=${f#"$mnt"}
+    case "$p" in /test/types/*blob*) continue ;; esac
+    "$XENHYPFS" cat "$p" > "$tmp/expect" || { fail "xenhypfs cat $p"; continue; }
+    cmp -s "$tmp/expect" "$f" || fail "cached: content of $p differs from xenhypfs cat"
+    cmp -s "$tmp/expect" "$f" || fail "cached: content of $p, read again"
+    check "cached: st_size of $p" "$(wc -c < "$tmp/expect")" "$(stat -c %s "$f")"
+done < <(find "$mnt" -type f | sort)
+cmp "$tmp/bigblob" "$mnt/test/types/blob_big" || fail "cached: a 9000-byte blob"
+# An unchanged value is read without asking hypfsd (its count of the
+# hypercalls it ran does not move); the fresh mode asks every time.
+cat "$knob" >/dev/null
+before=$(served)
+for _ in $(seq 50); do cat "$knob" >/dev/null; done
+after=$(served)
+[ $((after - before)) -le 1 ] ||
+    fail "cached: 50 reads of an unchanged value made $((after - before)) hypercalls"
+# A change made elsewhere reaches the mount, same length or not.
+"$XENHYPFS" write /params/sched_credit_tslice_ms 20
+"$XENHYPFS" write /params/sched_credit_tslice_ms 30
+"$XENHYPFS" write /params/loglvl all
+seen=
+for _ in $(seq 500); do
+    seen=$(cat "$knob" "$mnt/params/loglvl" | tr '\n' ' ')
+    [ "$seen" = "30 all/all " ] && break
+    sleep 0.01
+done
+check "cached: changes made through hypfsd reach the mount" "30 all/all " "$seen"
+# Writes through the mount; their errors, and nothing changed by them.
+echo 42 > "$knob" || fail "cached: echo 42 > knob"
+check "cached: written, read back by xenhypfs" 42 "$("$XENHYPFS" cat /params/sched_credit_tslice_ms)"
+for _ in $(seq 500); do [ "$(cat "$knob")" = 42 ] && break; sleep 0.01; done
+check "cached: written, read back through the mount" 42 "$(cat "$knob")"
+run_fails 1 bash -c "echo 0 > $knob"
+case "$err" in *"Invalid argument"*) ;; *) fail "cached: out-of-range write: $err" ;; esac
+run_fails 1 bash -c "echo 1 > $mnt/buildinfo/version/major"
+case "$err" in *"Permission denied"*) ;; *) fail "cached: read-only write: $err" ;; esac
+check "cached: nothing changed by refused writes" 42 "$(cat "$knob")"
+printf '\001\002\003' > "$mnt/test/types/blob" || fail "cached: blob write"
+check "cached: blob written raw" "/test/types/blob = <blob, 3 bytes: 010203>" \
+    "$("$XENHYPFS" dump /test/types/blob)"
+for _ in $(seq 500); do
+    [ "$(od -An -tx1 < "$mnt/test/types/blob")" = " 01 02 03" ] && break; sleep 0.01
+done
+check "cached: blob read back through the mount" " 01 02 03" "$(od -An -tx1 < "$mnt/test/types/blob")"
+# Entries that come and go.
+"$HYPFSCTL" domain-create cachedom >/dev/null
+id=$("$HYPFSCTL" domain-list | awk '$1 == "cachedom" {print $2}')
+for _ in $(seq 500); do [ -e "$mnt/domain/$id/name" ] && break; sleep 0.01; done
+check "cached: a new domain's name" cachedom "$(cat "$mnt/domain/$id/name")"
+"$HYPFSCTL" domain-destroy cachedom >/dev/null
+for _ in $(seq 500); do [ -e "$mnt/domain/$id/name" ] || break; sleep 0.01; done
+run_fails 1 cat "$mnt/domain/$id/name"
+# poll is not offered in this mode: select() says readable, never POLLPRI.
+run_ok python3 -c 'import os, select, sys
+fd = os.open(sys.argv[1], os.O_RDONLY); p = select.poll(); p.register(fd, select.POLLIN | select.POLLPRI)
+print(p.poll(0))' "$knob"
+check "cached: poll on a file" "[(3, 1)]" "$out"
+unmount_fuse
+# With a node hypfsd will not watch (its limit reached), that file is read
+# from hypfsd every time instead: never stale, never wrong.
+stop_hypfsd
+start_hypfsd --test-tree --max-watches 2
+mount_fuse -o cache_values
+cat "$knob" "$mnt/test/types/u16" "$mnt/test/types/u32" >/dev/null
+"$XENHYPFS" write /test/types/u32 7
+check "cached, unwatched: a change seen at once" 7 "$(cat "$mnt/test/types/u32")"
+"$XENHYPFS" write /test/types/u32 8
+check "cached, unwatched: and the next" 8 "$(cat "$mnt/test/types/u32")"
+unmount_fuse
+# Shared by users who may see different things: refused, with the reason.
+if [ "$(id -u)" = 0 ]; then
+    run_fails 1 "$HYPFS_FUSE" -f -o allow_other,cache_values "$mnt"
+    case "$err" in *"cache_values: with allow_other"*) ;;
+        *) fail "cache_values with allow_other: $err" ;; esac
+fi
+stop_hypfsd
+start_hypfsd --test-tree
 
 # Access rights with other users (needs root to be them).
 if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then
