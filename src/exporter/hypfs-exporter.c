@@ -293,8 +293,11 @@ static int scrape_root(struct metrics *m, const char *root)
     return ret;
 }
 
-/* One scrape: the exposition, malloc()ed, *len bytes; NULL on no memory. */
-static char *scrape(bool openmetrics, size_t *len)
+/*
+ * One scrape: the hypervisor read and mapped into a struct metrics, and
+ * what to say of the scrape in *meta.  NULL if out of memory.
+ */
+static struct metrics *scrape(bool openmetrics, struct metrics_meta *meta)
 {
     struct metrics_opts mo = {
         .openmetrics = openmetrics,
@@ -304,13 +307,10 @@ static char *scrape(bool openmetrics, size_t *len)
         .guest_values = opts.guest_values,
         .nguest_values = opts.nguest_values,
     };
-    struct metrics_meta meta = { .up = false,
-                                 .version = HYPFS_VERSION_STRING };
     double t0 = now_s();
     struct metrics *m;
     const char *why = NULL;
     char reason[512] = "";
-    char *text;
     size_t i;
     int ret = 0;
 
@@ -373,18 +373,102 @@ static char *scrape(bool openmetrics, size_t *len)
     } else if (!last_up)
         fprintf(stderr, "hypfs-exporter: the hypervisor can be read again\n");
     last_up = !ret;
-    meta.up = !ret;
-    meta.errors_total = errors_total;
-    meta.duration_s = now_s() - t0;
-    text = metrics_render(m, &meta, len);
-    metrics_free(m);
+    *meta = (struct metrics_meta){ .up = !ret, .errors_total = errors_total,
+                                   .duration_s = now_s() - t0,
+                                   .version = HYPFS_VERSION_STRING };
+    return m;
+}
+
+/*
+ * A response's body, made as it is sent: the families one after another,
+ * through gzip if asked, so that the text is never whole in memory (at
+ * 32,751 domains it is tens of MB) and each family's samples go once
+ * sent.
+ */
+struct body {
+    struct metrics *m;
+    struct metrics_meta meta;
+    const char *piece;          /* what is left of the current piece */
+    size_t left;
+    bool gz, in_done, finished;
+    z_stream z;
+};
+
+static ssize_t body_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    struct body *b = cls;
+    size_t out = 0;
+    int r;
+
+    (void)pos;
+    if (b->finished)
+        return MHD_CONTENT_READER_END_OF_STREAM;
+    if (max > UINT_MAX)
+        max = UINT_MAX;
+    if (!b->gz) {
+        while (out < max) {
+            size_t n;
+
+            if (!b->left) {
+                r = metrics_next(b->m, &b->meta, &b->piece, &b->left);
+                if (r < 0)
+                    return MHD_CONTENT_READER_END_WITH_ERROR;
+                if (!r) {
+                    b->finished = true;
+                    break;
+                }
+                continue;
+            }
+            n = b->left < max - out ? b->left : max - out;
+            memcpy(buf + out, b->piece, n);
+            b->piece += n;
+            b->left -= n;
+            out += n;
+        }
+        return out ? (ssize_t)out : MHD_CONTENT_READER_END_OF_STREAM;
+    }
+    b->z.next_out = (Bytef *)buf;
+    b->z.avail_out = (uInt)max;
+    while (b->z.avail_out) {
+        if (!b->z.avail_in && !b->in_done) {
+            const char *piece;
+            size_t len;
+
+            r = metrics_next(b->m, &b->meta, &piece, &len);
+            if (r < 0)
+                return MHD_CONTENT_READER_END_WITH_ERROR;
+            if (!r)
+                b->in_done = true;
+            b->z.next_in = (Bytef *)piece;
+            b->z.avail_in = (uInt)len;     /* a family's samples < 4 GiB */
+            continue;
+        }
+        r = deflate(&b->z, b->in_done ? Z_FINISH : Z_NO_FLUSH);
+        if (r == Z_STREAM_END) {
+            b->finished = true;
+            break;
+        }
+        if (r != Z_OK && r != Z_BUF_ERROR)
+            return MHD_CONTENT_READER_END_WITH_ERROR;
+    }
+    out = max - b->z.avail_out;
+    return out ? (ssize_t)out : MHD_CONTENT_READER_END_OF_STREAM;
+}
+
+static void body_free(void *cls)
+{
+    struct body *b = cls;
+
+    if (b->gz)
+        deflateEnd(&b->z);
+    metrics_free(b->m);
+    free(b);
     /*
      * A scrape of a big tree allocates tens of MB and frees them: hand
      * them back, or the heap keeps them between scrapes (and grows with
      * fragmentation, 30 to 90 MB at 32,751 domains).
      */
     malloc_trim(0);
-    return text;
 }
 
 /* ---- HTTP ---- */
@@ -420,36 +504,6 @@ static bool accepts(struct MHD_Connection *c, const char *name,
         v = *end ? end + 1 : NULL;
     }
     return false;
-}
-
-/* @text gzip-compressed, or NULL (then it is sent as it is). */
-static char *gzip(const char *text, size_t len, size_t *out_len)
-{
-    z_stream z;
-    char *out;
-    size_t cap;
-
-    memset(&z, 0, sizeof(z));
-    if (deflateInit2(&z, 1, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY))
-        return NULL;
-    cap = deflateBound(&z, (uLong)len);
-    out = malloc(cap);
-    if (!out) {
-        deflateEnd(&z);
-        return NULL;
-    }
-    z.next_in = (Bytef *)text;
-    z.avail_in = (uInt)len;
-    z.next_out = (Bytef *)out;
-    z.avail_out = (uInt)cap;
-    if (deflate(&z, Z_FINISH) != Z_STREAM_END) {
-        deflateEnd(&z);
-        free(out);
-        return NULL;
-    }
-    *out_len = z.total_out;
-    deflateEnd(&z);
-    return out;
 }
 
 static enum MHD_Result reply(struct MHD_Connection *c, unsigned int status,
@@ -491,9 +545,9 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c,
                               size_t *upload_size, void **state)
 {
     static int headers_seen;
-    bool om;
-    char *text, *z;
-    size_t len, zlen;
+    struct MHD_Response *r;
+    enum MHD_Result ret;
+    struct body *b;
 
     (void)cls;
     (void)version;
@@ -523,10 +577,9 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c,
         MHD_free(pass);
         if (!ok) {
             static const char msg[] = "unauthorized\n";
-            struct MHD_Response *r = MHD_create_response_from_buffer(
-                sizeof(msg) - 1, (void *)msg, MHD_RESPMEM_PERSISTENT);
-            enum MHD_Result ret;
 
+            r = MHD_create_response_from_buffer(sizeof(msg) - 1, (void *)msg,
+                                                MHD_RESPMEM_PERSISTENT);
             if (!r)
                 return MHD_NO;
             ret = MHD_queue_basic_auth_fail_response(c, "hypfs-exporter", r);
@@ -548,23 +601,36 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c,
     if (strcmp(url, opts.path))
         return reply_text(c, MHD_HTTP_NOT_FOUND, "not found\n");
 
-    om = accepts(c, MHD_HTTP_HEADER_ACCEPT, "application/openmetrics-text");
-    text = scrape(om, &len);
-    if (!text)
+    b = calloc(1, sizeof(*b));
+    if (!b)
+        return MHD_NO;
+    b->m = scrape(accepts(c, MHD_HTTP_HEADER_ACCEPT,
+                          "application/openmetrics-text"), &b->meta);
+    if (!b->m) {
+        free(b);
         return reply_text(c, MHD_HTTP_INTERNAL_SERVER_ERROR,
                           "out of memory\n");
-    z = accepts(c, MHD_HTTP_HEADER_ACCEPT_ENCODING, "gzip")
-        ? gzip(text, len, &zlen) : NULL;
-    if (z) {
-        free(text);
-        text = z;
-        len = zlen;
     }
-    return reply(c, MHD_HTTP_OK, text, len,
-                 om ? "application/openmetrics-text; version=1.0.0; "
-                      "charset=utf-8"
-                    : "text/plain; version=0.0.4; charset=utf-8",
-                 z ? "gzip" : NULL);
+    /* Level 1: at 32,751 domains, 9 costs seconds for a few % less. */
+    b->gz = accepts(c, MHD_HTTP_HEADER_ACCEPT_ENCODING, "gzip") &&
+            deflateInit2(&b->z, 1, Z_DEFLATED, 15 + 16, 8,
+                         Z_DEFAULT_STRATEGY) == Z_OK;
+    r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024,
+                                          body_read, b, body_free);
+    if (!r) {
+        body_free(b);
+        return MHD_NO;
+    }
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
+                            metrics_openmetrics(b->m)
+                            ? "application/openmetrics-text; version=1.0.0; "
+                              "charset=utf-8"
+                            : "text/plain; version=0.0.4; charset=utf-8");
+    if (b->gz)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_ENCODING, "gzip");
+    ret = MHD_queue_response(c, MHD_HTTP_OK, r);
+    MHD_destroy_response(r);
+    return ret;
 }
 
 static void mhd_log(void *cls, const char *fmt, va_list ap)

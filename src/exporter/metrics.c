@@ -143,6 +143,7 @@ static void sb_escaped(struct sbuf *b, const char *s, size_t n,
 struct slot {
     char *key;
     size_t klen;
+    uint64_t hash;              /* of the key: growing re-hashes nothing */
     void *val;
 };
 
@@ -151,37 +152,48 @@ struct strmap {
     size_t cap, count;
 };
 
+/* Eight bytes at a time: every series' key is hashed once per scrape. */
 static uint64_t hash_bytes(const char *s, size_t n)
 {
-    uint64_t h = 0xcbf29ce484222325ull;
-    size_t i;
+    uint64_t h = 0x9e3779b97f4a7c15ull ^ n, w;
 
-    for (i = 0; i < n; i++) {
-        h ^= (unsigned char)s[i];
-        h *= 0x100000001b3ull;
+    for (; n >= 8; s += 8, n -= 8) {
+        memcpy(&w, s, 8);
+        h = (h ^ w) * 0xff51afd7ed558ccdull;
+        h ^= h >> 29;
     }
-    return h;
+    w = 0;
+    memcpy(&w, s, n);
+    h = (h ^ w) * 0xc4ceb9fe1a85ec53ull;
+    return h ^ (h >> 32);
 }
 
-static struct slot *map_find(struct strmap *m, const char *k, size_t n)
+static struct slot *map_find_h(struct strmap *m, const char *k, size_t n,
+                               uint64_t h)
 {
     size_t i;
 
     if (!m->cap)
         return NULL;
-    for (i = hash_bytes(k, n) & (m->cap - 1); m->slots[i].key;
-         i = (i + 1) & (m->cap - 1))
-        if (m->slots[i].klen == n && !memcmp(m->slots[i].key, k, n))
+    for (i = h & (m->cap - 1); m->slots[i].key; i = (i + 1) & (m->cap - 1))
+        if (m->slots[i].hash == h && m->slots[i].klen == n &&
+            !memcmp(m->slots[i].key, k, n))
             return &m->slots[i];
     return NULL;
+}
+
+static struct slot *map_find(struct strmap *m, const char *k, size_t n)
+{
+    return map_find_h(m, k, n, hash_bytes(k, n));
 }
 
 /* Insert @k (copied) unless present.  1 inserted, 0 present, -ENOMEM. */
 static int map_add(struct strmap *m, const char *k, size_t n, void *val)
 {
+    uint64_t h = hash_bytes(k, n);
     size_t i;
 
-    if (map_find(m, k, n))
+    if (map_find_h(m, k, n, h))
         return 0;
     if ((m->count + 1) * 2 > m->cap) {
         size_t cap = m->cap ? m->cap * 2 : 64, j;
@@ -192,8 +204,8 @@ static int map_add(struct strmap *m, const char *k, size_t n, void *val)
         for (j = 0; j < m->cap; j++) {
             if (!m->slots[j].key)
                 continue;
-            for (i = hash_bytes(m->slots[j].key, m->slots[j].klen) & (cap - 1);
-                 s[i].key; i = (i + 1) & (cap - 1))
+            for (i = m->slots[j].hash & (cap - 1); s[i].key;
+                 i = (i + 1) & (cap - 1))
                 ;
             s[i] = m->slots[j];
         }
@@ -201,9 +213,9 @@ static int map_add(struct strmap *m, const char *k, size_t n, void *val)
         m->slots = s;
         m->cap = cap;
     }
-    for (i = hash_bytes(k, n) & (m->cap - 1); m->slots[i].key;
-         i = (i + 1) & (m->cap - 1))
+    for (i = h & (m->cap - 1); m->slots[i].key; i = (i + 1) & (m->cap - 1))
         ;
+    m->slots[i].hash = h;
     m->slots[i].key = malloc(n + 1);
     if (!m->slots[i].key)
         return -ENOMEM;
@@ -240,14 +252,108 @@ struct family {
     struct family *next;    /* in order of creation */
 };
 
+/*
+ * The series exported so far.  A series is known by its sample line up to
+ * the value ("name{labels}"), which its family's samples hold already:
+ * the set keeps where that is and a hash, not a copy (at 230,000 series,
+ * copies were 15 MB and a malloc() apiece).
+ */
+struct series_ref {
+    const struct family *f;
+    uint32_t off, len;          /* the line's key in f->samples */
+};
+
+/*
+ * A slot: the hash's high 32 bits, which also place it (so that growing
+ * reads no key), and the ref's index + 1; 0 is free.
+ */
+#define SLOT_HOME(h, cap) ((size_t)((h) >> 32) & ((cap) - 1))
+
+struct seriesset {
+    uint64_t *slots;
+    size_t cap, count;
+    struct series_ref *refs;
+};
+
+/* The series @k (@n bytes, hash @h) if known, else NULL. */
+static bool series_known(const struct seriesset *ss, const char *k, size_t n,
+                         uint64_t h)
+{
+    size_t i;
+
+    if (!ss->cap)
+        return false;
+    for (i = SLOT_HOME(h, ss->cap); ss->slots[i];
+         i = (i + 1) & (ss->cap - 1)) {
+        const struct series_ref *r = &ss->refs[(ss->slots[i] & 0xffffffffu) - 1];
+
+        if (ss->slots[i] >> 32 == h >> 32 && r->len == n &&
+            !memcmp(r->f->samples.p + r->off, k, n))
+            return true;
+    }
+    return false;
+}
+
+/* Remember the key at @off (@n bytes, hash @h) of @f's samples. */
+static int series_add(struct seriesset *ss, const struct family *f,
+                      size_t off, size_t n, uint64_t h)
+{
+    size_t i;
+
+    if (off > UINT32_MAX || n > UINT32_MAX || ss->count >= UINT32_MAX - 1)
+        return -ENOMEM;
+    if ((ss->count + 1) * 4 > ss->cap * 3) {
+        size_t cap = ss->cap ? ss->cap * 2 : 1024, j;
+        uint64_t *sl = calloc(cap, sizeof(*sl));
+        struct series_ref *refs = realloc(ss->refs, cap * sizeof(*refs));
+
+        if (!sl || !refs) {
+            free(sl);
+            if (refs)
+                ss->refs = refs;
+            return -ENOMEM;
+        }
+        ss->refs = refs;
+        for (j = 0; j < ss->cap; j++) {
+            if (!ss->slots[j])
+                continue;
+            for (i = SLOT_HOME(ss->slots[j], cap); sl[i];
+                 i = (i + 1) & (cap - 1))
+                ;
+            sl[i] = ss->slots[j];
+        }
+        free(ss->slots);
+        ss->slots = sl;
+        ss->cap = cap;
+    }
+    ss->refs[ss->count] = (struct series_ref){ f, (uint32_t)off, (uint32_t)n };
+    for (i = SLOT_HOME(h, ss->cap); ss->slots[i];
+         i = (i + 1) & (ss->cap - 1))
+        ;
+    ss->slots[i] = (h >> 32 << 32) | (ss->count + 1);
+    ss->count++;
+    return 0;
+}
+
+static void series_free(struct seriesset *ss)
+{
+    free(ss->slots);
+    free(ss->refs);
+    *ss = (struct seriesset){ 0 };
+}
+
 /* The working strings of add_leaf() and add_sample(). */
-enum { S_RAW, S_FAM, S_HELP, S_V, S_LNAMES, S_TEXT, S_KEY, S_LAB, S_COUNT };
+enum { S_RAW, S_FAM, S_HELP, S_V, S_LNAMES, S_TEXT, S_KEY, S_DESC, S_PATH,
+       S_OUT, S_COUNT };
+
+/* Where metrics_next() is. */
+enum stream_stage { ST_START, ST_HEAD, ST_SAMPLES, ST_TRAILER, ST_END };
 
 struct metrics {
     struct metrics_opts opts;
     struct strmap families;     /* name -> struct family */
     struct family *first, **last;
-    struct strmap series;       /* "name{labels}" already exported */
+    struct seriesset series;
     struct strmap inst_names;   /* instance path -> its name (a string) */
     struct sbuf build_labels;   /* hypfs_build_info's, rendered */
     struct strmap build_names;  /* its label names */
@@ -260,6 +366,15 @@ struct metrics {
      * mapping.  See take() and give().
      */
     struct sbuf scratch[S_COUNT];
+    /* A leaf's components and labels: as many as its path has '/'. */
+    struct comp *comps;
+    struct label *labels;
+    size_t *lname_off;
+    size_t arrays_for;          /* the plen they are big enough for */
+    /* metrics_next()'s place: the family whose part comes next. */
+    enum stream_stage stage;
+    struct family *at;
+    struct family *sent;        /* its samples are freed at the next call */
 };
 
 struct metrics *metrics_new(const struct metrics_opts *opts)
@@ -288,7 +403,10 @@ void metrics_free(struct metrics *m)
     if (!m)
         return;
     map_free(&m->families, family_free);
-    map_free(&m->series, NULL);
+    series_free(&m->series);
+    free(m->comps);
+    free(m->labels);
+    free(m->lname_off);
     map_free(&m->inst_names, free);
     map_free(&m->build_names, NULL);
     map_free(&m->help_of, NULL);
@@ -296,6 +414,11 @@ void metrics_free(struct metrics *m)
     for (int i = 0; i < S_COUNT; i++)
         free(m->scratch[i].p);
     free(m);
+}
+
+bool metrics_openmetrics(const struct metrics *m)
+{
+    return m->opts.openmetrics;
 }
 
 unsigned long metrics_entries(const struct metrics *m)
@@ -387,13 +510,12 @@ static const struct unit *unit_of(const char *tok, size_t n)
 {
     size_t i, j;
 
+    /* (No strlen(): this runs for every token of every leaf.) */
     for (i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
-        if (strlen(units[i].word) != n)
-            continue;
         for (j = 0; j < n; j++)
             if ((tok[j] | 0x20) != units[i].word[j])
                 break;
-        if (j == n)
+        if (j == n && !units[i].word[n])
             return &units[i];
     }
     return NULL;
@@ -541,16 +663,24 @@ static void give(struct metrics *m, int which, struct sbuf *b)
     m->scratch[which] = *b;
 }
 
+static const char *with_desc(struct sbuf *out, const struct path_help *ph,
+                             const char *where);
+
+/*
+ * Add one sample of @fam_name (kind @kind) with @labels: @value is the
+ * sample's value text.  A new family's help is what @ph says of it, then
+ * @where.  Counts a skip where it cannot.
+ */
 static void add_sample(struct metrics *m, const char *fam_name,
-                       enum kind kind, const char *help,
-                       const struct label *labels, size_t nlabels,
-                       const char *value)
+                       enum kind kind, const struct path_help *ph,
+                       const char *where, const struct label *labels,
+                       size_t nlabels, const char *value)
 {
-    struct sbuf key = take(m, S_KEY), lab = take(m, S_LAB);
+    struct sbuf key = take(m, S_KEY), text = take(m, S_DESC);
+    size_t i, j, fl = strlen(fam_name), off;
     struct slot *s;
     struct family *f;
-    size_t i, j;
-    int r;
+    uint64_t h;
 
     if (reserved_name(fam_name)) {
         m->skipped++;
@@ -562,64 +692,66 @@ static void add_sample(struct metrics *m, const char *fam_name,
                 m->skipped++;
                 goto out;
             }
+    /* The sample line's key: name[_info][{labels}]. */
+    sb_putn(&key, fam_name, fl);
+    if (kind == KIND_INFO)
+        sb_putn(&key, "_info", 5);
     for (i = 0; i < nlabels; i++) {
-        sb_printf(&lab, "%s%s=\"", i ? "," : "", labels[i].name);
-        sb_escaped(&lab, labels[i].value, labels[i].value_len, ESC_LABEL);
-        sb_putn(&lab, "\"", 1);
+        sb_putn(&key, i ? "," : "{", 1);
+        sb_puts(&key, labels[i].name);
+        sb_putn(&key, "=\"", 2);
+        sb_escaped(&key, labels[i].value, labels[i].value_len, ESC_LABEL);
+        sb_putn(&key, "\"", 1);
     }
-    sb_puts(&key, fam_name);
-    sb_putn(&key, "{", 1);
-    if (lab.len)
-        sb_putn(&key, lab.p, lab.len);
-    if (key.oom || lab.oom)
+    if (nlabels)
+        sb_putn(&key, "}", 1);
+    if (key.oom)
         goto oom;
 
-    s = map_find(&m->families, fam_name, strlen(fam_name));
+    s = map_find(&m->families, fam_name, fl);
     if (s && ((struct family *)s->val)->kind != kind) {
         m->skipped++;
         goto out;
     }
-    r = map_add(&m->series, key.p, key.len, NULL);
-    if (r < 0)
-        goto oom;
-    if (!r) {
+    h = hash_bytes(key.p, key.len);
+    if (series_known(&m->series, key.p, key.len, h)) {
         m->skipped++;
         goto out;
     }
     if (s)
         f = s->val;
     else {
+        const char *help = with_desc(&text, ph, where);
+
         f = calloc(1, sizeof(*f));
-        if (!f)
+        if (!f || !help) {
+            free(f);
             goto oom;
+        }
         f->name = strdup(fam_name);
         f->help = strdup(help);
         f->kind = kind;
-        if (!f->name || !f->help || map_add(&m->families, fam_name,
-                                            strlen(fam_name), f) < 0) {
+        if (!f->name || !f->help || map_add(&m->families, fam_name, fl,
+                                            f) < 0) {
             family_free(f);
             goto oom;
         }
         *m->last = f;
         m->last = &f->next;
     }
-    sb_puts(&f->samples, fam_name);
-    if (kind == KIND_INFO)
-        sb_puts(&f->samples, "_info");
-    if (lab.len) {
-        sb_putn(&f->samples, "{", 1);
-        sb_putn(&f->samples, lab.p, lab.len);
-        sb_putn(&f->samples, "}", 1);
-    }
-    sb_printf(&f->samples, " %s\n", value);
-    if (f->samples.oom)
-        m->oom = true;
+    off = f->samples.len;
+    sb_putn(&f->samples, key.p, key.len);
+    sb_putn(&f->samples, " ", 1);
+    sb_puts(&f->samples, value);
+    sb_putn(&f->samples, "\n", 1);
+    if (f->samples.oom || series_add(&m->series, f, off, key.len, h))
+        goto oom;
     goto out;
 oom:
     m->oom = true;
 out:
     give(m, S_KEY, &key);
-    give(m, S_LAB, &lab);
+    give(m, S_DESC, &text);
 }
 
 /* A number's text in the base unit: @text times @factor. */
@@ -675,7 +807,7 @@ static void add_buildinfo(struct metrics *m, const struct comp *c, size_t nc,
         if (fam.oom || v.oom)
             m->oom = true;
         else
-            add_sample(m, fam.p, KIND_GAUGE, help, NULL, 0, v.p);
+            add_sample(m, fam.p, KIND_GAUGE, NULL, help, NULL, 0, v.p);
         free(fam.p);
         free(v.p);
         free(name.p);
@@ -757,11 +889,37 @@ static bool guest_value_allowed(const struct metrics *m, const char *v)
     return false;
 }
 
+/* @m's arrays for a leaf's components and labels, for a path of @plen. */
+static bool leaf_arrays(struct metrics *m, size_t plen)
+{
+    size_t n = plen / 2 + 3;
+
+    if (m->comps && plen <= m->arrays_for)
+        return true;
+    free(m->comps);
+    free(m->labels);
+    free(m->lname_off);
+    m->comps = calloc(n, sizeof(*m->comps));
+    m->labels = calloc(n, sizeof(*m->labels));
+    m->lname_off = calloc(n, sizeof(*m->lname_off));
+    if (!m->comps || !m->labels || !m->lname_off) {
+        free(m->comps);
+        free(m->labels);
+        free(m->lname_off);
+        m->comps = NULL;
+        m->labels = NULL;
+        m->lname_off = NULL;
+        return false;
+    }
+    m->arrays_for = plen;
+    return true;
+}
+
 static void add_leaf(struct metrics *m, const char *path, size_t plen,
                      const struct xenhypfs_dirent *d, const void *content)
 {
-    struct comp *c = NULL;
-    struct label *labels = NULL;
+    struct comp *c;
+    struct label *labels;
     struct sbuf raw = take(m, S_RAW), fam = take(m, S_FAM),
                 help = take(m, S_HELP), v = take(m, S_V),
                 lnames = take(m, S_LNAMES), text = take(m, S_TEXT);
@@ -795,11 +953,11 @@ static void add_leaf(struct metrics *m, const char *path, size_t plen,
                          len > m->opts.max_value_len);
 
     /* The components, and the path as a pattern for the help text. */
-    c = calloc(plen / 2 + 1, sizeof(*c));
-    labels = calloc(plen / 2 + 3, sizeof(*labels));
-    lname_off = calloc(plen / 2 + 2, sizeof(*lname_off));
-    if (!c || !labels || !lname_off)
+    if (!leaf_arrays(m, plen))
         goto oom;
+    c = m->comps;
+    labels = m->labels;
+    lname_off = m->lname_off;
     for (i = 0; i < plen;) {
         size_t j;
 
@@ -902,10 +1060,9 @@ static void add_leaf(struct metrics *m, const char *path, size_t plen,
             sb_printf(&help, ", in %s",
                       strstr(fam.p, "_seconds") ? "seconds" : "bytes");
         sb_scaled(&v, value, factor);
-        if (fam.oom || v.oom || help.oom ||
-            !(h = with_desc(&text, ph, help.p)))
+        if (fam.oom || v.oom || help.oom)
             goto oom;
-        add_sample(m, fam.p, KIND_GAUGE, h, labels, nlabels, v.p);
+        add_sample(m, fam.p, KIND_GAUGE, ph, help.p, labels, nlabels, v.p);
     } else if (!hashed) {
         sb_name_tokens(&fam, raw.p, raw.len, false, &factor);
         if (fam.oom)
@@ -924,25 +1081,22 @@ static void add_leaf(struct metrics *m, const char *path, size_t plen,
             }
         }
         nlabels++;
-        if (fam.oom || help.oom || !(h = with_desc(&text, ph, help.p)))
+        if (fam.oom || help.oom)
             goto oom;
-        add_sample(m, fam.p, KIND_INFO, h, labels, nlabels, "1");
+        add_sample(m, fam.p, KIND_INFO, ph, help.p, labels, nlabels, "1");
     } else {
         sb_name_tokens(&fam, raw.p, raw.len, false, &factor);
         sb_puts(&fam, "_crc32");
         sb_printf(&v, "%lu", crc32(0, (const Bytef *)value, (uInt)len));
-        if (fam.oom || v.oom || !(h = with_desc(&text, ph, help.p)))
+        if (fam.oom || v.oom)
             goto oom;
-        add_sample(m, fam.p, KIND_GAUGE, h, labels, nlabels, v.p);
+        add_sample(m, fam.p, KIND_GAUGE, ph, help.p, labels, nlabels, v.p);
     }
     goto out;
 oom:
     m->oom = true;
 out:
     free(value);
-    free(c);
-    free(labels);
-    free(lname_off);
     give(m, S_RAW, &raw);
     give(m, S_FAM, &fam);
     give(m, S_HELP, &help);
@@ -1020,27 +1174,41 @@ int metrics_add_tree(struct metrics *m, const char *root,
         if (r < 0)
             return -ENOMEM;
     }
-    for (i = 0; i < n; i++) {
-        size_t plen;
-        char *path;
-        bool excluded = false;
+    {
+        /* The path of each leaf, in one buffer: root, then the rest. */
+        struct sbuf path = take(m, S_PATH);
+        size_t rl = strlen(root);
 
-        m->entries++;
-        if (e[i].dirent.type == xenhypfs_type_dir)
-            continue;
-        path = join(root, e[i].dirent.name, &plen);
-        if (!path)
-            return -ENOMEM;
-        for (k = 0; k < m->opts.nexclude; k++)
-            if (under(path, plen, m->opts.exclude[k]))
-                excluded = true;
-        if (!excluded)
-            add_leaf(m, path, plen, &e[i].dirent, e[i].content);
-        free(path);
-        if (m->oom)
-            return -ENOMEM;
+        while (rl > 1 && root[rl - 1] == '/')
+            rl--;
+        if (rl == 1 && root[0] == '/')
+            rl = 0;
+        for (i = 0; i < n && !m->oom; i++) {
+            const char *rel = e[i].dirent.name;
+            bool excluded = false;
+
+            m->entries++;
+            if (e[i].dirent.type == xenhypfs_type_dir)
+                continue;
+            path.len = 0;
+            sb_putn(&path, root, rl);
+            if (*rel || !rl) {
+                sb_putn(&path, "/", 1);
+                sb_puts(&path, rel);
+            }
+            if (path.oom) {
+                m->oom = true;
+                break;
+            }
+            for (k = 0; k < m->opts.nexclude; k++)
+                if (under(path.p, path.len, m->opts.exclude[k]))
+                    excluded = true;
+            if (!excluded)
+                add_leaf(m, path.p, path.len, &e[i].dirent, e[i].content);
+        }
+        give(m, S_PATH, &path);
     }
-    return 0;
+    return m->oom ? -ENOMEM : 0;
 }
 
 /* ---- Rendering ---- */
@@ -1053,66 +1221,131 @@ static void sb_help_type(struct sbuf *b, bool om, const char *name,
     sb_printf(b, "\n# TYPE %s %s\n", name, type);
 }
 
+/* The exporter's own families, after the hypervisor's. */
+static void render_trailer(struct metrics *m, const struct metrics_meta *meta,
+                           struct sbuf *b)
+{
+    bool om = m->opts.openmetrics;
+
+    if (m->build_labels.len) {
+        sb_help_type(b, om, om ? "hypfs_build" : "hypfs_build_info",
+                     "The hypervisor's build, from hypfs /buildinfo",
+                     om ? "info" : "gauge");
+        sb_printf(b, "hypfs_build_info{%s} 1\n", m->build_labels.p);
+    }
+    sb_help_type(b, om, "hypfs_up", "Whether the hypervisor's filesystem "
+                 "could be read (1) or not (0)", "gauge");
+    sb_printf(b, "hypfs_up %d\n", meta->up ? 1 : 0);
+    sb_help_type(b, om, "hypfs_scrape_duration_seconds",
+                 "How long reading and mapping the hypervisor's filesystem "
+                 "took", "gauge");
+    sb_printf(b, "hypfs_scrape_duration_seconds %.6f\n", meta->duration_s);
+    sb_help_type(b, om, "hypfs_scrape_entries", "Entries read from the "
+                 "hypervisor's filesystem, directories included", "gauge");
+    sb_printf(b, "hypfs_scrape_entries %lu\n", m->entries);
+    sb_help_type(b, om, "hypfs_scrape_skipped_entries", "Leaves read but "
+                 "not exported: blobs, and paths whose metric another path "
+                 "already gave", "gauge");
+    sb_printf(b, "hypfs_scrape_skipped_entries %lu\n", m->skipped);
+    sb_help_type(b, om, om ? "hypfs_scrape_errors" :
+                 "hypfs_scrape_errors_total", "Scrapes that could not read "
+                 "the hypervisor's filesystem", "counter");
+    sb_printf(b, "hypfs_scrape_errors_total %llu\n", meta->errors_total);
+    if (meta->version) {
+        sb_help_type(b, om, om ? "hypfs_exporter_build" :
+                     "hypfs_exporter_build_info", "The exporter's own "
+                     "version", om ? "info" : "gauge");
+        sb_puts(b, "hypfs_exporter_build_info{version=\"");
+        sb_escaped(b, meta->version, strlen(meta->version), ESC_LABEL);
+        sb_puts(b, "\"} 1\n");
+    }
+    if (om)
+        sb_puts(b, "# EOF\n");
+}
+
+int metrics_next(struct metrics *m, const struct metrics_meta *meta,
+                 const char **piece, size_t *len)
+{
+    bool om = m->opts.openmetrics;
+    struct sbuf *b = &m->scratch[S_OUT];
+    struct family *f;
+
+    *piece = NULL;
+    *len = 0;
+    if (m->oom)
+        return -ENOMEM;
+    if (m->stage == ST_START) {
+        /* Mapping is over: what only it needed goes. */
+        series_free(&m->series);
+        m->at = m->first;
+        m->stage = ST_HEAD;
+    }
+    if (m->sent) {
+        /* Its samples were the last piece: sent, so no longer needed. */
+        free(m->sent->samples.p);
+        m->sent->samples = (struct sbuf){ 0 };
+        m->sent = NULL;
+    }
+    b->len = 0;
+    b->oom = false;
+    switch (m->stage) {
+    case ST_HEAD:
+        f = m->at;
+        if (!f) {
+            m->stage = ST_TRAILER;
+            return metrics_next(m, meta, piece, len);
+        }
+        if (f->kind == KIND_INFO && !om) {
+            sb_printf(b, "# HELP %s_info ", f->name);
+            sb_escaped(b, f->help, strlen(f->help), ESC_HELP);
+            sb_printf(b, "\n# TYPE %s_info gauge\n", f->name);
+        } else
+            sb_help_type(b, om, f->name, f->help,
+                         f->kind == KIND_INFO ? "info" : "gauge");
+        m->stage = ST_SAMPLES;
+        break;
+    case ST_SAMPLES:
+        f = m->at;
+        m->at = f->next;
+        m->stage = ST_HEAD;
+        m->sent = f;
+        *piece = f->samples.p ? f->samples.p : "";
+        *len = f->samples.len;
+        return 1;
+    case ST_TRAILER:
+        render_trailer(m, meta, b);
+        m->stage = ST_END;
+        break;
+    default:
+        return 0;
+    }
+    if (b->oom) {
+        m->oom = true;
+        return -ENOMEM;
+    }
+    *piece = b->p;
+    *len = b->len;
+    return 1;
+}
+
 char *metrics_render(struct metrics *m, const struct metrics_meta *meta,
                      size_t *len)
 {
-    bool om = m->opts.openmetrics;
     struct sbuf b = { 0 };
-    struct family *f;
+    const char *piece;
+    size_t n;
+    int r;
 
-    if (m->oom)
-        return NULL;
-    for (f = m->first; f; f = f->next) {
-        if (f->kind == KIND_INFO) {
-            if (om)
-                sb_help_type(&b, om, f->name, f->help, "info");
-            else {
-                sb_printf(&b, "# HELP %s_info ", f->name);
-                sb_escaped(&b, f->help, strlen(f->help), ESC_HELP);
-                sb_printf(&b, "\n# TYPE %s_info gauge\n", f->name);
-            }
-        } else
-            sb_help_type(&b, om, f->name, f->help, "gauge");
-        sb_putn(&b, f->samples.p, f->samples.len);
-    }
-    if (m->build_labels.len) {
-        sb_help_type(&b, om, om ? "hypfs_build" : "hypfs_build_info",
-                     "The hypervisor's build, from hypfs /buildinfo",
-                     om ? "info" : "gauge");
-        sb_printf(&b, "hypfs_build_info{%s} 1\n", m->build_labels.p);
-    }
-    sb_help_type(&b, om, "hypfs_up", "Whether the hypervisor's filesystem "
-                 "could be read (1) or not (0)", "gauge");
-    sb_printf(&b, "hypfs_up %d\n", meta->up ? 1 : 0);
-    sb_help_type(&b, om, "hypfs_scrape_duration_seconds",
-                 "How long reading and mapping the hypervisor's filesystem "
-                 "took", "gauge");
-    sb_printf(&b, "hypfs_scrape_duration_seconds %.6f\n", meta->duration_s);
-    sb_help_type(&b, om, "hypfs_scrape_entries", "Entries read from the "
-                 "hypervisor's filesystem, directories included", "gauge");
-    sb_printf(&b, "hypfs_scrape_entries %lu\n", m->entries);
-    sb_help_type(&b, om, "hypfs_scrape_skipped_entries", "Leaves read but "
-                 "not exported: blobs, and paths whose metric another path "
-                 "already gave", "gauge");
-    sb_printf(&b, "hypfs_scrape_skipped_entries %lu\n", m->skipped);
-    sb_help_type(&b, om, om ? "hypfs_scrape_errors" :
-                 "hypfs_scrape_errors_total", "Scrapes that could not read "
-                 "the hypervisor's filesystem", "counter");
-    sb_printf(&b, "hypfs_scrape_errors_total %llu\n", meta->errors_total);
-    if (meta->version) {
-        sb_help_type(&b, om, om ? "hypfs_exporter_build" :
-                     "hypfs_exporter_build_info", "The exporter's own "
-                     "version", om ? "info" : "gauge");
-        sb_puts(&b, "hypfs_exporter_build_info{version=\"");
-        sb_escaped(&b, meta->version, strlen(meta->version), ESC_LABEL);
-        sb_puts(&b, "\"} 1\n");
-    }
-    if (om)
-        sb_puts(&b, "# EOF\n");
-    if (b.oom) {
+    while ((r = metrics_next(m, meta, &piece, &n)) > 0)
+        sb_putn(&b, piece, n);
+    if (r < 0 || b.oom) {
         free(b.p);
         return NULL;
     }
+    if (!b.p)
+        sb_putn(&b, "", 0);
+    if (b.oom)
+        return NULL;
     *len = b.len;
     return b.p;
 }

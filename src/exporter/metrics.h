@@ -48,14 +48,28 @@ struct metrics *metrics_new(const struct metrics_opts *opts);
 int metrics_add_tree(struct metrics *m, const char *root,
                      const struct xenhypfs_tree_entry *e, unsigned int n);
 
+/* Whether @m is in OpenMetrics' format (its options'). */
+bool metrics_openmetrics(const struct metrics *m);
+
 /* Entries added so far, and leaves among them that were not exported. */
 unsigned long metrics_entries(const struct metrics *m);
 unsigned long metrics_skipped(const struct metrics *m);
 
 /*
- * The exposition: every family, then the exporter's own metrics from
- * @meta.  The text is malloc()ed, *len bytes (NUL-terminated too): the
- * caller frees it.  NULL if out of memory.
+ * The exposition, piece by piece, for sending as it is made: every family,
+ * then the exporter's own metrics from @meta.  Each call sets *piece to
+ * the next *len bytes, which belong to @m and stay valid until the next
+ * call (a family's samples are freed once the call after them is made, so
+ * memory shrinks as the response goes).  1 for a piece, 0 at the end,
+ * -ENOMEM.  No more entries may be added once it was called.
+ */
+int metrics_next(struct metrics *m, const struct metrics_meta *meta,
+                 const char **piece, size_t *len);
+
+/*
+ * The whole exposition at once (metrics_next() concatenated).  The text
+ * is malloc()ed, *len bytes (NUL-terminated too): the caller frees it.
+ * NULL if out of memory.
  */
 char *metrics_render(struct metrics *m, const struct metrics_meta *meta,
                      size_t *len);

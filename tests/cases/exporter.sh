@@ -278,4 +278,25 @@ grep -q '^hypfs_domain' <<<"$down" && fail "values shown while down"
 promtool check metrics <<<"$down" >/dev/null 2>&1 || fail "promtool, while down"
 start_hypfsd --test-tree
 grep -qx 'hypfs_up 1' <<<"$(scrape)" || fail "hypfs_up after hypfsd is back"
+
+# An exposition sent as it is made, in many pieces (400 domains: ~200 KB,
+# the families' samples one after another): the same text plain, gzip,
+# to an HTTP/1.0 client (no chunks: the end is the connection's), and a
+# HEAD has its headers and no body.
+for i in $(seq 400); do "$HYPFSCTL" domain-create "d$i" >/dev/null; done
+big=$(scrape)
+check "all 401 domains' names, once each" 401 \
+    "$(grep -c '^hypfs_domain_vcpus{domain="[0-9]*",name="[^"]*"} ' <<<"$big")"
+[ "${#big}" -gt 100000 ] || fail "the big exposition is only ${#big} bytes"
+promtool check metrics <<<"$big" >/dev/null 2>&1 || fail "promtool, 400 domains"
+curl -sf -H 'Accept-Encoding: gzip' "http://127.0.0.1:$port/metrics" -o "$tmp/big.gz" ||
+    fail "gzip scrape, 400 domains"
+check "gzip, 400 domains, inflated" "$big" \
+    "$(gunzip -c "$tmp/big.gz" | grep -v '^hypfs_scrape_duration_seconds ')"
+check "HTTP/1.0, 400 domains" "$big" "$(scrape --http1.0)"
+check "OpenMetrics, 400 domains: one # EOF, at the end" "1 # EOF" \
+    "$(scrape -H 'Accept: application/openmetrics-text' | grep -c '^# EOF') $(scrape -H 'Accept: application/openmetrics-text' | tail -1)"
+head_out=$(curl -sfI "http://127.0.0.1:$port/metrics") || fail "HEAD /metrics"
+grep -qi '^content-type: text/plain; version=0.0.4' <<<"$head_out" ||
+    fail "HEAD: no content type: $head_out"
 finish
