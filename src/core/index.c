@@ -5,19 +5,22 @@
  * from a directory and no single structure gives both cheaply:
  *
  *   lookup by name   an open-addressing hash table (linear probing) of
- *                    8-byte slots, each an entry pointer with 16 bits of the
- *                    name's hash in its unused top bits.  A probe compares
- *                    tags in the slot and touches an entry only on a match,
- *                    so a lookup in a directory of a million entries costs
- *                    one slot line and one entry.  (User-space pointers
- *                    have 48 significant bits on every 64-bit Linux port
- *                    unless a mapping is explicitly placed higher; an
- *                    entry that does not fit is refused with -EOVERFLOW.)
- *                    Deletion shifts later members back (no tombstones).
- *                    Slots are mapped from the hash by multiplication
- *                    (hash * nslots >> 32), so the table grows by 1.5x.
- *                    The full hash is not stored: where it is needed again
- *                    (moving an entry) it is computed from the name.
+ *                    8-byte slots, each an entry pointer and the top 20
+ *                    bits of the name's hash.  An entry is 8-byte aligned
+ *                    and user-space pointers have 47 significant bits on
+ *                    every 64-bit Linux port unless a mapping is explicitly
+ *                    placed higher, so the pointer takes 44 bits (an entry
+ *                    that does not fit is refused with -EOVERFLOW).  Those
+ *                    20 bits are both the tag (a probe touches an entry
+ *                    only when they match) and all the home slot is made
+ *                    from (h20 * nslots >> 20), so that an entry is moved,
+ *                    and a cluster shifted, without reading the entry: in
+ *                    a directory of a million entries each such read was a
+ *                    cache miss, two per add.  The cost is past 2^20 slots
+ *                    (some 900,000 entries): entries whose 20 bits agree
+ *                    share a home and a tag, so a lookup there may read
+ *                    one entry more.  Deletion shifts later members back
+ *                    (no tombstones).  The table grows by 1.5x.
  *
  *   listing in order the "order" array of entry pointers: a sorted prefix
  *                    [0, order_sorted) followed by an unsorted tail.  Adding
@@ -39,7 +42,7 @@
  * ([0, old_done)) is skipped without being touched (its entry may be gone
  * by now), and an entry removed before being moved leaves a tombstone.
  * The new table is 1.5x the old and growth starts at 7/8 load, so 0.44 x
- * the old size of insertions come before the next growth must start: 8
+ * the old size of insertions come before the next growth must start: 32
  * slots per step finish the move well before.  Large tables (and the
  * order array) are mappings of their own (alloc.c): a new one is made
  * zeroed by the kernel, not by a loop; the old one is given back a few
@@ -64,10 +67,11 @@
 #define LOAD_NUM      7u
 #define LOAD_DEN      8u
 /* Old slots moved by each insertion or removal while growing. */
-#define MOVE_STEP     8u
+#define MOVE_STEP     32u
 
-#define TAG_SHIFT     48
+#define TAG_SHIFT     44
 #define PTR_MASK      ((UINT64_C(1) << TAG_SHIFT) - 1)
+#define PTR_BITS      47      /* of a user-space address */
 /* An old slot whose entry was removed before it was moved. */
 #define TOMBSTONE     UINT64_C(1)
 
@@ -77,15 +81,25 @@ int name_cmp(const char *a, const char *b)
     return strcmp(a, b);
 }
 
-/* The tag uses the hash's low bits; the home slot uses its high bits. */
-static uint64_t slot_make(const struct hypfs_entry *e, uint32_t hash)
+/* The 20 bits of @hash a slot keeps: tag and home alike. */
+static uint32_t hash_tag(uint32_t hash)
 {
-    return (uint64_t)(uintptr_t)e | ((uint64_t)(hash & 0xffffu) << TAG_SHIFT);
+    return hash >> 12;
+}
+
+static uint64_t slot_make(const struct hypfs_entry *e, uint32_t tag)
+{
+    return (uint64_t)(uintptr_t)e >> 3 | (uint64_t)tag << TAG_SHIFT;
 }
 
 static struct hypfs_entry *slot_entry(uint64_t slot)
 {
-    return (struct hypfs_entry *)(uintptr_t)(slot & PTR_MASK);
+    return (struct hypfs_entry *)(uintptr_t)((slot & PTR_MASK) << 3);
+}
+
+static uint32_t slot_tag(uint64_t slot)
+{
+    return (uint32_t)(slot >> TAG_SHIFT);
 }
 
 static bool slot_live(uint64_t slot)
@@ -93,14 +107,9 @@ static bool slot_live(uint64_t slot)
     return slot > TOMBSTONE;
 }
 
-static bool slot_tag_is(uint64_t slot, uint32_t hash)
+static uint32_t home_slot(uint32_t tag, uint32_t nslots)
 {
-    return (slot >> TAG_SHIFT) == (hash & 0xffffu);
-}
-
-static uint32_t home_slot(uint32_t hash, uint32_t nslots)
-{
-    return (uint32_t)(((uint64_t)hash * nslots) >> 32);
+    return (uint32_t)(((uint64_t)tag * nslots) >> 20);
 }
 
 static uint32_t next_slot(uint32_t i, uint32_t nslots)
@@ -108,19 +117,14 @@ static uint32_t next_slot(uint32_t i, uint32_t nslots)
     return i + 1 == nslots ? 0 : i + 1;
 }
 
-static uint32_t entry_hash(const struct hypfs_entry *e)
+/* Put @slot (an entry and its tag) in the table @slots. */
+static void table_place(uint64_t *slots, uint32_t nslots, uint64_t slot)
 {
-    return name_hash(e->name, strlen(e->name));
-}
-
-static void table_place(uint64_t *slots, uint32_t nslots,
-                        const struct hypfs_entry *entry, uint32_t hash)
-{
-    uint32_t i = home_slot(hash, nslots);
+    uint32_t i = home_slot(slot_tag(slot), nslots);
 
     while ( slots[i] )
         i = next_slot(i, nslots);
-    slots[i] = slot_make(entry, hash);
+    slots[i] = slot;
 }
 
 static size_t table_bytes(uint32_t nslots)
@@ -135,9 +139,9 @@ static size_t table_bytes(uint32_t nslots)
  */
 static void move_some(struct hypfs_dir_index *idx, uint32_t n)
 {
-    while ( idx->old_slots && n-- )
+    while ( idx->old_slots && n )
     {
-        uint64_t slot;
+        uint32_t k, m;
 
         if ( idx->old_done == idx->old_nslots )
         {
@@ -148,11 +152,18 @@ static void move_some(struct hypfs_dir_index *idx, uint32_t n)
             idx->old_released = 0;
             break;
         }
-        slot = idx->old_slots[idx->old_done];
-        if ( slot_live(slot) )
-            table_place(idx->slots, idx->nslots, slot_entry(slot),
-                        entry_hash(slot_entry(slot)));
-        idx->old_done++;
+        /* A slot moves as it is: its tag says where, no entry is read. */
+        m = idx->old_nslots - idx->old_done;
+        m = m < n ? m : n;
+        for ( k = 0; k < m; k++ )
+        {
+            uint64_t slot = idx->old_slots[idx->old_done + k];
+
+            if ( slot_live(slot) )
+                table_place(idx->slots, idx->nslots, slot);
+        }
+        idx->old_done += m;
+        n -= m;
     }
     if ( idx->old_slots )
         idx->old_released = core_array_release(
@@ -196,9 +207,9 @@ static int table_grow(struct hypfs_dir_index *idx)
  * after its home in a run of non-empty slots, so starting past the moved
  * ones finds it; a run that wraps past the end goes on at old_done.
  */
-static uint32_t old_start(const struct hypfs_dir_index *idx, uint32_t hash)
+static uint32_t old_start(const struct hypfs_dir_index *idx, uint32_t tag)
 {
-    uint32_t i = home_slot(hash, idx->old_nslots);
+    uint32_t i = home_slot(tag, idx->old_nslots);
 
     return i < idx->old_done ? idx->old_done : i;
 }
@@ -215,13 +226,13 @@ static struct hypfs_entry *probe_old(const struct hypfs_dir_index *idx,
                                      size_t len)
 {
     const uint64_t *slots = idx->old_slots;
-    uint32_t i, left = idx->old_nslots - idx->old_done;
+    uint32_t i, left = idx->old_nslots - idx->old_done, tag = hash_tag(hash);
 
-    for ( i = old_start(idx, hash); left-- && slots[i]; i = old_next(idx, i) )
+    for ( i = old_start(idx, tag); left-- && slots[i]; i = old_next(idx, i) )
     {
         const struct hypfs_entry *e;
 
-        if ( !slot_live(slots[i]) || !slot_tag_is(slots[i], hash) )
+        if ( !slot_live(slots[i]) || slot_tag(slots[i]) != tag )
             continue;
         e = slot_entry(slots[i]);
         if ( !strncmp(e->name, name, len) && e->name[len] == '\0' )
@@ -238,10 +249,11 @@ static inline __attribute__((always_inline))
 struct hypfs_entry *probe_current(const uint64_t *slots, uint32_t nslots,
                                   uint32_t hash, const char *name, size_t len)
 {
-    uint64_t tag = (uint64_t)(hash & 0xffffu) << TAG_SHIFT;
+    uint64_t tag = (uint64_t)hash_tag(hash) << TAG_SHIFT;
     uint32_t i;
 
-    for ( i = home_slot(hash, nslots); slots[i]; i = next_slot(i, nslots) )
+    for ( i = home_slot(hash_tag(hash), nslots); slots[i];
+          i = next_slot(i, nslots) )
     {
         const struct hypfs_entry *e;
 
@@ -295,7 +307,7 @@ int index_insert(struct hypfs_dir_index *idx, struct hypfs_entry *entry,
 
     if ( idx->nr == UINT32_MAX - 1 )
         return -E2BIG;
-    if ( (uint64_t)(uintptr_t)entry & ~PTR_MASK )
+    if ( (uint64_t)(uintptr_t)entry >> PTR_BITS || (uintptr_t)entry & 7 )
         return -EOVERFLOW;
     /* Reserve both structures first so that a failure changes nothing. */
     ret = order_reserve(idx);
@@ -308,7 +320,7 @@ int index_insert(struct hypfs_dir_index *idx, struct hypfs_entry *entry,
             return ret;
     }
 
-    table_place(idx->slots, idx->nslots, entry, hash);
+    table_place(idx->slots, idx->nslots, slot_make(entry, hash_tag(hash)));
     move_some(idx, MOVE_STEP);
 
     if ( idx->order_sorted == idx->nr &&
@@ -322,11 +334,11 @@ int index_insert(struct hypfs_dir_index *idx, struct hypfs_entry *entry,
 
 /* Take @entry out of the (new) table @slots, if it is there: 1 if so. */
 static int table_remove(uint64_t *slots, uint32_t n, struct hypfs_entry *entry,
-                        uint32_t hash)
+                        uint32_t tag)
 {
     uint32_t i, j;
 
-    for ( i = home_slot(hash, n); slot_entry(slots[i]) != entry;
+    for ( i = home_slot(tag, n); slot_entry(slots[i]) != entry;
           i = next_slot(i, n) )
         if ( !slots[i] )
             return 0;
@@ -338,7 +350,7 @@ static int table_remove(uint64_t *slots, uint32_t n, struct hypfs_entry *entry,
      */
     for ( j = next_slot(i, n); slots[j]; j = next_slot(j, n) )
     {
-        uint32_t k = home_slot(entry_hash(slot_entry(slots[j])), n);
+        uint32_t k = home_slot(slot_tag(slots[j]), n);
         bool stays = i <= j ? (i < k && k <= j) : (i < k || k <= j);
 
         if ( stays )
@@ -352,11 +364,11 @@ static int table_remove(uint64_t *slots, uint32_t n, struct hypfs_entry *entry,
 
 /* An entry not moved yet leaves a tombstone in the old table. */
 static void old_remove(struct hypfs_dir_index *idx, struct hypfs_entry *entry,
-                       uint32_t hash)
+                       uint32_t tag)
 {
     uint32_t i, left = idx->old_nslots - idx->old_done;
 
-    for ( i = old_start(idx, hash); left-- && idx->old_slots[i];
+    for ( i = old_start(idx, tag); left-- && idx->old_slots[i];
           i = old_next(idx, i) )
         if ( slot_entry(idx->old_slots[i]) == entry &&
              slot_live(idx->old_slots[i]) )
@@ -369,11 +381,11 @@ static void old_remove(struct hypfs_dir_index *idx, struct hypfs_entry *entry,
 void index_remove(struct hypfs_dir_index *idx, struct hypfs_entry *entry)
 {
     uint32_t lo = 0, hi = idx->order_sorted, pos = UINT32_MAX;
-    uint32_t hash = entry_hash(entry);
+    uint32_t tag = hash_tag(name_hash(entry->name, strlen(entry->name)));
 
-    if ( !table_remove(idx->slots, idx->nslots, entry, hash) &&
+    if ( !table_remove(idx->slots, idx->nslots, entry, tag) &&
          idx->old_slots )
-        old_remove(idx, entry, hash);
+        old_remove(idx, entry, tag);
     move_some(idx, MOVE_STEP);
 
     /* Binary search in the sorted prefix, then a scan of the tail. */

@@ -311,20 +311,22 @@ struct hypfs_dir_priv *dir_priv_get(struct hypfs_entry_dir *dir)
     return dir->priv;
 }
 
+/* One pass: every add of a leaf checks its name. */
 static int check_name(const char *name)
 {
     size_t len;
 
     if ( !name )
         return -EINVAL;
-    len = strnlen(name, HYPFS_NAME_MAX + 1);
-    if ( !len || len > HYPFS_NAME_MAX )
-        return -EINVAL;
-    if ( !strcmp(name, ".") || !strcmp(name, "..") )
-        return -EINVAL;
-    for ( ; *name; name++ )
-        if ( *name == '/' || (unsigned char)*name < 0x20 || *name == 0x7f )
+    for ( len = 0; name[len]; len++ )
+    {
+        unsigned char c = (unsigned char)name[len];
+
+        if ( len == HYPFS_NAME_MAX || c == '/' || c < 0x20 || c == 0x7f )
             return -EINVAL;
+    }
+    if ( !len || (name[0] == '.' && (len == 1 || (len == 2 && name[1] == '.'))) )
+        return -EINVAL;
     return 0;
 }
 
@@ -409,12 +411,9 @@ static int check_leaf(const struct hypfs_entry_leaf *leaf)
     return 0;
 }
 
-static int check_entry(const struct hypfs_entry *e)
+/* An entry's checks but its name's (made by the core, or checked). */
+static int check_entry_fields(const struct hypfs_entry *e)
 {
-    int ret = check_name(e->name);
-
-    if ( ret )
-        return ret;
     if ( !valid_access(e->access) )
         return -EINVAL;
     if ( e->type != XEN_HYPFS_TYPE_DIR )
@@ -422,6 +421,13 @@ static int check_entry(const struct hypfs_entry *e)
     if ( e->encoding != XEN_HYPFS_ENC_PLAIN || e->max_size || e->funcs )
         return -EINVAL;
     return 0;
+}
+
+static int check_entry(const struct hypfs_entry *e)
+{
+    int ret = check_name(e->name);
+
+    return ret ? ret : check_entry_fields(e);
 }
 
 /* ---- Places in the tree ---- */
@@ -930,7 +936,8 @@ static int leaf_new(struct hypfs_entry_dir *parent, const char *name,
     }
     leaf->e.flags = flags;
 
-    ret = check_entry(&leaf->e);
+    /* Its name was checked above, and copied. */
+    ret = check_entry_fields(&leaf->e);
     if ( !ret )
         ret = add_entry_locked(parent, &leaf->e);
     if ( !ret )

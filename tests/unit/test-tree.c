@@ -295,6 +295,72 @@ static void test_large_dir(void **state)
     free(buf);
 }
 
+/*
+ * Adds and removals in a random mix, the directory growing and shrinking
+ * through many incremental growths (entries removed before and after their
+ * slot moved, clusters shifted in both tables), every name looked up
+ * against what the test knows every 256 steps.  Each entry's slot
+ * keeps only 20 bits of its hash: names are many and similar on purpose.
+ */
+static void test_random_churn(void **state)
+{
+    enum { NAMES = 24000, OPS = 60000 };
+    struct hypfs_entry_dir *dir;
+    struct hypfs_entry_leaf **leaf;
+    uint64_t rs = 0x2545f4914f6cdd1dull;
+    unsigned int live = 0, i, op;
+
+    (void)state;
+    leaf = calloc(NAMES, sizeof(*leaf));
+    assert_non_null(leaf);
+    assert_int_equal(hypfs_dir_new(hypfs_root(fs), "churn", &dir), 0);
+    for ( op = 0; op < OPS; op++ )
+    {
+        unsigned int k;
+        char name[24];
+
+        rs ^= rs >> 12;
+        rs ^= rs << 25;
+        rs ^= rs >> 27;
+        k = (unsigned int)((rs * 2685821657736338717ull) >> 33) % NAMES;
+        snprintf(name, sizeof(name), "e%u", k);
+        /* Growing for the first half, then mostly shrinking. */
+        if ( !leaf[k] && (op < OPS / 2 ? k % 5 : k % 5 == 0) )
+        {
+            assert_int_equal(hypfs_leaf_new(dir, name, XEN_HYPFS_TYPE_UINT,
+                                            &k, 4, 0, &leaf[k]), 0);
+            live++;
+        }
+        else if ( leaf[k] )
+        {
+            assert_int_equal(hypfs_leaf_new(dir, name, XEN_HYPFS_TYPE_UINT,
+                                            &k, 4, 0, NULL), -EEXIST);
+            assert_int_equal(hypfs_remove(dir, &leaf[k]->e), 0);
+            leaf[k] = NULL;
+            live--;
+        }
+        if ( op % 256 )
+            continue;
+        assert_int_equal(dir_index(dir)->nr, live);
+        for ( i = 0; i < NAMES; i += 1 + op % 7 )
+        {
+            char path[32];
+            uint32_t v = 0;
+
+            snprintf(path, sizeof(path), "/churn/e%u", i);
+            if ( leaf[i] )
+            {
+                assert_int_equal(read_content(fs, path, &v, 4), 4);
+                assert_int_equal(v, i);
+            }
+            else
+                assert_int_equal(read_content(fs, path, &v, 4), -ENOENT);
+        }
+    }
+    assert_int_equal(hypfs_remove(hypfs_root(fs), &dir->e), 0);
+    free(leaf);
+}
+
 /* Callbacks may not change the tree: that would deadlock on its lock. */
 static int reentrant_result;
 
@@ -363,6 +429,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_invalid_entries, setup, teardown),
         cmocka_unit_test_setup_teardown(test_detached, setup, teardown),
         cmocka_unit_test_setup_teardown(test_large_dir, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_random_churn, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_reentry, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_render, setup, teardown),
     };
