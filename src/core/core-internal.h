@@ -48,14 +48,25 @@ void core_free(void *ptr);
 
 /*
  * Arrays that grow with a directory (alloc.c): zeroed when made; resized
- * without copying once large; the caller says how large they are.
- * core_array_release() gives back the whole pages of [@done, @upto) that
- * will never be read again, and returns the new @done; a released array
- * is freed with core_array_free_rest().
+ * without copying once large; the caller says how large they are.  One
+ * resized keeps its address space in *@room (bytes; 0 when it has none
+ * beyond its size), which the caller keeps with it and gives back to
+ * core_array_free_room().  core_array_release() gives back the whole
+ * pages of [@done, @upto) that will never be read again, and returns the
+ * new @done; a released array is freed with core_array_free_rest().
  */
 void *core_array_alloc(size_t size);
-void *core_array_resize(void *p, size_t old_size, size_t new_size);
+void *core_array_resize(void *p, size_t old_size, size_t new_size,
+                        size_t *room);
 void core_array_free(void *p, size_t size);
+void core_array_free_room(void *p, size_t size, size_t room);
+/*
+ * core_prefault_later(): fault in [@p, @p + @len) of a mapped array once
+ * this thread let go of the writer lock.  core_unmap_deferred(): that, and
+ * the address space it gave back under the lock, unmapped (no lock).
+ */
+void core_prefault_later(void *p, size_t len);
+void core_unmap_deferred(void);
 size_t core_array_release(void *p, size_t size, size_t done, size_t upto);
 void core_array_free_rest(void *p, size_t size, size_t released);
 
@@ -91,11 +102,16 @@ struct hypfs_dir_index {
     uint32_t order_cap;
     uint32_t order_sorted;
     int order_dirty;                  /* tail not merged yet (atomic) */
+    uint32_t order_room_pages;        /* its address space (alloc.c) */
     /* Incremental growth (index.c): the table being left, and how far. */
     uint64_t *old_slots;
     uint32_t old_nslots;
     uint32_t old_done;                /* old slots [0, old_done) moved */
     size_t old_released;              /* ... bytes of them given back */
+    /* The next table, made ahead and faulted in outside the lock. */
+    uint64_t *next_slots;
+    uint32_t next_nslots;
+    uint32_t next_faulted;            /* bytes of it asked for so far */
 };
 
 /*

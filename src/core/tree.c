@@ -198,9 +198,13 @@ void tree_write_lock(struct hypfs *fs)
 
 void tree_unlock(struct hypfs *fs)
 {
+    bool wrote = core_lock_state == WRITE_LOCKED;
+
     LOCK_ASSERT(core_lock_state != UNLOCKED, "unlocking an unlocked tree");
     core_lock_state = UNLOCKED;
     pthread_rwlock_unlock(&fs->lock);
+    if ( wrote )
+        core_unmap_deferred();
 }
 
 void hypfs_write_lock(struct hypfs *fs)

@@ -4,9 +4,12 @@
  * directories in any insertion order, and calls from inside callbacks.
  */
 #include <stdlib.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "harness.h"
 #include "core-internal.h"
+#include "hypfs-testing.h"
 
 static struct hypfs *fs;
 
@@ -304,11 +307,12 @@ static void test_large_dir(void **state)
  */
 static void test_random_churn(void **state)
 {
-    enum { NAMES = 24000, OPS = 60000 };
+    enum { NAMES = 40000, OPS = 120000 };
     struct hypfs_entry_dir *dir;
     struct hypfs_entry_leaf **leaf;
     uint64_t rs = 0x2545f4914f6cdd1dull;
     unsigned int live = 0, i, op;
+    bool made_ahead = false;
 
     (void)state;
     leaf = calloc(NAMES, sizeof(*leaf));
@@ -331,7 +335,7 @@ static void test_random_churn(void **state)
                                             &k, 4, 0, &leaf[k]), 0);
             live++;
         }
-        else if ( leaf[k] )
+        else if ( leaf[k] && (op >= OPS / 2 || op % 8 == 0) )
         {
             assert_int_equal(hypfs_leaf_new(dir, name, XEN_HYPFS_TYPE_UINT,
                                             &k, 4, 0, NULL), -EEXIST);
@@ -339,6 +343,7 @@ static void test_random_churn(void **state)
             leaf[k] = NULL;
             live--;
         }
+        made_ahead |= dir_index(dir)->next_slots != NULL;
         if ( op % 256 )
             continue;
         assert_int_equal(dir_index(dir)->nr, live);
@@ -357,8 +362,108 @@ static void test_random_churn(void **state)
                 assert_int_equal(read_content(fs, path, &v, 4), -ENOENT);
         }
     }
+    /* A next table was made ahead while growing, and let go after. */
+    assert_true(made_ahead);
+    assert_null(dir_index(dir)->next_slots);
     assert_int_equal(hypfs_remove(hypfs_root(fs), &dir->e), 0);
     free(leaf);
+}
+
+/*
+ * A big directory makes its next table ahead once its load passes 13/16,
+ * uses it when it grows, and lets it go if it shrinks back to half.
+ */
+static void test_next_table(void **state)
+{
+    enum { N = 21300 };
+    struct hypfs_entry_dir *dir;
+    struct hypfs_entry_leaf **leaf;
+    uint64_t *next;
+    unsigned int i;
+    char name[24];
+
+    (void)state;
+    leaf = calloc(N + 2000, sizeof(*leaf));
+    assert_non_null(leaf);
+    assert_int_equal(hypfs_dir_new(hypfs_root(fs), "ahead", &dir), 0);
+    for ( i = 0; i < N; i++ )
+    {
+        snprintf(name, sizeof(name), "a%u", i);
+        assert_int_equal(hypfs_leaf_new(dir, name, XEN_HYPFS_TYPE_UINT, &i, 4,
+                                        0, &leaf[i]), 0);
+    }
+    next = dir_index(dir)->next_slots;
+    assert_non_null(next);
+    assert_true(dir_index(dir)->next_nslots > dir_index(dir)->nslots);
+    /* Growing takes it as its new table. */
+    for ( ; dir_index(dir)->next_slots; i++ )
+    {
+        snprintf(name, sizeof(name), "a%u", i);
+        assert_int_equal(hypfs_leaf_new(dir, name, XEN_HYPFS_TYPE_UINT, &i, 4,
+                                        0, &leaf[i]), 0);
+    }
+    assert_ptr_equal(dir_index(dir)->slots, next);
+    /* Shrinking: no table ahead is kept (none made since; none wanted). */
+    while ( i-- > 5000 )
+        assert_int_equal(hypfs_remove(dir, &leaf[i]->e), 0);
+    assert_null(dir_index(dir)->next_slots);
+    for ( i = 0; i < 5000; i += 999 )
+    {
+        char path[32];
+        uint32_t v;
+
+        snprintf(path, sizeof(path), "/ahead/a%u", i);
+        assert_int_equal(read_content(fs, path, &v, 4), 4);
+        assert_int_equal(v, i);
+    }
+    assert_int_equal(hypfs_remove(hypfs_root(fs), &dir->e), 0);
+    free(leaf);
+}
+
+/*
+ * The arrays a directory grows: from the heap into a mapping with room
+ * (contents kept), grown within the room, moved past it, and given back;
+ * what is given back under the writer lock stays mapped until the lock is
+ * let go (nothing can read it by then).
+ */
+static bool mapped(const void *p)
+{
+    unsigned char v;
+    long pg = sysconf(_SC_PAGESIZE);
+
+    return !mincore((void *)((uintptr_t)p & ~(uintptr_t)(pg - 1)), 1, &v);
+}
+
+static void test_array_room(void **state)
+{
+    size_t room = 0, sizes[] = { 4096, 20000, 1 << 20, 40u << 20 }, i, k;
+    size_t before = hypfs_testing_mapped_bytes(), prev = 0;
+    uint32_t *a = NULL;
+
+    (void)state;
+    for ( i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++ )
+    {
+        a = core_array_resize(a, prev, sizes[i], &room);
+        assert_non_null(a);
+        for ( k = 0; k < prev / 4; k += 997 )
+            assert_int_equal(a[k], k);      /* kept */
+        for ( k = prev / 4; k < sizes[i] / 4; k += 997 )
+            assert_int_equal(a[k], 0);      /* zeroed */
+        for ( k = 0; k < sizes[i] / 4; k++ )
+            a[k] = (uint32_t)k;
+        if ( sizes[i] >= 20000 )
+            assert_true(room >= sizes[i]);
+        prev = sizes[i];
+    }
+    /* Under the writer lock the pages stay until it is let go. */
+    core_lock_state = WRITE_LOCKED;
+    core_array_free_room(a, prev, room);
+    assert_true(mapped(a));
+    assert_true(mapped((char *)a + prev - 1));
+    core_lock_state = UNLOCKED;
+    core_unmap_deferred();
+    assert_false(mapped(a));
+    assert_int_equal(hypfs_testing_mapped_bytes(), before);
 }
 
 /* Callbacks may not change the tree: that would deadlock on its lock. */
@@ -430,6 +535,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_detached, setup, teardown),
         cmocka_unit_test_setup_teardown(test_large_dir, setup, teardown),
         cmocka_unit_test_setup_teardown(test_random_churn, setup, teardown),
+        cmocka_unit_test(test_array_room),
+        cmocka_unit_test_setup_teardown(test_next_table, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_reentry, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_render, setup, teardown),
     };
