@@ -89,12 +89,15 @@ void core_free(void *ptr)
  * (PROT_NONE), and grows into it by mprotect(): no page moves, no TLB is
  * flushed.  mremap() moved the page tables of the whole array at every
  * 1.5x, under the writer lock (54 us at 2.4 MB, 73 us at 5.6 MB), and a
- * copy from the heap into fresh pages at 128 KiB cost 80 us: the line is
- * 16 KiB now, where crossing it copies 16 KiB.  Small arrays stay the C
- * library's, and the allocation hooks' (tests make those fail; they never
- * grow a directory this far).
+ * copy from the heap into fresh pages at 128 KiB cost 80 us: a growing
+ * array crosses at 16 KiB (GROW_MAP_MIN), copying 16 KiB.  Tables, which
+ * are made whole and never grown, stay in the heap below 128 KiB, where
+ * their pages are used again rather than faulted in.  Small arrays stay
+ * the C library's, and the allocation hooks' (tests make those fail; they
+ * never grow a directory this far).
  */
-#define ARRAY_MAP_MIN   (16u * 1024u)
+#define ARRAY_MAP_MIN   (128u * 1024u)
+#define GROW_MAP_MIN    (16u * 1024u)
 /* Address space reserved for a growing array: 8x its size, 32 MiB least. */
 #define ARRAY_ROOM_MIN  (32u * 1024u * 1024u)
 #define ARRAY_ROOM_MUL  8u
@@ -240,7 +243,7 @@ static void *map_with_room(size_t n, size_t *room)
 void *core_array_resize(void *p, size_t old_size, size_t new_size,
                         size_t *room)
 {
-    size_t o = page_round(old_size), n = page_round(new_size);
+    size_t o = page_round(old_size), n = page_round(new_size), nr;
     void *q;
 
     if ( !p )
@@ -248,13 +251,12 @@ void *core_array_resize(void *p, size_t old_size, size_t new_size,
         *room = 0;
         return core_array_alloc(new_size);
     }
-    if ( array_mapped(old_size) && array_mapped(new_size) )
+    /* A mapping with room (made below): grown into it, or moved. */
+    if ( *room && new_size >= GROW_MAP_MIN )
     {
-        size_t r = *room ? *room : o;
-
-        if ( n <= r )
+        if ( n <= *room )
         {
-            /* Into its room: the pages were never there, nothing moves. */
+            /* The pages were never there: nothing moves, nothing flushes. */
             if ( n > o &&
                  mprotect((char *)p + o, n - o, PROT_READ | PROT_WRITE) )
                 return NULL;
@@ -263,8 +265,6 @@ void *core_array_resize(void *p, size_t old_size, size_t new_size,
         }
         /* Past it (8x grown): a new room, the pages moved there. */
         {
-            size_t nr;
-
             q = map_with_room(n, &nr);
             if ( !q )
                 return NULL;
@@ -274,32 +274,33 @@ void *core_array_resize(void *p, size_t old_size, size_t new_size,
                 munmap(q, nr);
                 return NULL;
             }
-            if ( r > o )
-                unmap((char *)p + o, r - o);
+            if ( *room > o )
+                unmap((char *)p + o, *room - o);
             count_mapped(n, o);
             *room = nr;
             return q;
         }
     }
-    if ( !array_mapped(old_size) && !array_mapped(new_size) )
+    if ( !*room && !array_mapped(old_size) && new_size < GROW_MAP_MIN )
         return core_realloc(p, new_size);
-    /* Across the line: once, and small. */
-    if ( array_mapped(new_size) )
+    /* Across the line, either way: once, and small. */
+    if ( new_size >= GROW_MAP_MIN )
     {
-        q = map_with_room(n, room);
+        q = map_with_room(n, &nr);
         if ( !q )
             return NULL;
         count_mapped(n, 0);
-        memcpy(q, p, old_size);
-        core_free(p);
-        return q;
     }
-    q = core_array_alloc(new_size);
-    if ( !q )
-        return NULL;
-    memcpy(q, p, new_size);
+    else
+    {
+        q = core_calloc(1, new_size);
+        nr = 0;
+        if ( !q )
+            return NULL;
+    }
+    memcpy(q, p, old_size < new_size ? old_size : new_size);
     core_array_free_room(p, old_size, *room);
-    *room = 0;
+    *room = nr;
     return q;
 }
 
@@ -307,7 +308,7 @@ void core_array_free_room(void *p, size_t size, size_t room)
 {
     if ( !p )
         return;
-    if ( array_mapped(size) && room > page_round(size) )
+    if ( room )
     {
         unmap(p, room);
         count_mapped(0, page_round(size));
