@@ -111,7 +111,7 @@ struct hypfs_dir_index {
     /* The next table, made ahead and faulted in outside the lock. */
     uint64_t *next_slots;
     uint32_t next_nslots;
-    uint32_t next_faulted;            /* bytes of it asked for so far */
+    size_t next_faulted;              /* bytes of it asked for so far */
 };
 
 /*

@@ -222,7 +222,7 @@ static void next_prepare(struct hypfs_dir_index *idx)
                       ? bytes - idx->next_faulted : PREFAULT_STEP;
 
         core_prefault_later((char *)idx->next_slots + idx->next_faulted, step);
-        idx->next_faulted += (uint32_t)step;
+        idx->next_faulted += step;
     }
 }
 

@@ -248,7 +248,8 @@ cat "$knob" >/dev/null
 before=$(served)
 for _ in $(seq 50); do cat "$knob" >/dev/null; done
 after=$(served)
-[ $((after - before)) -le 1 ] ||
+# (At most 3: the kernel may drop a dentry and look it up again.)
+[ $((after - before)) -le 3 ] ||
     fail "cached: 50 reads of an unchanged value made $((after - before)) hypercalls"
 # A change made elsewhere reaches the mount, same length or not.
 "$XENHYPFS" write /params/sched_credit_tslice_ms 20
