@@ -506,9 +506,9 @@ static bool accepts(struct MHD_Connection *c, const char *name,
     return false;
 }
 
+/* @body (malloc()ed, taken) as plain text; metrics go by body_read(). */
 static enum MHD_Result reply(struct MHD_Connection *c, unsigned int status,
-                             char *body, size_t len, const char *type,
-                             const char *encoding)
+                             char *body, size_t len)
 {
     struct MHD_Response *r;
     enum MHD_Result ret;
@@ -518,9 +518,8 @@ static enum MHD_Result reply(struct MHD_Connection *c, unsigned int status,
         free(body);
         return MHD_NO;
     }
-    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
-    if (encoding)
-        MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_ENCODING, encoding);
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
+                            "text/plain; charset=utf-8");
     if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
         MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
     ret = MHD_queue_response(c, status, r);
@@ -535,8 +534,7 @@ static enum MHD_Result reply_text(struct MHD_Connection *c,
 
     if (!body)
         return MHD_NO;
-    return reply(c, status, body, strlen(body), "text/plain; charset=utf-8",
-                 NULL);
+    return reply(c, status, body, strlen(body));
 }
 
 static enum MHD_Result handle(void *cls, struct MHD_Connection *c,
@@ -595,8 +593,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c,
 
         if (n < 0)
             return MHD_NO;
-        return reply(c, MHD_HTTP_OK, page, (size_t)n,
-                     "text/plain; charset=utf-8", NULL);
+        return reply(c, MHD_HTTP_OK, page, (size_t)n);
     }
     if (strcmp(url, opts.path))
         return reply_text(c, MHD_HTTP_NOT_FOUND, "not found\n");

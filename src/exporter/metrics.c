@@ -275,7 +275,7 @@ struct seriesset {
     struct series_ref *refs;
 };
 
-/* The series @k (@n bytes, hash @h) if known, else NULL. */
+/* Is the series @k (@n bytes, hash @h) exported already? */
 static bool series_known(const struct seriesset *ss, const char *k, size_t n,
                          uint64_t h)
 {
@@ -636,10 +636,6 @@ static bool under(const char *path, size_t n, const char *prefix)
     return n >= l && !memcmp(path, prefix, l) && (n == l || path[l] == '/');
 }
 
-/*
- * Add one sample of @fam_name (kind @kind, help @help) with @labels:
- * @value is the sample's value text.  Counts a skip where it cannot.
- */
 /* A working string of @m's, emptied, for one leaf. */
 static struct sbuf take(struct metrics *m, int which)
 {
@@ -1105,44 +1101,40 @@ out:
     give(m, S_LNAMES, &lnames);
 }
 
-/* @root and @rel joined: "/a" + "b/c" = "/a/b/c". */
-static char *join(const char *root, const char *rel, size_t *len)
+/*
+ * @b set to @root and @rel joined ("/a" + "b/c" = "/a/b/c", "/" + "" =
+ * "/", "/a/" + "" = "/a").  False if out of memory.
+ */
+static bool sb_join(struct sbuf *b, const char *root, const char *rel)
 {
-    size_t rl = strlen(root), n;
-    char *p;
+    size_t rl = strlen(root);
 
     while (rl > 1 && root[rl - 1] == '/')
         rl--;
-    n = rl + (*rel ? 1 + strlen(rel) : 0);
-    p = malloc(n + 1);
-    if (!p)
-        return NULL;
-    memcpy(p, root, rl);
-    if (*rel) {
-        size_t at = rl;
-
-        if (!(rl == 1 && root[0] == '/'))
-            p[at++] = '/';
-        else
-            n--;
-        strcpy(p + at, rel);
+    if (rl == 1 && root[0] == '/')
+        rl = 0;
+    b->len = 0;
+    sb_putn(b, root, rl);
+    if (*rel || !rl) {
+        sb_putn(b, "/", 1);
+        sb_puts(b, rel);
     }
-    p[n] = '\0';
-    *len = n;
-    return p;
+    return !b->oom;
 }
 
 int metrics_add_tree(struct metrics *m, const char *root,
                      const struct xenhypfs_tree_entry *e, unsigned int n)
 {
+    /* Each entry's path, in one buffer kept from entry to entry. */
+    struct sbuf path = take(m, S_PATH);
     unsigned int i;
     size_t k;
 
     /* First the instances' names, which label everything in them. */
-    for (i = 0; i < n; i++) {
+    for (i = 0; i < n && !m->oom; i++) {
         const char *name = e[i].dirent.name;
         size_t nl = strlen(name), plen;
-        char *path, *value;
+        char *value;
         const char *slash;
         struct comp parent;
         int r;
@@ -1150,64 +1142,43 @@ int metrics_add_tree(struct metrics *m, const char *root,
         if (e[i].dirent.type != xenhypfs_type_string ||
             !(nl == 4 ? !strcmp(name, "name") : ends_with(name, nl, "/name")))
             continue;
-        path = join(root, name, &plen);
-        if (!path)
-            return -ENOMEM;
-        plen -= 5;                      /* the instance's path */
-        path[plen] = '\0';
-        slash = strrchr(path, '/');
-        parent.s = slash ? slash + 1 : path;
+        if (!sb_join(&path, root, name)) {
+            m->oom = true;
+            break;
+        }
+        plen = path.len - 5;            /* the instance's path */
+        path.p[plen] = '\0';
+        slash = strrchr(path.p, '/');
+        parent.s = slash ? slash + 1 : path.p;
         parent.n = strlen(parent.s);
-        if (!slash || slash == path || !is_number(parent)) {
-            free(path);
+        if (!slash || slash == path.p || !is_number(parent))
             continue;
-        }
         value = xenhypfs_value_string(&e[i].dirent, e[i].content);
-        if (!value) {
-            free(path);
+        if (!value)
             continue;
-        }
-        r = map_add(&m->inst_names, path, plen, value);
-        free(path);
+        r = map_add(&m->inst_names, path.p, plen, value);
         if (r <= 0)
             free(value);
         if (r < 0)
-            return -ENOMEM;
+            m->oom = true;
     }
-    {
-        /* The path of each leaf, in one buffer: root, then the rest. */
-        struct sbuf path = take(m, S_PATH);
-        size_t rl = strlen(root);
+    for (i = 0; i < n && !m->oom; i++) {
+        bool excluded = false;
 
-        while (rl > 1 && root[rl - 1] == '/')
-            rl--;
-        if (rl == 1 && root[0] == '/')
-            rl = 0;
-        for (i = 0; i < n && !m->oom; i++) {
-            const char *rel = e[i].dirent.name;
-            bool excluded = false;
-
-            m->entries++;
-            if (e[i].dirent.type == xenhypfs_type_dir)
-                continue;
-            path.len = 0;
-            sb_putn(&path, root, rl);
-            if (*rel || !rl) {
-                sb_putn(&path, "/", 1);
-                sb_puts(&path, rel);
-            }
-            if (path.oom) {
-                m->oom = true;
-                break;
-            }
-            for (k = 0; k < m->opts.nexclude; k++)
-                if (under(path.p, path.len, m->opts.exclude[k]))
-                    excluded = true;
-            if (!excluded)
-                add_leaf(m, path.p, path.len, &e[i].dirent, e[i].content);
+        m->entries++;
+        if (e[i].dirent.type == xenhypfs_type_dir)
+            continue;
+        if (!sb_join(&path, root, e[i].dirent.name)) {
+            m->oom = true;
+            break;
         }
-        give(m, S_PATH, &path);
+        for (k = 0; k < m->opts.nexclude; k++)
+            if (under(path.p, path.len, m->opts.exclude[k]))
+                excluded = true;
+        if (!excluded)
+            add_leaf(m, path.p, path.len, &e[i].dirent, e[i].content);
     }
+    give(m, S_PATH, &path);
     return m->oom ? -ENOMEM : 0;
 }
 
