@@ -210,6 +210,20 @@ static void test_detached(void **state)
 }
 
 /* Thousands of entries in scrambled order: lookups, order, removal. */
+/* The uint leaf at @path holds @value, or (@present false) is not there. */
+static void assert_leaf(const char *path, uint32_t value, bool present)
+{
+    uint32_t v = 0;
+
+    if ( present )
+    {
+        assert_int_equal(read_content(fs, path, &v, 4), 4);
+        assert_int_equal(v, value);
+    }
+    else
+        assert_int_equal(read_content(fs, path, &v, 4), -ENOENT);
+}
+
 static void test_large_dir(void **state)
 {
     enum { N = 20000 };
@@ -245,17 +259,11 @@ static void test_large_dir(void **state)
     for ( i = 0; i < N; i++ )
     {
         char path[32];
-        uint32_t v = 0;
 
         snprintf(path, sizeof(path), "/big/n%u", i);
+        assert_leaf(path, i, leaves[i] != NULL);
         if ( leaves[i] )
-        {
-            assert_int_equal(read_content(fs, path, &v, 4), 4);
-            assert_int_equal(v, i);
             expect_len += (uint32_t)XEN_HYPFS_DIRENTRY_SIZE(strlen(path) - 5);
-        }
-        else
-            assert_int_equal(read_content(fs, path, &v, 4), -ENOENT);
     }
     /* The listing is complete and in order. */
     guest_reset(&g);
@@ -350,16 +358,9 @@ static void test_random_churn(void **state)
         for ( i = 0; i < NAMES; i += 1 + op % 7 )
         {
             char path[32];
-            uint32_t v = 0;
 
             snprintf(path, sizeof(path), "/churn/e%u", i);
-            if ( leaf[i] )
-            {
-                assert_int_equal(read_content(fs, path, &v, 4), 4);
-                assert_int_equal(v, i);
-            }
-            else
-                assert_int_equal(read_content(fs, path, &v, 4), -ENOENT);
+            assert_leaf(path, i, leaf[i] != NULL);
         }
     }
     /* A next table was made ahead while growing, and let go after. */
@@ -410,11 +411,9 @@ static void test_next_table(void **state)
     for ( i = 0; i < 5000; i += 999 )
     {
         char path[32];
-        uint32_t v;
 
         snprintf(path, sizeof(path), "/ahead/a%u", i);
-        assert_int_equal(read_content(fs, path, &v, 4), 4);
-        assert_int_equal(v, i);
+        assert_leaf(path, i, true);
     }
     assert_int_equal(hypfs_remove(hypfs_root(fs), &dir->e), 0);
     free(leaf);
