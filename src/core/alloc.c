@@ -102,9 +102,26 @@ void core_free(void *ptr)
 #define ARRAY_ROOM_MIN  (32u * 1024u * 1024u)
 #define ARRAY_ROOM_MUL  8u
 
+/*
+ * sysconf() is a call into the C library and a switch: it showed in the
+ * profile of every add, which asks for the page size more than once.
+ */
+size_t core_page_size(void)
+{
+    static size_t pg;
+    size_t v = __atomic_load_n(&pg, __ATOMIC_RELAXED);
+
+    if ( !v )
+    {
+        v = (size_t)sysconf(_SC_PAGESIZE);
+        __atomic_store_n(&pg, v, __ATOMIC_RELAXED);
+    }
+    return v;
+}
+
 static size_t page_round(size_t n)
 {
-    size_t pg = (size_t)sysconf(_SC_PAGESIZE);
+    size_t pg = core_page_size();
 
     return (n + pg - 1) & ~(pg - 1);
 }
@@ -332,7 +349,7 @@ void core_array_free(void *p, size_t size)
 
 size_t core_array_release(void *p, size_t size, size_t done, size_t upto)
 {
-    size_t pg = (size_t)sysconf(_SC_PAGESIZE);
+    size_t pg = core_page_size();
     size_t end = upto & ~(pg - 1);
 
     if ( !p || !array_mapped(size) || end <= done )

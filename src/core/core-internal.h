@@ -46,6 +46,9 @@ void *core_calloc(size_t n, size_t size);
 void *core_realloc(void *ptr, size_t size);
 void core_free(void *ptr);
 
+/* The page size (sysconf(), asked once). */
+size_t core_page_size(void);
+
 /*
  * Arrays that grow with a directory (alloc.c): zeroed when made; resized
  * without copying once large; the caller says how large they are.  One
