@@ -307,6 +307,14 @@ struct where {
  * @path (may be NULL) goes to the change hook.  Returns the generation.
  */
 uint64_t gen_bump(struct hypfs *fs, const struct where *w, const char *path);
+/*
+ * The same for @child of @parent appearing or going, and who could see it
+ * (*@v, as gen_vis_of_child() says): one walk up the tree for both, on
+ * the path of every add and removal.
+ */
+uint64_t gen_bump_child(struct hypfs *fs, struct hypfs_entry_dir *parent,
+                        const struct hypfs_entry *child, const char *path,
+                        struct vis *v);
 /* A leaf's generation from its 32 low bits (reader or writer lock). */
 uint64_t gen_of_leaf(const struct hypfs *fs, const struct hypfs_entry *e);
 

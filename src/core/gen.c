@@ -90,26 +90,43 @@ static struct owner owner_below(const struct hypfs_entry *e, struct owner o)
     return o;
 }
 
-void gen_vis_of_child(const struct hypfs_entry_dir *parent,
-                      const struct hypfs_entry *child, struct vis *v)
+/*
+ * The stored directories from @dir up to the root, deepest first: their
+ * number.  *@tmpl says whether @dir is inside a template (a shape shared
+ * by every instance, whose owner is each instance's own id) or deeper
+ * than any path can be: what changes there is for the control domain only.
+ */
+static unsigned int chain_up(struct hypfs_entry_dir *dir,
+                             struct hypfs_entry_dir **chain, bool *tmpl)
 {
-    const struct hypfs_entry_dir *chain[CHAIN_MAX], *d;
-    struct owner o = { false, 0 };
     unsigned int n = 0;
 
-    vis_init(v);
-    for ( d = parent; d; d = d->priv ? d->priv->parent : NULL )
+    *tmpl = false;
+    for ( ; dir && dir->priv; dir = dir->priv->parent )
     {
-        /*
-         * Inside a template (a shape shared by every instance, whose owner
-         * is each instance's own id): for the control domain only.
-         */
-        if ( n == CHAIN_MAX || (d->e.flags & EF_DYNDIR && n) )
+        if ( n == CHAIN_MAX )
         {
-            v->kind = VIS_CONTROL;
-            return;
+            *tmpl = true;
+            break;
         }
-        chain[n++] = d;
+        if ( dir->e.flags & EF_DYNDIR && n )
+            *tmpl = true;
+        chain[n++] = dir;
+    }
+    return n;
+}
+
+/* Who could see @child below the @n directories of @chain. */
+static void vis_down(struct hypfs_entry_dir *const *chain, unsigned int n,
+                     bool tmpl, const struct hypfs_entry *child, struct vis *v)
+{
+    struct owner o = { false, 0 };
+
+    vis_init(v);
+    if ( tmpl )
+    {
+        v->kind = VIS_CONTROL;
+        return;
     }
     while ( n-- )
     {
@@ -120,13 +137,47 @@ void gen_vis_of_child(const struct hypfs_entry_dir *parent,
     vis_step(v, child->access, o);
 }
 
+/*
+ * Stamp @g on the @n directories of @chain for those @v says could see
+ * the change: from the root down, so that each directory's owner is known.
+ */
+static void bump_chain(struct hypfs_entry_dir *const *chain, unsigned int n,
+                       const struct vis *v, uint64_t g)
+{
+    bool any = v->kind == VIS_ANY, owned = v->kind == VIS_OWNER;
+    struct owner o = { false, 0 };
+
+    while ( n-- )
+    {
+        struct hypfs_gens *gs = &chain[n]->priv->gens;
+
+        o = owner_below(&chain[n]->e, o);
+        gs->all = g;
+        if ( any )
+            gs->any = g;
+        /* Only its own owner's changes move an owner's record. */
+        if ( owned && o.set && o.domid == v->owner )
+            gs->owner = g;
+    }
+}
+
+void gen_vis_of_child(const struct hypfs_entry_dir *parent,
+                      const struct hypfs_entry *child, struct vis *v)
+{
+    struct hypfs_entry_dir *chain[CHAIN_MAX];
+    bool tmpl;
+    unsigned int n = chain_up((struct hypfs_entry_dir *)parent, chain, &tmpl);
+
+    vis_down(chain, n, tmpl, child, v);
+}
+
 uint64_t gen_bump(struct hypfs *fs, const struct where *w, const char *path)
 {
     uint64_t g = ++fs->gen;
     bool any = w->vis.kind == VIS_ANY, owned = w->vis.kind == VIS_OWNER;
-    struct hypfs_entry_dir *chain[CHAIN_MAX], *d;
-    struct owner o = { false, 0 };
-    unsigned int i, n = 0;
+    struct hypfs_entry_dir *chain[CHAIN_MAX];
+    bool tmpl;
+    unsigned int i, n;
 
     LOCK_ASSERT(core_lock_state == WRITE_LOCKED,
                 "a change recorded without the writer lock");
@@ -146,20 +197,8 @@ uint64_t gen_bump(struct hypfs *fs, const struct where *w, const char *path)
              w->inst[i].owner.domid == w->vis.owner )
             gs->owner = g;
     }
-    for ( d = w->dir; d && d->priv && n < CHAIN_MAX; d = d->priv->parent )
-        chain[n++] = d;
-    /* From the root down, so that each directory's owner is known. */
-    while ( n-- )
-    {
-        struct hypfs_gens *gs = &chain[n]->priv->gens;
-
-        o = owner_below(&chain[n]->e, o);
-        gs->all = g;
-        if ( any )
-            gs->any = g;
-        if ( owned && o.set && o.domid == w->vis.owner )
-            gs->owner = g;
-    }
+    n = chain_up(w->dir, chain, &tmpl);
+    bump_chain(chain, n, &w->vis, g);
     if ( fs->hook )
     {
         char inst[XEN_HYPFS_MAX_PATHLEN];
@@ -172,6 +211,25 @@ uint64_t gen_bump(struct hypfs *fs, const struct where *w, const char *path)
         }
         fs->hook(fs->hook_arg, path ? path : "/", g);
     }
+    return g;
+}
+
+uint64_t gen_bump_child(struct hypfs *fs, struct hypfs_entry_dir *parent,
+                        const struct hypfs_entry *child, const char *path,
+                        struct vis *v)
+{
+    struct hypfs_entry_dir *chain[CHAIN_MAX];
+    uint64_t g = ++fs->gen;
+    bool tmpl;
+    unsigned int n;
+
+    LOCK_ASSERT(core_lock_state == WRITE_LOCKED,
+                "a change recorded without the writer lock");
+    n = chain_up(parent, chain, &tmpl);
+    vis_down(chain, n, tmpl, child, v);
+    bump_chain(chain, n, v, g);
+    if ( fs->hook )
+        fs->hook(fs->hook_arg, path ? path : "/", g);
     return g;
 }
 

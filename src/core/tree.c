@@ -538,25 +538,24 @@ static void record_change(struct hypfs_entry_dir *parent,
                           struct hypfs_entry *child, bool added)
 {
     struct hypfs *fs = dir_fs(parent);
-    struct where w = { .dir = parent };
     char path[XEN_HYPFS_MAX_PATHLEN];
+    struct vis vis;
     uint64_t g;
 
     if ( !fs )
         return;
-    gen_vis_of_child(parent, child, &w.vis);
     /* The path is for the hook alone: not made when nobody listens. */
     if ( fs->hook )
         gen_path_of(parent, child->name, path, sizeof(path));
-    g = gen_bump(fs, &w, fs->hook ? path : NULL);
+    g = gen_bump_child(fs, parent, child, fs->hook ? path : NULL, &vis);
     if ( !added )
     {
         /*
          * Its owner's view of the directories above must still move when
          * the region it owned is gone (hypfs_remove() made the room).
          */
-        if ( w.vis.kind == VIS_OWNER )
-            tomb_record(fs, parent, w.vis.owner, g);
+        if ( vis.kind == VIS_OWNER )
+            tomb_record(fs, parent, vis.owner, g);
         return;
     }
     /* A new entry starts at this change. */
