@@ -264,7 +264,11 @@ struct hypfs_gens {
  * directory, whose children are shared by all instances; their callbacks
  * find the instance they are working on with hypfs_get_dyndata() and
  * hypfs_get_dynid().  Instances live only for one operation: nothing is
- * allocated per id and nothing leaks per access.
+ * allocated per id and nothing leaks per access.  An entry added to or
+ * removed from the template at run time appears in or goes from every
+ * instance at once; version 2's generations say so to each domain that
+ * may read it in an instance (with HYPFS_DYNDIR_OWNER_IS_ID, the owner of
+ * each instance in its own).
  */
 struct hypfs_dyndir_ops {
     /*

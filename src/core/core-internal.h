@@ -261,8 +261,14 @@ struct owner {
     uint32_t domid;
 };
 
-/* Who may see a change: computed along its path, from the root down. */
-enum vis_kind { VIS_ANY, VIS_OWNER, VIS_CONTROL };
+/*
+ * Who may see a change: computed along its path, from the root down.
+ * VIS_EACH_OWNER: inside the template of a dynamic directory whose
+ * instances are owned by their ids, a change each instance's owner sees
+ * in its own (recorded in the template's stamps, which every instance's
+ * view includes).
+ */
+enum vis_kind { VIS_ANY, VIS_OWNER, VIS_CONTROL, VIS_EACH_OWNER };
 struct vis {
     enum vis_kind kind;
     uint32_t owner;                   /* VIS_OWNER */

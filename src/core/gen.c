@@ -12,12 +12,18 @@
  *                 by a domain: below a directory with an owner);
  *   an instance   of a dynamic directory: the same three, kept by the
  *                 embedder in its object (hypfs_dyndir_ops.gens), for
- *                 everything inside the instance.
+ *                 everything inside the instance;
+ *   a template    what changed in it (an entry added or removed at run
+ *                 time) changed in every instance at once: its
+ *                 directories' stamps, which every instance's view
+ *                 includes, its owner stamp standing for each instance's
+ *                 owner when instances are owned by their ids.
  *
  * Who could see a change (struct vis) is worked out along its path from
  * the root: every domain, if every entry on the way is readable by any;
- * one domain, if the entry is in a region it owns and readable by it; else
- * only the control domain.  A domain's view of a directory above the
+ * one domain, if the entry is in a region it owns and readable by it;
+ * each instance's owner, inside a template whose instances are owned by
+ * their ids; else only the control domain.  A domain's view of a directory above the
  * regions it owns adds what they say: v2.c asks the owner roots below the
  * directory, and the tombstones of owned entries that went from below it.
  *
@@ -92,59 +98,125 @@ static struct owner owner_below(const struct hypfs_entry *e, struct owner o)
 
 /*
  * The stored directories from @dir up to the root, deepest first: their
- * number.  *@tmpl says whether @dir is inside a template (a shape shared
- * by every instance, whose owner is each instance's own id) or deeper
- * than any path can be: what changes there is for the control domain only.
+ * number.  *@dd_at: the place in it of the dynamic directory whose
+ * template @dir is in (0: none; @dir itself is never one).  *@control: a
+ * change at @dir is for the control domain only: in a template inside
+ * another template, or deeper than any path can be.
  */
 static unsigned int chain_up(struct hypfs_entry_dir *dir,
-                             struct hypfs_entry_dir **chain, bool *tmpl)
+                             struct hypfs_entry_dir **chain,
+                             unsigned int *dd_at, bool *control)
 {
     unsigned int n = 0;
 
-    *tmpl = false;
+    *dd_at = 0;
+    *control = false;
     for ( ; dir && dir->priv; dir = dir->priv->parent )
     {
         if ( n == CHAIN_MAX )
         {
-            *tmpl = true;
+            *control = true;
             break;
         }
         if ( dir->e.flags & EF_DYNDIR && n )
-            *tmpl = true;
+        {
+            if ( *dd_at )
+                *control = true;
+            *dd_at = n;
+        }
         chain[n++] = dir;
     }
     return n;
 }
 
-/* Who could see @child below the @n directories of @chain. */
+/*
+ * One step down inside a template whose instances are owned by their ids:
+ * what the owner of each instance may see there.  A region inside the
+ * template (a directory with an owner of its own) is in every instance
+ * and recorded nowhere: the control domain's only.
+ */
+static void vis_step_each(struct vis *v, const struct hypfs_entry *e)
+{
+    if ( e->type == XEN_HYPFS_TYPE_DIR && (e->flags & EF_HAS_OWNER) )
+    {
+        v->kind = VIS_CONTROL;
+        return;
+    }
+    switch ( RIGHT_READ(e->access) )
+    {
+    case HYPFS_RIGHT_ANY:
+        return;
+    case HYPFS_RIGHT_OWNER:
+        /* An owner's region above: one instance's owner at most. */
+        if ( v->kind == VIS_ANY )
+            v->kind = VIS_EACH_OWNER;
+        else if ( v->kind != VIS_EACH_OWNER )
+            v->kind = VIS_CONTROL;
+        return;
+    default:
+        v->kind = VIS_CONTROL;
+    }
+}
+
+/*
+ * Who could see @child below the @n directories of @chain (chain_up()'s
+ * @dd_at and @control).  Inside a template, each instance has the
+ * template's rights and, with HYPFS_DYNDIR_OWNER_IS_ID, its id as owner.
+ */
 static void vis_down(struct hypfs_entry_dir *const *chain, unsigned int n,
-                     bool tmpl, const struct hypfs_entry *child, struct vis *v)
+                     unsigned int dd_at, bool control,
+                     const struct hypfs_entry *child, struct vis *v)
 {
     struct owner o = { false, 0 };
+    bool each = false;
 
     vis_init(v);
-    if ( tmpl )
+    if ( control )
     {
         v->kind = VIS_CONTROL;
         return;
     }
     while ( n-- )
     {
-        o = owner_below(&chain[n]->e, o);
-        vis_step(v, chain[n]->e.access, o);
+        const struct hypfs_entry *e = &chain[n]->e;
+
+        if ( each )
+            vis_step_each(v, e);
+        else
+        {
+            o = owner_below(e, o);
+            vis_step(v, e->access, o);
+            if ( dd_at && n < dd_at && (e->flags & EF_HAS_OWNER) )
+                v->kind = VIS_CONTROL;
+        }
+        if ( dd_at && n == dd_at &&
+             (((const struct hypfs_dyndir *)chain[n])->flags &
+              HYPFS_DYNDIR_OWNER_IS_ID) )
+            each = true;
     }
-    o = owner_below(child, o);
-    vis_step(v, child->access, o);
+    if ( each )
+        vis_step_each(v, child);
+    else
+    {
+        o = owner_below(child, o);
+        vis_step(v, child->access, o);
+        if ( dd_at && (child->flags & EF_HAS_OWNER) &&
+             child->type == XEN_HYPFS_TYPE_DIR )
+            v->kind = VIS_CONTROL;
+    }
 }
 
 /*
  * Stamp @g on the @n directories of @chain for those @v says could see
  * the change: from the root down, so that each directory's owner is known.
+ * Each instance's owner's changes move the owner stamps of the template's
+ * directories (below @dd_at), which every instance's view includes.
  */
 static void bump_chain(struct hypfs_entry_dir *const *chain, unsigned int n,
-                       const struct vis *v, uint64_t g)
+                       unsigned int dd_at, const struct vis *v, uint64_t g)
 {
     bool any = v->kind == VIS_ANY, owned = v->kind == VIS_OWNER;
+    bool each = v->kind == VIS_EACH_OWNER;
     struct owner o = { false, 0 };
 
     while ( n-- )
@@ -156,7 +228,7 @@ static void bump_chain(struct hypfs_entry_dir *const *chain, unsigned int n,
         if ( any )
             gs->any = g;
         /* Only its own owner's changes move an owner's record. */
-        if ( owned && o.set && o.domid == v->owner )
+        if ( (owned && o.set && o.domid == v->owner) || (each && n < dd_at) )
             gs->owner = g;
     }
 }
@@ -165,10 +237,11 @@ void gen_vis_of_child(const struct hypfs_entry_dir *parent,
                       const struct hypfs_entry *child, struct vis *v)
 {
     struct hypfs_entry_dir *chain[CHAIN_MAX];
-    bool tmpl;
-    unsigned int n = chain_up((struct hypfs_entry_dir *)parent, chain, &tmpl);
+    unsigned int dd_at, n;
+    bool control;
 
-    vis_down(chain, n, tmpl, child, v);
+    n = chain_up((struct hypfs_entry_dir *)parent, chain, &dd_at, &control);
+    vis_down(chain, n, dd_at, control, child, v);
 }
 
 uint64_t gen_bump(struct hypfs *fs, const struct where *w, const char *path)
@@ -176,8 +249,8 @@ uint64_t gen_bump(struct hypfs *fs, const struct where *w, const char *path)
     uint64_t g = ++fs->gen;
     bool any = w->vis.kind == VIS_ANY, owned = w->vis.kind == VIS_OWNER;
     struct hypfs_entry_dir *chain[CHAIN_MAX];
-    bool tmpl;
-    unsigned int i, n;
+    unsigned int dd_at, i, n;
+    bool control;
 
     LOCK_ASSERT(core_lock_state == WRITE_LOCKED,
                 "a change recorded without the writer lock");
@@ -197,8 +270,9 @@ uint64_t gen_bump(struct hypfs *fs, const struct where *w, const char *path)
              w->inst[i].owner.domid == w->vis.owner )
             gs->owner = g;
     }
-    n = chain_up(w->dir, chain, &tmpl);
-    bump_chain(chain, n, &w->vis, g);
+    /* A stored directory on a path: never in a template (dd_at 0). */
+    n = chain_up(w->dir, chain, &dd_at, &control);
+    bump_chain(chain, n, dd_at, &w->vis, g);
     if ( fs->hook )
     {
         char inst[XEN_HYPFS_MAX_PATHLEN];
@@ -220,14 +294,14 @@ uint64_t gen_bump_child(struct hypfs *fs, struct hypfs_entry_dir *parent,
 {
     struct hypfs_entry_dir *chain[CHAIN_MAX];
     uint64_t g = ++fs->gen;
-    bool tmpl;
-    unsigned int n;
+    unsigned int dd_at, n;
+    bool control;
 
     LOCK_ASSERT(core_lock_state == WRITE_LOCKED,
                 "a change recorded without the writer lock");
-    n = chain_up(parent, chain, &tmpl);
-    vis_down(chain, n, tmpl, child, v);
-    bump_chain(chain, n, v, g);
+    n = chain_up(parent, chain, &dd_at, &control);
+    vis_down(chain, n, dd_at, control, child, v);
+    bump_chain(chain, n, dd_at, v, g);
     if ( fs->hook )
         fs->hook(fs->hook_arg, path ? path : "/", g);
     return g;

@@ -41,9 +41,25 @@ static bool below(const struct hypfs_entry_dir *dir,
     return false;
 }
 
+static uint64_t max_u64(uint64_t a, uint64_t b)
+{
+    return a > b ? a : b;
+}
+
+/*
+ * What changed in @dd's template: in every instance at once, so every
+ * instance's view includes it (gen.c).
+ */
+static const struct hypfs_gens *tmpl_gens(const struct hypfs_dyndir *dd)
+{
+    static const struct hypfs_gens none;
+
+    return dd->tmpl->priv ? &dd->tmpl->priv->gens : &none;
+}
+
 /*
  * The stamp of the last change domain @id's own instance of @dd says its
- * owner saw (0: no such instance, or no record).
+ * owner saw, its template's included (0: no such instance, or no record).
  */
 static uint64_t instance_owned(struct call *c, const struct hypfs_dyndir *dd,
                                uint32_t id)
@@ -60,7 +76,7 @@ static uint64_t instance_owned(struct call *c, const struct hypfs_dyndir *dd,
 
         /* Read while the embedder's object is held (enter). */
         if ( g )
-            v = g->owner;
+            v = max_u64(g->owner, tmpl_gens(dd)->owner);
     }
     if ( !was_entered )
         exit_dyndir(c);
@@ -126,7 +142,7 @@ static uint64_t view_of(struct call *c, const struct resolved *r)
     if ( r->in_inst )
     {
         const struct dyninst *in = &c->inst[c->ninst - 1];
-        const struct hypfs_gens *gs = in->gens;
+        const struct hypfs_gens *gs = in->gens, *t;
 
         if ( !gs )
         {
@@ -134,11 +150,12 @@ static uint64_t view_of(struct call *c, const struct resolved *r)
             return c->control ? in->dd->dir.priv->gens.all + 1
                               : gen_mask(c->fs, domid, VIEW_INSTANCE, 0, 0);
         }
+        t = tmpl_gens(in->dd);
         if ( c->control )
-            return gs->all + 1;
-        return gen_mask(c->fs, domid, VIEW_INSTANCE, gs->any,
-                        r->owner.set && r->owner.domid == domid ? gs->owner
-                                                                : 0);
+            return max_u64(gs->all, t->all) + 1;
+        return gen_mask(c->fs, domid, VIEW_INSTANCE, max_u64(gs->any, t->any),
+                        r->owner.set && r->owner.domid == domid
+                        ? max_u64(gs->owner, t->owner) : 0);
     }
     if ( r->entry->type != XEN_HYPFS_TYPE_DIR )
     {

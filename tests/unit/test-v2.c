@@ -767,6 +767,17 @@ static void write_u32(const struct hypfs_caller *c, const char *path,
     } while ( 0 )
 
 static uint32_t visible_v = 3;
+/* Added to /dd's template while it is in the tree. */
+static struct hypfs_entry_leaf t_later = {
+    .e = { .type = XEN_HYPFS_TYPE_UINT, .name = "later", .size = 4,
+           .access = HYPFS_RIGHT_OWNER },
+    .u.content = &visible_v,
+};
+static struct hypfs_entry_leaf t_ctl = {
+    .e = { .type = XEN_HYPFS_TYPE_UINT, .name = "ctl", .size = 4,
+           .access = HYPFS_RIGHT_CONTROL },
+    .u.content = &visible_v,
+};
 static struct hypfs_entry_leaf visible = {
     .e = { .type = XEN_HYPFS_TYPE_UINT, .name = "new", .size = 4,
            .access = HYPFS_RIGHT_ANY },
@@ -857,6 +868,26 @@ static void test_generations(void **state)
     STEP("/own2 removed", assert_int_equal(hypfs_remove(hypfs_root(fs),
                                                         &own2->e), 0),
          " / /own2 ", "", " / /own2 ", "");
+    /*
+     * A leaf added to a template is in every instance at once: each owner
+     * reads it in its own (everything in an instance has its record, as
+     * for /dd/1/hidden above), a domain without an instance learns
+     * nothing.  It is told the same when the leaf goes.
+     */
+    STEP("a leaf each owner may read added to the template",
+         assert_int_equal(hypfs_add_leaf(&dd_template, &t_later, false), 0),
+         " / /dd /dd/1 /dd/1/v /dd/2 ", " / /dd /dd/1 /dd/1/v ",
+         " / /dd /dd/2 ", "");
+    STEP("a leaf only the control domain reads added to the template",
+         assert_int_equal(hypfs_add_leaf(&dd_template, &t_ctl, false), 0),
+         " / /dd /dd/1 /dd/1/v /dd/2 ", "", "", "");
+    STEP("the leaf each owner may read removed from the template",
+         assert_int_equal(hypfs_remove(&dd_template, &t_later.e), 0),
+         " / /dd /dd/1 /dd/1/v /dd/2 ", " / /dd /dd/1 /dd/1/v ",
+         " / /dd /dd/2 ", "");
+    STEP("the other removed",
+         assert_int_equal(hypfs_remove(&dd_template, &t_ctl.e), 0),
+         " / /dd /dd/1 /dd/1/v /dd/2 ", "", "", "");
 }
 
 /*
