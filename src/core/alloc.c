@@ -376,6 +376,137 @@ void core_array_free_rest(void *p, size_t size, size_t released)
 #define SLAB_BLOCK      (64u * 1024u)
 #define SLAB_BLOCK_HDR  16u
 
+/* ---- The arena: where slab blocks live ----
+ *
+ * A directory's hash table keeps, in each 8-byte slot, an entry's address
+ * and as many bits of its name's hash as are left over (index.c).  A whole
+ * address leaves 19 (and a bit saying which form), which in a table of a
+ * million slots are no more than the home slot already says: a lookup
+ * there read, on average, one entry whose bits agreed but whose name did
+ * not, a cache miss, 80 ns of every add into a million.  An entry the
+ * core makes is said in 32 bits instead, as its offset in this one
+ * reservation of address space (8 GiB: some 100 million leaves), which
+ * leaves 31 bits of hash.  The reservation is made once per process, not
+ * committed (PROT_NONE, MAP_NORESERVE), opened 2 MiB at a time as blocks
+ * are handed out; a block given back goes on a bitmap of free ones, its
+ * pages to the kernel (MADV_FREE: taken back only under memory pressure,
+ * so the next tree built here does not fault them in again).  Without
+ * the reservation (an address-space limit, say), or with test allocation
+ * hooks set, blocks come from core_malloc() and their entries take the
+ * long form: slower past a million entries, not wrong.  Under
+ * AddressSanitizer a block given back stays poisoned until it is handed
+ * out again, so that a use of an entry of a freed tree is still caught.
+ */
+#define ARENA_BLOCKS    (CORE_ARENA_BYTES / SLAB_BLOCK)
+#define ARENA_CHUNK     (32u * SLAB_BLOCK)      /* opened at once: 2 MiB */
+
+/* arena_lock protects all of these; arena_base is also read without. */
+static pthread_mutex_t arena_lock = PTHREAD_MUTEX_INITIALIZER;
+static char *arena_base;            /* written once (release) */
+static bool arena_tried;
+static bool arena_off;              /* hypfs_testing_arena() */
+static uint32_t arena_used;         /* blocks [0, arena_used) handed out once */
+static uint32_t arena_open;         /* blocks [0, arena_open) readable */
+static uint32_t arena_nfree;
+static uint32_t arena_free_hint;    /* no free block in words below it */
+static uint64_t arena_free[ARENA_BLOCKS / 64];
+
+void hypfs_testing_arena(bool on)
+{
+    pthread_mutex_lock(&arena_lock);
+    arena_off = !on;
+    pthread_mutex_unlock(&arena_lock);
+}
+
+char *core_arena_base(void)
+{
+    return __atomic_load_n(&arena_base, __ATOMIC_ACQUIRE);
+}
+
+static void arena_reserve(void)
+{
+    void *p;
+
+    arena_tried = true;
+    p = mmap(NULL, CORE_ARENA_BYTES, PROT_NONE,
+             MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if ( p != MAP_FAILED )
+        __atomic_store_n(&arena_base, (char *)p, __ATOMIC_RELEASE);
+}
+
+/* A block from the arena, or NULL if there is none (the caller mallocs). */
+static char *arena_block_alloc(void)
+{
+    char *block = NULL;
+    uint32_t w, b;
+
+    if ( hooks.malloc != malloc )
+        return NULL;
+    pthread_mutex_lock(&arena_lock);
+    if ( !arena_tried )
+        arena_reserve();
+    if ( !arena_base || arena_off )
+        goto out;
+    if ( arena_nfree )
+    {
+        for ( w = arena_free_hint; !arena_free[w]; w++ )
+            ;
+        b = (uint32_t)__builtin_ctzll(arena_free[w]);
+        arena_free[w] &= arena_free[w] - 1;
+        arena_free_hint = w;
+        arena_nfree--;
+        block = arena_base + ((size_t)w * 64 + b) * SLAB_BLOCK;
+        goto out;
+    }
+    if ( arena_used == ARENA_BLOCKS )
+        goto out;
+    if ( arena_used == arena_open )
+    {
+        if ( mprotect(arena_base + (size_t)arena_open * SLAB_BLOCK,
+                      ARENA_CHUNK, PROT_READ | PROT_WRITE) )
+            goto out;
+        arena_open += ARENA_CHUNK / SLAB_BLOCK;
+    }
+    block = arena_base + (size_t)arena_used++ * SLAB_BLOCK;
+out:
+    pthread_mutex_unlock(&arena_lock);
+    if ( block )
+    {
+        UNPOISON(block, SLAB_BLOCK);
+        count_mapped(SLAB_BLOCK, 0);
+    }
+    return block;
+}
+
+static bool in_arena(const void *p)
+{
+    const char *base = core_arena_base();
+
+    return base && (const char *)p >= base &&
+           (size_t)((const char *)p - base) < CORE_ARENA_BYTES;
+}
+
+#ifndef MADV_FREE
+#define MADV_FREE 8
+#endif
+
+/* Give back [@p, @p + @n * SLAB_BLOCK): arena blocks, adjacent. */
+static void arena_blocks_free(char *p, size_t n)
+{
+    size_t first = (size_t)(p - arena_base) / SLAB_BLOCK, i;
+
+    if ( madvise(p, n * SLAB_BLOCK, MADV_FREE) )
+        madvise(p, n * SLAB_BLOCK, MADV_DONTNEED);
+    pthread_mutex_lock(&arena_lock);
+    for ( i = first; i < first + n; i++ )
+        arena_free[i / 64] |= UINT64_C(1) << (i % 64);
+    if ( first / 64 < arena_free_hint )
+        arena_free_hint = (uint32_t)(first / 64);
+    arena_nfree += (uint32_t)n;
+    pthread_mutex_unlock(&arena_lock);
+    count_mapped(0, n * SLAB_BLOCK);
+}
+
 static size_t slab_round(size_t size)
 {
     return (size + SLAB_CLASS_STEP - 1) & ~(size_t)(SLAB_CLASS_STEP - 1);
@@ -401,7 +532,10 @@ void *slab_alloc(struct slab *slab, size_t size)
     {
         if ( slab->bump_left < rounded )
         {
-            char *block = core_malloc(SLAB_BLOCK);
+            char *block = arena_block_alloc();
+
+            if ( !block )
+                block = core_malloc(SLAB_BLOCK);
 
             if ( !block )
                 return NULL;
@@ -450,16 +584,38 @@ void slab_release(struct slab *slab, void *ptr, size_t size)
 
 void slab_destroy(struct slab *slab)
 {
-    void *block = slab->blocks;
+    char *block = slab->blocks, *run = NULL;
+    size_t nrun = 0;
 
+    /*
+     * Blocks are chained newest first, so the arena's come in descending
+     * runs: each run given back in one call.
+     */
     while ( block )
     {
-        void *next;
+        char *next;
 
         UNPOISON(block, SLAB_BLOCK);
         memcpy(&next, block, sizeof(void *));
-        core_free(block);
+        if ( !in_arena(block) )
+            core_free(block);
+        else if ( run && block + SLAB_BLOCK == run )
+        {
+            POISON(block, SLAB_BLOCK);
+            run = block;
+            nrun++;
+        }
+        else
+        {
+            POISON(block, SLAB_BLOCK);
+            if ( run )
+                arena_blocks_free(run, nrun);
+            run = block;
+            nrun = 1;
+        }
         block = next;
     }
+    if ( run )
+        arena_blocks_free(run, nrun);
     memset(slab, 0, sizeof(*slab));
 }

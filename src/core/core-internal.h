@@ -90,6 +90,17 @@ struct slab {
     size_t bytes_in_use;    /* for statistics */
 };
 
+/*
+ * Slab blocks come from one reservation of address space per process (the
+ * arena, alloc.c), so that an entry in it is said in 32 bits: its offset
+ * / 8.  core_arena_base(): its start, or NULL while there is none (it is
+ * made with the first block, and never moves or goes away after).
+ */
+#define CORE_ARENA_BYTES  ((size_t)1 << 33)
+_Static_assert(CORE_ARENA_BYTES >> 3 <= UINT64_C(1) << 32,
+               "an offset in the arena / 8 takes 32 bits at most");
+char *core_arena_base(void);
+
 void *slab_alloc(struct slab *slab, size_t size);
 void slab_release(struct slab *slab, void *ptr, size_t size);
 void slab_destroy(struct slab *slab);

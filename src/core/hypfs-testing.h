@@ -6,6 +6,7 @@
 #ifndef HYPFS_TESTING_H
 #define HYPFS_TESTING_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -28,7 +29,17 @@ struct hypfs;
  */
 void hypfs_testing_set_key(struct hypfs *fs, const uint8_t key[16]);
 
-/* Bytes of the core's large arrays, which are mappings of their own. */
+/*
+ * Bytes of the core's large arrays, which are mappings of their own, and
+ * of the slab blocks handed out from the arena.
+ */
 size_t hypfs_testing_mapped_bytes(void);
+
+/*
+ * false: slab blocks come from the allocation hooks from now on, not from
+ * the arena, so that their entries take the long slot form (index.c);
+ * true (the default): from the arena again.  Any thread, any time.
+ */
+void hypfs_testing_arena(bool on);
 
 #endif /* HYPFS_TESTING_H */

@@ -5,22 +5,28 @@
  * from a directory and no single structure gives both cheaply:
  *
  *   lookup by name   an open-addressing hash table (linear probing) of
- *                    8-byte slots, each an entry pointer and the top 20
- *                    bits of the name's hash.  An entry is 8-byte aligned
- *                    and user-space pointers have 47 significant bits on
- *                    every 64-bit Linux port unless a mapping is explicitly
- *                    placed higher, so the pointer takes 44 bits (an entry
- *                    that does not fit is refused with -EOVERFLOW).  Those
- *                    20 bits are both the tag (a probe touches an entry
- *                    only when they match) and all the home slot is made
- *                    from (h20 * nslots >> 20), so that an entry is moved,
- *                    and a cluster shifted, without reading the entry: in
- *                    a directory of a million entries each such read was a
- *                    cache miss, two per add.  The cost is past 2^20 slots
- *                    (some 900,000 entries): entries whose 20 bits agree
- *                    share a home and a tag, so a lookup there may read
- *                    one entry more.  Deletion shifts later members back
- *                    (no tombstones).  The table grows by 1.5x.
+ *                    8-byte slots, each an entry and bits of its name's
+ *                    hash.  The top 19 bits are both the tag's first part
+ *                    and all the home slot is made from (h19 * nslots >>
+ *                    19), so that an entry is moved, and a cluster
+ *                    shifted, without reading the entry: in a directory
+ *                    of a million entries each such read was a cache
+ *                    miss, two per add.  How the entry is said leaves the
+ *                    tag more or fewer bits.  An entry the core made is
+ *                    in the arena (alloc.c) and takes 32 bits, its offset
+ *                    there, leaving 12 more bits of tag: a probe then
+ *                    reads an entry whose name is not the one looked for
+ *                    once in 4,096 times it would otherwise.  Any other
+ *                    (the embedder's own) takes its whole address: it is
+ *                    8-byte aligned and user-space pointers have 47
+ *                    significant bits on every 64-bit Linux port unless a
+ *                    mapping is explicitly placed higher, so 44 bits (one
+ *                    that does not fit is refused with -EOVERFLOW), and
+ *                    its tag is the 19 home bits alone: past 2^19 slots
+ *                    entries whose 19 bits agree share a home and a tag,
+ *                    and a lookup there may read one more.  Deletion
+ *                    shifts later members back (no tombstones).  The
+ *                    table grows by 1.5x.
  *
  *   listing in order the "order" array of entry pointers: a sorted prefix
  *                    [0, order_sorted) followed by an unsorted tail.  Adding
@@ -85,8 +91,22 @@
 #define PREPARE_MIN   (256u * 1024u)
 #define PREFAULT_STEP (16u * 1024u)
 
-#define TAG_SHIFT     44
-#define PTR_MASK      ((UINT64_C(1) << TAG_SHIFT) - 1)
+/*
+ * A slot, bit by bit:
+ *   63      set if the entry is in the arena (alloc.c)
+ *   44..62  hash >> 13: the home bits, and the tag, in either form
+ *   arena:  32..43 hash & 0xfff, more of the tag; 0..31 its offset / 8
+ *   other:  0..43 its address / 8
+ * 0 is an empty slot.
+ */
+#define SLOT_ARENA    (UINT64_C(1) << 63)
+#define HOME_SHIFT    44
+#define HOME_BITS     19
+#define HOME_MASK     (((UINT64_C(1) << HOME_BITS) - 1) << HOME_SHIFT)
+#define EXTRA_SHIFT   32
+#define EXTRA_MASK    (UINT64_C(0xfff) << EXTRA_SHIFT)
+#define PTR_MASK      ((UINT64_C(1) << HOME_SHIFT) - 1)
+#define OFF_MASK      ((UINT64_C(1) << EXTRA_SHIFT) - 1)
 #define PTR_BITS      47      /* of a user-space address */
 /* An old slot whose entry was removed before it was moved. */
 #define TOMBSTONE     UINT64_C(1)
@@ -97,25 +117,54 @@ int name_cmp(const char *a, const char *b)
     return strcmp(a, b);
 }
 
-/* The 20 bits of @hash a slot keeps: tag and home alike. */
-static uint32_t hash_tag(uint32_t hash)
+/* The bits of @hash a home slot is made from. */
+static uint32_t hash_home(uint32_t hash)
 {
-    return hash >> 12;
+    return hash >> (32 - HOME_BITS);
 }
 
-static uint64_t slot_make(const struct hypfs_entry *e, uint32_t tag)
+/* The bits of @hash a slot may keep, where they are kept. */
+static uint64_t hash_key(uint32_t hash)
 {
-    return (uint64_t)(uintptr_t)e >> 3 | (uint64_t)tag << TAG_SHIFT;
+    return (uint64_t)hash_home(hash) << HOME_SHIFT |
+           (uint64_t)(hash & 0xfffu) << EXTRA_SHIFT;
 }
 
-static struct hypfs_entry *slot_entry(uint64_t slot)
+static bool arena_has(const char *base, const struct hypfs_entry *e)
 {
+    return base && (const char *)e >= base &&
+           (size_t)((const char *)e - base) < CORE_ARENA_BYTES;
+}
+
+static uint64_t slot_make(const struct hypfs_entry *e, uint32_t hash,
+                          const char *base)
+{
+    if ( arena_has(base, e) )
+        return SLOT_ARENA | hash_key(hash) |
+               (uint64_t)((const char *)e - base) >> 3;
+    return (hash_key(hash) & HOME_MASK) | (uint64_t)(uintptr_t)e >> 3;
+}
+
+/* @base: core_arena_base(), if @slot may be of the arena. */
+static struct hypfs_entry *slot_entry(uint64_t slot, const char *base)
+{
+    if ( slot & SLOT_ARENA )
+        return (struct hypfs_entry *)(uintptr_t)(base +
+                                                 ((slot & OFF_MASK) << 3));
     return (struct hypfs_entry *)(uintptr_t)((slot & PTR_MASK) << 3);
 }
 
-static uint32_t slot_tag(uint64_t slot)
+/* Whether @slot's entry may be named by a hash of key @key. */
+static bool slot_matches(uint64_t slot, uint64_t key)
 {
-    return (uint32_t)(slot >> TAG_SHIFT);
+    uint64_t mask = HOME_MASK | (EXTRA_MASK & (UINT64_C(0) - (slot >> 63)));
+
+    return !((slot ^ key) & mask);
+}
+
+static uint32_t slot_home(uint64_t slot)
+{
+    return (uint32_t)(slot >> HOME_SHIFT) & ((1u << HOME_BITS) - 1);
 }
 
 static bool slot_live(uint64_t slot)
@@ -123,9 +172,9 @@ static bool slot_live(uint64_t slot)
     return slot > TOMBSTONE;
 }
 
-static uint32_t home_slot(uint32_t tag, uint32_t nslots)
+static uint32_t home_slot(uint32_t home, uint32_t nslots)
 {
-    return (uint32_t)(((uint64_t)tag * nslots) >> 20);
+    return (uint32_t)(((uint64_t)home * nslots) >> HOME_BITS);
 }
 
 static uint32_t next_slot(uint32_t i, uint32_t nslots)
@@ -136,7 +185,7 @@ static uint32_t next_slot(uint32_t i, uint32_t nslots)
 /* Put @slot (an entry and its tag) in the table @slots. */
 static void table_place(uint64_t *slots, uint32_t nslots, uint64_t slot)
 {
-    uint32_t i = home_slot(slot_tag(slot), nslots);
+    uint32_t i = home_slot(slot_home(slot), nslots);
 
     while ( slots[i] )
         i = next_slot(i, nslots);
@@ -270,9 +319,9 @@ static int table_grow(struct hypfs_dir_index *idx)
  * after its home in a run of non-empty slots, so starting past the moved
  * ones finds it; a run that wraps past the end goes on at old_done.
  */
-static uint32_t old_start(const struct hypfs_dir_index *idx, uint32_t tag)
+static uint32_t old_start(const struct hypfs_dir_index *idx, uint32_t home)
 {
-    uint32_t i = home_slot(tag, idx->old_nslots);
+    uint32_t i = home_slot(home, idx->old_nslots);
 
     return i < idx->old_done ? idx->old_done : i;
 }
@@ -289,15 +338,18 @@ static struct hypfs_entry *probe_old(const struct hypfs_dir_index *idx,
                                      size_t len)
 {
     const uint64_t *slots = idx->old_slots;
-    uint32_t i, left = idx->old_nslots - idx->old_done, tag = hash_tag(hash);
+    const char *base = core_arena_base();
+    uint64_t key = hash_key(hash);
+    uint32_t i, left = idx->old_nslots - idx->old_done;
 
-    for ( i = old_start(idx, tag); left-- && slots[i]; i = old_next(idx, i) )
+    for ( i = old_start(idx, hash_home(hash)); left-- && slots[i];
+          i = old_next(idx, i) )
     {
         const struct hypfs_entry *e;
 
-        if ( !slot_live(slots[i]) || slot_tag(slots[i]) != tag )
+        if ( !slot_live(slots[i]) || !slot_matches(slots[i], key) )
             continue;
-        e = slot_entry(slots[i]);
+        e = slot_entry(slots[i], base);
         if ( !strncmp(e->name, name, len) && e->name[len] == '\0' )
             return (struct hypfs_entry *)e;
     }
@@ -312,17 +364,18 @@ static inline __attribute__((always_inline))
 struct hypfs_entry *probe_current(const uint64_t *slots, uint32_t nslots,
                                   uint32_t hash, const char *name, size_t len)
 {
-    uint64_t tag = (uint64_t)hash_tag(hash) << TAG_SHIFT;
+    const char *base = core_arena_base();
+    uint64_t key = hash_key(hash);
     uint32_t i;
 
-    for ( i = home_slot(hash_tag(hash), nslots); slots[i];
+    for ( i = home_slot(hash_home(hash), nslots); slots[i];
           i = next_slot(i, nslots) )
     {
         const struct hypfs_entry *e;
 
-        if ( (slots[i] & ~PTR_MASK) != tag )
+        if ( !slot_matches(slots[i], key) )
             continue;
-        e = slot_entry(slots[i]);
+        e = slot_entry(slots[i], base);
         __builtin_prefetch((const char *)e + sizeof(struct hypfs_entry_leaf));
         if ( !strncmp(e->name, name, len) && e->name[len] == '\0' )
             return (struct hypfs_entry *)e;
@@ -374,7 +427,8 @@ int index_insert(struct hypfs_dir_index *idx, struct hypfs_entry *entry,
 
     if ( idx->nr == UINT32_MAX - 1 )
         return -E2BIG;
-    if ( (uint64_t)(uintptr_t)entry >> PTR_BITS || (uintptr_t)entry & 7 )
+    if ( (uintptr_t)entry & 7 || ((uint64_t)(uintptr_t)entry >> PTR_BITS &&
+                                  !arena_has(core_arena_base(), entry)) )
         return -EOVERFLOW;
     /* Reserve both structures first so that a failure changes nothing. */
     ret = order_reserve(idx);
@@ -387,7 +441,8 @@ int index_insert(struct hypfs_dir_index *idx, struct hypfs_entry *entry,
             return ret;
     }
 
-    table_place(idx->slots, idx->nslots, slot_make(entry, hash_tag(hash)));
+    table_place(idx->slots, idx->nslots,
+                slot_make(entry, hash, core_arena_base()));
     move_some(idx, MOVE_STEP);
     next_prepare(idx);
 
@@ -402,11 +457,11 @@ int index_insert(struct hypfs_dir_index *idx, struct hypfs_entry *entry,
 
 /* Take @entry out of the (new) table @slots, if it is there: 1 if so. */
 static int table_remove(uint64_t *slots, uint32_t n, struct hypfs_entry *entry,
-                        uint32_t tag)
+                        uint32_t home, const char *base)
 {
     uint32_t i, j;
 
-    for ( i = home_slot(tag, n); slot_entry(slots[i]) != entry;
+    for ( i = home_slot(home, n); slot_entry(slots[i], base) != entry;
           i = next_slot(i, n) )
         if ( !slots[i] )
             return 0;
@@ -418,7 +473,7 @@ static int table_remove(uint64_t *slots, uint32_t n, struct hypfs_entry *entry,
      */
     for ( j = next_slot(i, n); slots[j]; j = next_slot(j, n) )
     {
-        uint32_t k = home_slot(slot_tag(slots[j]), n);
+        uint32_t k = home_slot(slot_home(slots[j]), n);
         bool stays = i <= j ? (i < k && k <= j) : (i < k || k <= j);
 
         if ( stays )
@@ -432,13 +487,13 @@ static int table_remove(uint64_t *slots, uint32_t n, struct hypfs_entry *entry,
 
 /* An entry not moved yet leaves a tombstone in the old table. */
 static void old_remove(struct hypfs_dir_index *idx, struct hypfs_entry *entry,
-                       uint32_t tag)
+                       uint32_t home, const char *base)
 {
     uint32_t i, left = idx->old_nslots - idx->old_done;
 
-    for ( i = old_start(idx, tag); left-- && idx->old_slots[i];
+    for ( i = old_start(idx, home); left-- && idx->old_slots[i];
           i = old_next(idx, i) )
-        if ( slot_entry(idx->old_slots[i]) == entry &&
+        if ( slot_entry(idx->old_slots[i], base) == entry &&
              slot_live(idx->old_slots[i]) )
         {
             idx->old_slots[i] = TOMBSTONE;
@@ -449,11 +504,12 @@ static void old_remove(struct hypfs_dir_index *idx, struct hypfs_entry *entry,
 void index_remove(struct hypfs_dir_index *idx, struct hypfs_entry *entry)
 {
     uint32_t lo = 0, hi = idx->order_sorted, pos = UINT32_MAX;
-    uint32_t tag = hash_tag(name_hash(entry->name, strlen(entry->name)));
+    uint32_t home = hash_home(name_hash(entry->name, strlen(entry->name)));
+    const char *base = core_arena_base();
 
-    if ( !table_remove(idx->slots, idx->nslots, entry, tag) &&
+    if ( !table_remove(idx->slots, idx->nslots, entry, home, base) &&
          idx->old_slots )
-        old_remove(idx, entry, tag);
+        old_remove(idx, entry, home, base);
     move_some(idx, MOVE_STEP);
 
     /* Binary search in the sorted prefix, then a scan of the tail. */

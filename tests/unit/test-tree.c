@@ -310,10 +310,14 @@ static void test_large_dir(void **state)
  * Adds and removals in a random mix, the directory growing and shrinking
  * through many incremental growths (entries removed before and after their
  * slot moved, clusters shifted in both tables), every name looked up
- * against what the test knows every 256 steps.  Each entry's slot
- * keeps only 20 bits of its hash: names are many and similar on purpose.
+ * against what the test knows every 256 steps.  Names are many and similar
+ * on purpose.  The entries are in the arena (@mode 0: slots keep 31 bits
+ * of the hash), or not (1: the long form, 19 bits, so that slots whose
+ * bits agree and whose names do not are common), or either (2: the arena
+ * turned on and off every 3,000 steps, a slab block holding about 1,000
+ * leaves), in one table.
  */
-static void test_random_churn(void **state)
+static void churn(int mode)
 {
     enum { NAMES = 40000, OPS = 120000 };
     struct hypfs_entry_dir *dir;
@@ -321,16 +325,20 @@ static void test_random_churn(void **state)
     uint64_t rs = 0x2545f4914f6cdd1dull;
     unsigned int live = 0, i, op;
     bool made_ahead = false;
+    char *arena = NULL;
+    unsigned int in_arena = 0, outside = 0;
 
-    (void)state;
     leaf = calloc(NAMES, sizeof(*leaf));
     assert_non_null(leaf);
+    hypfs_testing_arena(mode != 1);
     assert_int_equal(hypfs_dir_new(hypfs_root(fs), "churn", &dir), 0);
     for ( op = 0; op < OPS; op++ )
     {
         unsigned int k;
         char name[24];
 
+        if ( mode == 2 && op % 3000 == 0 )
+            hypfs_testing_arena(op % 6000 != 0);
         rs ^= rs >> 12;
         rs ^= rs << 25;
         rs ^= rs >> 27;
@@ -366,8 +374,77 @@ static void test_random_churn(void **state)
     /* A next table was made ahead while growing, and let go after. */
     assert_true(made_ahead);
     assert_null(dir_index(dir)->next_slots);
+    /* The entries left are where the mode says. */
+    arena = core_arena_base();
+    for ( i = 0; i < NAMES; i++ )
+        if ( leaf[i] && arena && (char *)leaf[i] >= arena &&
+             (size_t)((char *)leaf[i] - arena) < CORE_ARENA_BYTES )
+            in_arena++;
+        else if ( leaf[i] )
+            outside++;
+    assert_true(mode == 1 ? !in_arena && outside :
+                mode == 0 ? in_arena && !outside : in_arena && outside);
     assert_int_equal(hypfs_remove(hypfs_root(fs), &dir->e), 0);
+    hypfs_testing_arena(true);
     free(leaf);
+}
+
+static void test_random_churn(void **state)
+{
+    (void)state;
+    churn(0);
+}
+
+static void test_random_churn_long_slots(void **state)
+{
+    (void)state;
+    churn(1);
+}
+
+static void test_random_churn_mixed(void **state)
+{
+    (void)state;
+    churn(2);
+}
+
+/*
+ * A freed tree's slab blocks go back to the arena, counted as given back,
+ * and the next tree's entries are made in them, not in more of it.
+ */
+static void test_arena_reuse(void **state)
+{
+    enum { N = 30000 };
+    struct hypfs *t;
+    struct hypfs_entry_dir *dir;
+    struct hypfs_entry_leaf *l;
+    uintptr_t lo = UINTPTR_MAX, hi = 0;
+    size_t before = hypfs_testing_mapped_bytes();
+    unsigned int i, round;
+    char name[24];
+
+    (void)state;
+    for ( round = 0; round < 2; round++ )
+    {
+        assert_int_equal(hypfs_new(&t), 0);
+        assert_int_equal(hypfs_dir_new(hypfs_root(t), "d", &dir), 0);
+        for ( i = 0; i < N; i++ )
+        {
+            snprintf(name, sizeof(name), "leaf%u", i);
+            assert_int_equal(hypfs_leaf_new(dir, name, XEN_HYPFS_TYPE_UINT,
+                                            &i, 4, 0, &l), 0);
+            if ( !round )
+            {
+                lo = (uintptr_t)l < lo ? (uintptr_t)l : lo;
+                hi = (uintptr_t)l > hi ? (uintptr_t)l : hi;
+            }
+            else
+                assert_true((uintptr_t)l >= lo && (uintptr_t)l <= hi);
+        }
+        assert_true(hypfs_testing_mapped_bytes() > before + N * 32);
+        hypfs_free(t);
+        assert_int_equal(hypfs_testing_mapped_bytes(), before);
+    }
+    assert_true(lo >= (uintptr_t)core_arena_base());
 }
 
 /*
@@ -534,6 +611,11 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_detached, setup, teardown),
         cmocka_unit_test_setup_teardown(test_large_dir, setup, teardown),
         cmocka_unit_test_setup_teardown(test_random_churn, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_random_churn_long_slots, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_random_churn_mixed, setup,
+                                        teardown),
+        cmocka_unit_test(test_arena_reuse),
         cmocka_unit_test(test_array_room),
         cmocka_unit_test_setup_teardown(test_next_table, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_reentry, setup, teardown),
