@@ -8,8 +8,9 @@
  *            (path fetch, lock, lookup, direntry and value copied out);
  *   list     ns per entry of a full listing of the directory;
  *   memory   bytes per leaf beyond its name: the heap's (glibc
- *            mallinfo2) and the core's large arrays, which are mappings
- *            of their own (counted at their full size);
+ *            mallinfo2) and the core's own mappings (hypfs_mapped_bytes():
+ *            its slab blocks and large arrays, counted at their full
+ *            size);
  * and, as the baseline, the same random reads through a sorted singly
  * linked list per directory (Xen's structure), written here.
  *
@@ -246,7 +247,7 @@ static void bench_size(uint32_t n, uint32_t nreads, struct result *r)
         if ( hypfs_new(&fs) || hypfs_dir_new(hypfs_root(fs), "bench", &dir) )
             exit(2);
         m0 = mallinfo2();
-        map0 = hypfs_testing_mapped_bytes();
+        map0 = hypfs_mapped_bytes();
         t0 = now_ns();
         for ( i = 0; i < n; i++ )
         {
@@ -261,7 +262,7 @@ static void bench_size(uint32_t n, uint32_t nreads, struct result *r)
         if ( !round )
             r->bytes_per_leaf = ((double)(m1.uordblks + m1.hblkhd -
                                           m0.uordblks - m0.hblkhd) +
-                                 (double)hypfs_testing_mapped_bytes() -
+                                 (double)hypfs_mapped_bytes() -
                                  (double)map0) / n - (NAME_LEN + 1);
         if ( round < ROUNDS - 1 )
             hypfs_free(fs);

@@ -595,6 +595,16 @@ int hypfs_notify_gone(struct hypfs *fs, const char *path);
 int hypfs_forget_owner(struct hypfs *fs, uint32_t domid);
 
 /*
+ * Bytes of memory the core holds in mappings of its own, for every tree
+ * of the process: the slab blocks that entries made by hypfs_leaf_new()
+ * and hypfs_dir_new() live in (from one reservation of address space),
+ * and large directories' tables.  The C library's statistics
+ * (mallinfo2()) do not count them; together the two are what the core
+ * holds.  Any thread, no lock: a moment's figure.  (HYPFS_1.1)
+ */
+size_t hypfs_mapped_bytes(void);
+
+/*
  * Called after every change, under the writer lock, with the path of what
  * changed (inside an instance of a dynamic directory: the instance's,
  * since everything in it shares the instance's generation) and the tree's

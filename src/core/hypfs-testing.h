@@ -30,12 +30,6 @@ struct hypfs;
 void hypfs_testing_set_key(struct hypfs *fs, const uint8_t key[16]);
 
 /*
- * Bytes of the core's large arrays, which are mappings of their own, and
- * of the slab blocks handed out from the arena.
- */
-size_t hypfs_testing_mapped_bytes(void);
-
-/*
  * false: slab blocks come from the allocation hooks from now on, not from
  * the arena, so that their entries take the long slot form (index.c);
  * true (the default): from the arena again.  Any thread, any time.

@@ -843,7 +843,8 @@ static void stats(struct args *a, struct ctl_result *res)
     budget_stats(&bs);
     audit_stats(&as);
     if (asprintf(&text, "heap_in_use_bytes %zu\nheap_free_bytes %zu\n"
-                 "heap_arenas %u\nconnections_control %u\n"
+                 "heap_arenas %u\ncore_mapped_bytes %zu\n"
+                 "connections_control %u\n"
                  "connections_guest %u\nconnections_peak %u\n"
                  "connections_watching %zu\nwatches %zu\n"
                  "domain_budget_bytes %zu\ndomains_holding %zu\n"
@@ -855,7 +856,7 @@ static void stats(struct args *a, struct ctl_result *res)
                  "domain_create_p99_us %u\ndomain_destroy_p99_us %u\n"
                  "hypercalls_served %lu\n",
                  mi.uordblks + mi.hblkhd, mi.fordblks, malloc_arenas(),
-                 ncontrol, nguest, peak, watching, watches, bs.max,
+                 hypfs_mapped_bytes(), ncontrol, nguest, peak, watching, watches, bs.max,
                  bs.domains, bs.total, bs.most, bs.peak_domain,
                  bs.refused, bs.paced, as.lines, as.coalesced,
                  as.waiting, duration_p99(D_CREATE),

@@ -16,9 +16,10 @@ map="$SOURCE_ROOT/src/core/libhypfs.map"
 soname=$(readelf -d "$lib" | sed -n 's/.*Library soname: \[\(.*\)\]/\1/p')
 check "SONAME" libhypfs.so.1 "$soname"
 
-# Exported: the version node, and each name of the script, in it.
-want=$( (echo "HYPFS_1.0 HYPFS_1.0"
-         sed -n 's/^ *\(hypfs_[a-z_]*\);$/HYPFS_1.0 \1/p' "$map") | sort)
+# Exported: each version node, and each name of the script, in its node.
+want=$(awk '/^HYPFS_[0-9.]* *\{/ { node = $1; print node, node }
+            /^ *hypfs_[a-z_]*;$/ { sub(/;$/, "", $1); print node, $1 }' "$map" |
+       sort)
 got=$(objdump -T "$lib" | awk '$2 == "g" && $4 != "*UND*" {print $(NF-1), $NF}' | sort)
 check "exported symbols" "$want" "$got"
 # And the script lists what hypfs.h declares, nothing private.

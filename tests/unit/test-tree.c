@@ -440,7 +440,7 @@ static void test_arena_reuse(void **state)
     struct hypfs_entry_dir *dir;
     struct hypfs_entry_leaf *l;
     uintptr_t lo = UINTPTR_MAX, hi = 0;
-    size_t before = hypfs_testing_mapped_bytes();
+    size_t before = hypfs_mapped_bytes();
     unsigned int i, round;
     char name[24];
 
@@ -468,9 +468,9 @@ static void test_arena_reuse(void **state)
             skip();
         }
         assert_true(lo >= (uintptr_t)core_arena_base());
-        assert_true(hypfs_testing_mapped_bytes() > before + N * 32);
+        assert_true(hypfs_mapped_bytes() > before + N * 32);
         hypfs_free(t);
-        assert_int_equal(hypfs_testing_mapped_bytes(), before);
+        assert_int_equal(hypfs_mapped_bytes(), before);
     }
 }
 
@@ -540,7 +540,7 @@ static bool mapped(const void *p)
 static void test_array_room(void **state)
 {
     size_t room = 0, sizes[] = { 4096, 20000, 1 << 20, 40u << 20 }, i, k;
-    size_t before = hypfs_testing_mapped_bytes(), prev = 0;
+    size_t before = hypfs_mapped_bytes(), prev = 0;
     uint32_t *a = NULL;
 
     (void)state;
@@ -566,7 +566,7 @@ static void test_array_room(void **state)
     core_lock_state = UNLOCKED;
     core_unmap_deferred();
     assert_false(mapped(a));
-    assert_int_equal(hypfs_testing_mapped_bytes(), before);
+    assert_int_equal(hypfs_mapped_bytes(), before);
 }
 
 /* Callbacks may not change the tree: that would deadlock on its lock. */
