@@ -493,7 +493,7 @@ static bool in_arena(const void *p)
 /* Give back [@p, @p + @n * SLAB_BLOCK): arena blocks, adjacent. */
 static void arena_blocks_free(char *p, size_t n)
 {
-    size_t first = (size_t)(p - arena_base) / SLAB_BLOCK, i;
+    size_t first = (size_t)(p - core_arena_base()) / SLAB_BLOCK, i;
 
     if ( madvise(p, n * SLAB_BLOCK, MADV_FREE) )
         madvise(p, n * SLAB_BLOCK, MADV_DONTNEED);

@@ -182,7 +182,7 @@ static uint32_t next_slot(uint32_t i, uint32_t nslots)
     return i + 1 == nslots ? 0 : i + 1;
 }
 
-/* Put @slot (an entry and its tag) in the table @slots. */
+/* Put @slot (an entry and its hash bits) in the table @slots. */
 static void table_place(uint64_t *slots, uint32_t nslots, uint64_t slot)
 {
     uint32_t i = home_slot(slot_home(slot), nslots);
@@ -217,7 +217,7 @@ static void move_some(struct hypfs_dir_index *idx, uint32_t n)
             idx->old_released = 0;
             break;
         }
-        /* A slot moves as it is: its tag says where, no entry is read. */
+        /* A slot moves as it is: its home bits say where, no entry is read. */
         m = idx->old_nslots - idx->old_done;
         m = m < n ? m : n;
         for ( k = 0; k < m; k++ )
