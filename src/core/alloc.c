@@ -131,7 +131,7 @@ static bool array_mapped(size_t size)
     return size >= ARRAY_MAP_MIN;
 }
 
-/* Bytes of array mappings and arena blocks handed out: hypfs_mapped_bytes(). */
+/* Bytes of array mappings and of arena blocks out: hypfs_mapped_bytes(). */
 static size_t mapped_bytes;
 
 size_t hypfs_mapped_bytes(void)
@@ -405,7 +405,7 @@ static pthread_mutex_t arena_lock = PTHREAD_MUTEX_INITIALIZER;
 static char *arena_base;            /* written once (release) */
 static bool arena_tried;
 static bool arena_off;              /* hypfs_testing_arena() */
-static uint32_t arena_used;         /* blocks [0, arena_used) handed out once */
+static uint32_t arena_used;         /* [0, arena_used): handed out once */
 static uint32_t arena_open;         /* blocks [0, arena_open) readable */
 static uint32_t arena_nfree;
 static uint32_t arena_free_hint;    /* no free block in words below it */
