@@ -409,7 +409,7 @@ static uint32_t arena_used;         /* [0, arena_used): handed out once */
 static uint32_t arena_open;         /* blocks [0, arena_open) readable */
 static uint32_t arena_nfree;
 static uint32_t arena_free_hint;    /* no free block in words below it */
-static uint64_t arena_free[ARENA_BLOCKS / 64];
+static uint64_t arena_free[ARENA_BLOCKS / 64 ? ARENA_BLOCKS / 64 : 1];
 
 void hypfs_testing_arena(bool on)
 {
@@ -428,6 +428,8 @@ static void arena_reserve(void)
     void *p;
 
     arena_tried = true;
+    if ( !CORE_ARENA_BYTES )
+        return;
     p = mmap(NULL, CORE_ARENA_BYTES, PROT_NONE,
              MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if ( p != MAP_FAILED )
@@ -476,14 +478,6 @@ out:
         count_mapped(SLAB_BLOCK, 0);
     }
     return block;
-}
-
-static bool in_arena(const void *p)
-{
-    const char *base = core_arena_base();
-
-    return base && (const char *)p >= base &&
-           (size_t)((const char *)p - base) < CORE_ARENA_BYTES;
 }
 
 #ifndef MADV_FREE
@@ -597,7 +591,7 @@ void slab_destroy(struct slab *slab)
 
         UNPOISON(block, SLAB_BLOCK);
         memcpy(&next, block, sizeof(void *));
-        if ( !in_arena(block) )
+        if ( !core_in_arena(core_arena_base(), block) )
             core_free(block);
         else if ( run && block + SLAB_BLOCK == run )
         {

@@ -96,10 +96,27 @@ struct slab {
  * / 8.  core_arena_base(): its start, or NULL while there is none (it is
  * made with the first block, and never moves or goes away after).
  */
+#if SIZE_MAX > UINT32_MAX
 #define CORE_ARENA_BYTES  ((size_t)1 << 33)
+#else
+#define CORE_ARENA_BYTES  ((size_t)0)   /* no room for one: no arena */
+#endif
 _Static_assert(CORE_ARENA_BYTES >> 3 <= UINT64_C(1) << 32,
                "an offset in the arena / 8 takes 32 bits at most");
 char *core_arena_base(void);
+
+/* Whether @p is in the arena that starts at @base (core_arena_base()). */
+static inline bool core_in_arena(const char *base, const void *p)
+{
+#if SIZE_MAX > UINT32_MAX
+    return base && (const char *)p >= base &&
+           (size_t)((const char *)p - base) < CORE_ARENA_BYTES;
+#else
+    (void)base;
+    (void)p;
+    return false;
+#endif
+}
 
 void *slab_alloc(struct slab *slab, size_t size);
 void slab_release(struct slab *slab, void *ptr, size_t size);

@@ -130,16 +130,10 @@ static uint64_t hash_key(uint32_t hash)
            (uint64_t)(hash & 0xfffu) << EXTRA_SHIFT;
 }
 
-static bool arena_has(const char *base, const struct hypfs_entry *e)
-{
-    return base && (const char *)e >= base &&
-           (size_t)((const char *)e - base) < CORE_ARENA_BYTES;
-}
-
 static uint64_t slot_make(const struct hypfs_entry *e, uint32_t hash,
                           const char *base)
 {
-    if ( arena_has(base, e) )
+    if ( core_in_arena(base, e) )
         return SLOT_ARENA | hash_key(hash) |
                (uint64_t)((const char *)e - base) >> 3;
     return (hash_key(hash) & HOME_MASK) | (uint64_t)(uintptr_t)e >> 3;
@@ -428,7 +422,7 @@ int index_insert(struct hypfs_dir_index *idx, struct hypfs_entry *entry,
     if ( idx->nr == UINT32_MAX - 1 )
         return -E2BIG;
     if ( (uintptr_t)entry & 7 || ((uint64_t)(uintptr_t)entry >> PTR_BITS &&
-                                  !arena_has(core_arena_base(), entry)) )
+                                  !core_in_arena(core_arena_base(), entry)) )
         return -EOVERFLOW;
     /* Reserve both structures first so that a failure changes nothing. */
     ret = order_reserve(idx);

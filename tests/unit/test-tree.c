@@ -396,8 +396,7 @@ static void churn(int mode)
     /* The entries left are where the mode says. */
     arena = core_arena_base();
     for ( i = 0; i < NAMES; i++ )
-        if ( leaf[i] && arena && (char *)leaf[i] >= arena &&
-             (size_t)((char *)leaf[i] - arena) < CORE_ARENA_BYTES )
+        if ( leaf[i] && core_in_arena(arena, leaf[i]) )
             in_arena++;
         else if ( leaf[i] )
             outside++;
