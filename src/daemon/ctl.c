@@ -856,9 +856,9 @@ static void stats(struct args *a, struct ctl_result *res)
                  "domain_create_p99_us %u\ndomain_destroy_p99_us %u\n"
                  "hypercalls_served %lu\n",
                  mi.uordblks + mi.hblkhd, mi.fordblks, malloc_arenas(),
-                 hypfs_mapped_bytes(), ncontrol, nguest, peak, watching, watches, bs.max,
-                 bs.domains, bs.total, bs.most, bs.peak_domain,
-                 bs.refused, bs.paced, as.lines, as.coalesced,
+                 hypfs_mapped_bytes(), ncontrol, nguest, peak, watching,
+                 watches, bs.max, bs.domains, bs.total, bs.most,
+                 bs.peak_domain, bs.refused, bs.paced, as.lines, as.coalesced,
                  as.waiting, duration_p99(D_CREATE),
                  duration_p99(D_DESTROY), server_ops_served()) < 0) {
         fail(res, -ENOMEM, "out of memory");
