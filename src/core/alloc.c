@@ -579,6 +579,7 @@ void slab_release(struct slab *slab, void *ptr, size_t size)
 void slab_destroy(struct slab *slab)
 {
     char *block = slab->blocks, *run = NULL;
+    const char *base = core_arena_base();
     size_t nrun = 0;
 
     /*
@@ -591,22 +592,22 @@ void slab_destroy(struct slab *slab)
 
         UNPOISON(block, SLAB_BLOCK);
         memcpy(&next, block, sizeof(void *));
-        if ( !core_in_arena(core_arena_base(), block) )
-            core_free(block);
-        else if ( run && block + SLAB_BLOCK == run )
+        if ( !core_in_arena(base, block) )
         {
-            POISON(block, SLAB_BLOCK);
-            run = block;
-            nrun++;
+            core_free(block);
+            block = next;
+            continue;
         }
+        POISON(block, SLAB_BLOCK);
+        if ( run && block + SLAB_BLOCK == run )
+            nrun++;
         else
         {
-            POISON(block, SLAB_BLOCK);
             if ( run )
                 arena_blocks_free(run, nrun);
-            run = block;
             nrun = 1;
         }
+        run = block;
         block = next;
     }
     if ( run )

@@ -104,7 +104,8 @@
 #define HOME_BITS     19
 #define HOME_MASK     (((UINT64_C(1) << HOME_BITS) - 1) << HOME_SHIFT)
 #define EXTRA_SHIFT   32
-#define EXTRA_MASK    (UINT64_C(0xfff) << EXTRA_SHIFT)
+#define EXTRA_BITS    12
+#define EXTRA_MASK    (((UINT64_C(1) << EXTRA_BITS) - 1) << EXTRA_SHIFT)
 #define PTR_MASK      ((UINT64_C(1) << HOME_SHIFT) - 1)
 #define OFF_MASK      ((UINT64_C(1) << EXTRA_SHIFT) - 1)
 #define PTR_BITS      47      /* of a user-space address */
@@ -127,7 +128,7 @@ static uint32_t hash_home(uint32_t hash)
 static uint64_t hash_key(uint32_t hash)
 {
     return (uint64_t)hash_home(hash) << HOME_SHIFT |
-           (uint64_t)(hash & 0xfffu) << EXTRA_SHIFT;
+           (uint64_t)(hash & ((1u << EXTRA_BITS) - 1)) << EXTRA_SHIFT;
 }
 
 static uint64_t slot_make(const struct hypfs_entry *e, uint32_t hash,
@@ -417,12 +418,13 @@ static int order_reserve(struct hypfs_dir_index *idx)
 int index_insert(struct hypfs_dir_index *idx, struct hypfs_entry *entry,
                  uint32_t hash)
 {
+    const char *base = core_arena_base();
     int ret;
 
     if ( idx->nr == UINT32_MAX - 1 )
         return -E2BIG;
     if ( (uintptr_t)entry & 7 || ((uint64_t)(uintptr_t)entry >> PTR_BITS &&
-                                  !core_in_arena(core_arena_base(), entry)) )
+                                  !core_in_arena(base, entry)) )
         return -EOVERFLOW;
     /* Reserve both structures first so that a failure changes nothing. */
     ret = order_reserve(idx);
@@ -435,8 +437,7 @@ int index_insert(struct hypfs_dir_index *idx, struct hypfs_entry *entry,
             return ret;
     }
 
-    table_place(idx->slots, idx->nslots,
-                slot_make(entry, hash, core_arena_base()));
+    table_place(idx->slots, idx->nslots, slot_make(entry, hash, base));
     move_some(idx, MOVE_STEP);
     next_prepare(idx);
 
