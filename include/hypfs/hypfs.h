@@ -598,7 +598,8 @@ int hypfs_forget_owner(struct hypfs *fs, uint32_t domid);
  * Bytes of memory the core holds in mappings of its own, for every tree
  * of the process: the slab blocks that entries made by hypfs_leaf_new()
  * and hypfs_dir_new() live in (from one reservation of address space),
- * and large directories' tables.  The C library's statistics
+ * and large directories' tables, with up to 4 MiB of tables of freed
+ * directories kept for the next ones.  The C library's statistics
  * (mallinfo2()) do not count them; together the two are what the core
  * holds.  Any thread, no lock: a moment's figure.  (HYPFS_1.1)
  */

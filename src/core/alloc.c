@@ -145,17 +145,147 @@ static void count_mapped(size_t add, size_t sub)
     __atomic_sub_fetch(&mapped_bytes, sub, __ATOMIC_RELAXED);
 }
 
-void *core_array_alloc(size_t size)
+/*
+ * Tables kept for the next directory.  A process that builds trees and
+ * frees them (a toolstack's tests; hypfsd, whose domains come and go)
+ * would map each table afresh, fault its pages in and give them back:
+ * 65,536 entries added into a process that had held a million spent 15%
+ * of their time in the kernel (munmap(), page faults, populating),
+ * against 2% when tables came from the C library's heap, which reuses
+ * its pages.  So a mapped table of up to CACHE_TABLE_MAX freed whole is
+ * kept here instead, CACHE_BYTES_MAX in all (still counted in
+ * hypfs_mapped_bytes()), and one of the same size is taken from here
+ * before a new one is mapped: table sizes follow one sequence (index.c),
+ * so directories of any tree ask for the same few.  What was kept is
+ * not zero: core_array_alloc() clears it, core_array_alloc_dirty() says
+ * so and leaves it to the caller (a directory clears the table it makes
+ * ahead a piece per insertion, as it would fault in a new one).  Under
+ * AddressSanitizer a kept table is poisoned until it is taken.
+ */
+#define CACHE_TABLE_MAX (1024u * 1024u)
+#define CACHE_BYTES_MAX (4u * 1024u * 1024u)
+#define CACHE_SLOTS     16u
+
+struct unmapping
 {
     void *p;
+    size_t len;
+};
 
+static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct unmapping cache[CACHE_SLOTS];        /* under cache_lock */
+static unsigned int ncached;                       /* under cache_lock */
+static size_t cached_bytes;                        /* atomic; cache_lock */
+
+size_t core_array_kept_bytes(void)
+{
+    return __atomic_load_n(&cached_bytes, __ATOMIC_RELAXED);
+}
+
+static bool cache_fits(size_t len)
+{
+    return len <= CACHE_TABLE_MAX && ncached < CACHE_SLOTS &&
+           cached_bytes + len <= CACHE_BYTES_MAX;
+}
+
+static void *cache_take(size_t len)
+{
+    void *p = NULL;
+    unsigned int i;
+
+    if ( len > CACHE_TABLE_MAX )
+        return NULL;
+    pthread_mutex_lock(&cache_lock);
+    for ( i = ncached; i--; )
+        if ( cache[i].len == len )
+        {
+            p = cache[i].p;
+            cache[i] = cache[--ncached];
+            __atomic_store_n(&cached_bytes, cached_bytes - len,
+                             __ATOMIC_RELAXED);
+            break;
+        }
+    pthread_mutex_unlock(&cache_lock);
+    if ( p )
+        UNPOISON(p, len);
+    return p;
+}
+
+void core_array_kept_drop(void)
+{
+    pthread_mutex_lock(&cache_lock);
+    while ( ncached )
+    {
+        ncached--;
+        UNPOISON(cache[ncached].p, cache[ncached].len);
+        munmap(cache[ncached].p, cache[ncached].len);
+        count_mapped(0, cache[ncached].len);
+    }
+    __atomic_store_n(&cached_bytes, 0, __ATOMIC_RELAXED);
+    pthread_mutex_unlock(&cache_lock);
+}
+
+/* Whether [@p, @p + @len), a whole table, was kept. */
+static bool cache_put(void *p, size_t len)
+{
+    bool kept = false;
+
+    if ( len > CACHE_TABLE_MAX )
+        return false;
+    pthread_mutex_lock(&cache_lock);
+    if ( cache_fits(len) )
+    {
+        POISON(p, len);
+        cache[ncached].p = p;
+        cache[ncached].len = len;
+        ncached++;
+        __atomic_store_n(&cached_bytes, cached_bytes + len, __ATOMIC_RELAXED);
+        kept = true;
+    }
+    pthread_mutex_unlock(&cache_lock);
+    return kept;
+}
+
+/*
+ * Whether a table of @len bytes freed now would likely be kept: asked at
+ * every step of a growth, so without the lock.  If it is not kept after
+ * all, it is given back whole once the lock is let go.
+ */
+static bool cache_would_keep(size_t len)
+{
+    return len <= CACHE_TABLE_MAX &&
+           core_array_kept_bytes() + len <= CACHE_BYTES_MAX;
+}
+
+void *core_array_alloc_dirty(size_t size, bool *dirty)
+{
+    size_t len = page_round(size);
+    void *p;
+
+    *dirty = false;
     if ( !array_mapped(size) )
         return core_calloc(1, size);
-    p = mmap(NULL, page_round(size), PROT_READ | PROT_WRITE,
-             MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    p = cache_take(len);
+    if ( p )
+    {
+        *dirty = true;
+        return p;
+    }
+    p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+             -1, 0);
     if ( p == MAP_FAILED )
         return NULL;
-    count_mapped(page_round(size), 0);
+    count_mapped(len, 0);
+    return p;
+}
+
+void *core_array_alloc(size_t size)
+{
+    bool dirty;
+    void *p = core_array_alloc_dirty(size, &dirty);
+
+    if ( p && dirty )
+        memset(p, 0, page_round(size));
     return p;
 }
 
@@ -168,12 +298,6 @@ void *core_array_alloc(size_t size)
  * pages were given back because they never will be.
  */
 #define DEFER_MAX 8
-
-struct unmapping
-{
-    void *p;
-    size_t len;
-};
 
 static CORE_TLS struct unmapping deferred[DEFER_MAX];
 static CORE_TLS unsigned int ndeferred;
@@ -338,13 +462,13 @@ void core_array_free(void *p, size_t size)
 {
     if ( !p )
         return;
-    if ( array_mapped(size) )
+    if ( !array_mapped(size) )
+        core_free(p);
+    else if ( !cache_put(p, page_round(size)) )
     {
         unmap(p, page_round(size));
         count_mapped(0, page_round(size));
     }
-    else
-        core_free(p);
 }
 
 size_t core_array_release(void *p, size_t size, size_t done, size_t upto)
@@ -352,7 +476,9 @@ size_t core_array_release(void *p, size_t size, size_t done, size_t upto)
     size_t pg = core_page_size();
     size_t end = upto & ~(pg - 1);
 
-    if ( !p || !array_mapped(size) || end <= done )
+    /* Kept whole if it will be kept: pages given back are not. */
+    if ( !p || !array_mapped(size) || end <= done ||
+         (!done && cache_would_keep(page_round(size))) )
         return done;
     unmap((char *)p + done, end - done);
     count_mapped(0, end - done);
@@ -363,8 +489,8 @@ void core_array_free_rest(void *p, size_t size, size_t released)
 {
     if ( !p )
         return;
-    if ( !array_mapped(size) )
-        core_free(p);
+    if ( !array_mapped(size) || !released )
+        core_array_free(p, size);
     else if ( released < page_round(size) )
     {
         unmap((char *)p + released, page_round(size) - released);

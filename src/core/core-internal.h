@@ -59,6 +59,17 @@ size_t core_page_size(void);
  * new @done; a released array is freed with core_array_free_rest().
  */
 void *core_array_alloc(size_t size);
+/*
+ * The same, but a table kept from a freed directory (alloc.c) is handed
+ * out as it is, with *@dirty set: the caller zeroes it before use.
+ */
+void *core_array_alloc_dirty(size_t size, bool *dirty);
+/*
+ * Bytes of freed tables kept for reuse (counted in hypfs_mapped_bytes());
+ * core_array_kept_drop() gives them all back (tests).
+ */
+size_t core_array_kept_bytes(void);
+void core_array_kept_drop(void);
 void *core_array_resize(void *p, size_t old_size, size_t new_size,
                         size_t *room);
 void core_array_free(void *p, size_t size);
@@ -143,6 +154,7 @@ struct hypfs_dir_index {
     uint64_t *next_slots;
     uint32_t next_nslots;
     size_t next_faulted;              /* bytes of it asked for so far */
+    bool next_dirty;                  /* kept from before: being zeroed */
 };
 
 /*

@@ -58,10 +58,12 @@
  * a new one is made zeroed by the kernel, not by a loop, ahead of time
  * (past 13/16 load) and faulted in a few pages after each insertion with
  * the lock let go, since its first writes would be page faults under the
- * lock; the old one is given back a page at a time as its slots are
- * moved, after the lock is let go, so lookups in it never read below
- * old_done; the order array grows into address space kept for it,
- * without a copy.
+ * lock (one kept from a freed directory has its pages: it is zeroed a
+ * piece per insertion instead); the old one is given back a page at a
+ * time as its slots are moved, after the lock is let go, so lookups in it
+ * never read below old_done (or kept whole, if it is small enough to be
+ * kept for another directory); the order array grows into address space
+ * kept for it, without a copy.
  *
  * Locking: insert and remove run under the tree's writer lock.  Lookups run
  * under the reader lock and only read.  The lazy merge is the one change
@@ -88,7 +90,7 @@
  * PREFAULT_STEP bytes of it are faulted in after each insertion: 12 MB
  * take 770 insertions, and 1/16 of the table's size come before it is due.
  */
-#define PREPARE_MIN   (256u * 1024u)
+#define PREPARE_MIN   (128u * 1024u)
 #define PREFAULT_STEP (16u * 1024u)
 
 /*
@@ -256,7 +258,7 @@ static void next_prepare(struct hypfs_dir_index *idx)
              (uint64_t)idx->nr * 16 <= (uint64_t)idx->nslots * 13 )
             return;
         /* Without memory now, growth tries again when it is due. */
-        idx->next_slots = core_array_alloc(bytes);
+        idx->next_slots = core_array_alloc_dirty(bytes, &idx->next_dirty);
         if ( !idx->next_slots )
             return;
         idx->next_nslots = n;
@@ -266,8 +268,13 @@ static void next_prepare(struct hypfs_dir_index *idx)
     {
         size_t step = bytes - idx->next_faulted < PREFAULT_STEP
                       ? bytes - idx->next_faulted : PREFAULT_STEP;
+        char *p = (char *)idx->next_slots + idx->next_faulted;
 
-        core_prefault_later((char *)idx->next_slots + idx->next_faulted, step);
+        /* Its pages are there: zeroing a piece costs less than a fault. */
+        if ( idx->next_dirty )
+            memset(p, 0, step);
+        else
+            core_prefault_later(p, step);
         idx->next_faulted += step;
     }
 }
@@ -281,6 +288,12 @@ static int table_grow(struct hypfs_dir_index *idx)
         return -E2BIG;
     if ( idx->next_slots && idx->next_nslots == nslots )
     {
+        size_t bytes = table_bytes(nslots);
+
+        /* Only removals in between leave some not zeroed yet. */
+        if ( idx->next_dirty && idx->next_faulted < bytes )
+            memset((char *)idx->next_slots + idx->next_faulted, 0,
+                   bytes - idx->next_faulted);
         slots = idx->next_slots;
         idx->next_slots = NULL;
         idx->next_nslots = idx->next_faulted = 0;

@@ -439,7 +439,7 @@ static void test_arena_reuse(void **state)
     struct hypfs_entry_dir *dir;
     struct hypfs_entry_leaf *l;
     uintptr_t lo = UINTPTR_MAX, hi = 0;
-    size_t before = hypfs_mapped_bytes();
+    size_t before = hypfs_mapped_bytes(), kept0 = core_array_kept_bytes();
     unsigned int i, round;
     char name[24];
 
@@ -469,8 +469,60 @@ static void test_arena_reuse(void **state)
         assert_true(lo >= (uintptr_t)core_arena_base());
         assert_true(hypfs_mapped_bytes() > before + N * 32);
         hypfs_free(t);
-        assert_int_equal(hypfs_mapped_bytes(), before);
+        /* Tables kept for the next directory are still mapped. */
+        assert_int_equal(hypfs_mapped_bytes() - core_array_kept_bytes(),
+                         before - kept0);
     }
+}
+
+/*
+ * A freed directory's tables are kept (alloc.c) and the next directory's
+ * are made of them: not zero when taken, so zeroed then (the table made
+ * ahead a piece per insertion).  The second tree finds each of its
+ * entries and none that it lacks; the kept bytes go and come back.
+ */
+static void test_table_kept(void **state)
+{
+    enum { N = 30000 };
+    struct hypfs *t;
+    struct hypfs_entry_dir *dir;
+    size_t kept[2];
+    unsigned int i, round;
+    char path[32];
+    uint32_t v;
+
+    (void)state;
+    core_array_kept_drop();
+    for ( round = 0; round < 2; round++ )
+    {
+        assert_int_equal(hypfs_new(&t), 0);
+        assert_int_equal(hypfs_dir_new(hypfs_root(t), "d", &dir), 0);
+        for ( i = 0; i < N; i++ )
+        {
+            snprintf(path, sizeof(path), "e%u", i * 7919u % N);
+            assert_int_equal(hypfs_leaf_new(dir, path, XEN_HYPFS_TYPE_UINT,
+                                            &i, 4, 0, NULL), 0);
+        }
+        for ( i = 0; i < N + 2000; i++ )
+        {
+            snprintf(path, sizeof(path), "/d/e%u", i);
+            if ( i < N )
+            {
+                assert_int_equal(read_content(t, path, &v, 4), 4);
+                assert_int_equal(v * 7919u % N, i);
+            }
+            else
+                assert_int_equal(read_content(t, path, &v, 4), -ENOENT);
+        }
+        if ( round )
+            /* Made of what the first tree left. */
+            assert_true(core_array_kept_bytes() < kept[0]);
+        hypfs_free(t);
+        kept[round] = core_array_kept_bytes();
+        /* 39,226 slots, the last table: kept. */
+        assert_true(kept[round] >= 39226 * 8);
+    }
+    assert_int_equal(kept[1], kept[0]);
 }
 
 /*
@@ -534,6 +586,66 @@ static bool mapped(const void *p)
     long pg = sysconf(_SC_PAGESIZE);
 
     return !mincore((void *)((uintptr_t)p & ~(uintptr_t)(pg - 1)), 1, &v);
+}
+
+/*
+ * The keeping itself: a table up to 1 MiB freed whole is kept and handed
+ * out again, zeroed or said to be dirty; a larger one, or one past the
+ * 4 MiB kept in all, is given back.
+ */
+static void test_array_kept(void **state)
+{
+    size_t pg = (size_t)sysconf(_SC_PAGESIZE), size = 200000, i;
+    size_t len = (size + pg - 1) & ~(pg - 1), len2 = len + 3 * pg;
+    unsigned char *p, *q, *big[6];
+    bool dirty;
+
+    (void)state;
+    core_array_kept_drop();
+    assert_int_equal(core_array_kept_bytes(), 0);
+    p = core_array_alloc(size);
+    assert_non_null(p);
+    memset(p, 0xa5, size);
+    core_array_free(p, size);
+    assert_int_equal(core_array_kept_bytes(), len);
+    assert_true(mapped(p));
+    q = core_array_alloc(size);
+    assert_ptr_equal(q, p);
+    assert_int_equal(core_array_kept_bytes(), 0);
+    for ( i = 0; i < size; i++ )
+        assert_int_equal(q[i], 0);
+    memset(q, 0x5a, size);
+    core_array_free(q, size);
+    q = core_array_alloc_dirty(size, &dirty);
+    assert_ptr_equal(q, p);
+    assert_true(dirty);
+    assert_int_equal(q[size - 1], 0x5a);
+    core_array_free(q, size);
+    /* Another size is mapped afresh: zero, and not dirty. */
+    q = core_array_alloc_dirty(len2, &dirty);
+    assert_non_null(q);
+    assert_false(dirty);
+    assert_ptr_not_equal(q, p);
+    core_array_free(q, len2);
+    assert_int_equal(core_array_kept_bytes(), len + len2);
+    /* Past 1 MiB: given back. */
+    q = core_array_alloc((1u << 20) + pg);
+    assert_non_null(q);
+    core_array_free(q, (1u << 20) + pg);
+    assert_false(mapped(q));
+    /* Six of 1 MiB: kept while the whole stays within 4 MiB. */
+    for ( i = 0; i < 6; i++ )
+        assert_non_null(big[i] = core_array_alloc(1u << 20));
+    for ( i = 0; i < 6; i++ )
+        core_array_free(big[i], 1u << 20);
+    assert_int_equal(core_array_kept_bytes(), len + len2 + (3u << 20));
+    assert_true(mapped(big[2]));
+    assert_false(mapped(big[3]));
+    assert_false(mapped(big[5]));
+    core_array_kept_drop();
+    assert_int_equal(core_array_kept_bytes(), 0);
+    assert_false(mapped(big[0]));
+    assert_false(mapped(p));
 }
 
 static void test_array_room(void **state)
@@ -642,6 +754,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_random_churn_mixed, setup,
                                         teardown),
         cmocka_unit_test(test_arena_reuse),
+        cmocka_unit_test(test_table_kept),
+        cmocka_unit_test(test_array_kept),
         cmocka_unit_test(test_array_room),
         cmocka_unit_test_setup_teardown(test_next_table, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_reentry, setup, teardown),
