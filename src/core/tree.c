@@ -316,7 +316,8 @@ struct hypfs_dir_priv *dir_priv_get(struct hypfs_entry_dir *dir)
 }
 
 /* One pass: every add of a leaf checks its name. */
-static int check_name(const char *name)
+/* 0 and its length in *@lenp, or -EINVAL. */
+static int check_name(const char *name, size_t *lenp)
 {
     size_t len;
 
@@ -331,6 +332,7 @@ static int check_name(const char *name)
     }
     if ( !len || (name[0] == '.' && (len == 1 || (len == 2 && name[1] == '.'))) )
         return -EINVAL;
+    *lenp = len;
     return 0;
 }
 
@@ -429,7 +431,8 @@ static int check_entry_fields(const struct hypfs_entry *e)
 
 static int check_entry(const struct hypfs_entry *e)
 {
-    int ret = check_name(e->name);
+    size_t len;
+    int ret = check_name(e->name, &len);
 
     return ret ? ret : check_entry_fields(e);
 }
@@ -569,11 +572,13 @@ static void record_change(struct hypfs_entry_dir *parent,
         child->gen = (uint32_t)fs->gen;
 }
 
-/* Add @entry (already checked) to @parent; caller holds the lock if any. */
+/*
+ * Add @entry (already checked; @len: its name's) to @parent; caller holds
+ * the lock if any.
+ */
 static int add_entry_locked(struct hypfs_entry_dir *parent,
-                            struct hypfs_entry *entry)
+                            struct hypfs_entry *entry, size_t len)
 {
-    size_t len = strlen(entry->name);
     struct hypfs_dir_priv *pp;
     uint32_t hash;
     uint64_t size;
@@ -668,14 +673,14 @@ static int add_dir_common(struct hypfs_entry_dir *parent,
     {
         /* Marked first, so that attaching it links the template too. */
         dir->e.flags |= EF_DYNDIR;
-        ret = add_entry_locked(parent, &dir->e);
+        ret = add_entry_locked(parent, &dir->e, strlen(dir->e.name));
         if ( ret )
             dir->e.flags &= (uint8_t)~EF_DYNDIR;
         else
             dd->tmpl->e.flags |= EF_LINKED;
     }
     else if ( !ret )
-        ret = add_entry_locked(parent, &dir->e);
+        ret = add_entry_locked(parent, &dir->e, strlen(dir->e.name));
     unlock_after_change(fs);
     return ret;
 }
@@ -713,7 +718,7 @@ int hypfs_add_leaf(struct hypfs_entry_dir *parent,
             ret = lock_for_change(parent);
         if ( !ret )
         {
-            ret = add_entry_locked(parent, &leaf->e);
+            ret = add_entry_locked(parent, &leaf->e, strlen(leaf->e.name));
             unlock_after_change(fs);
         }
     }
@@ -844,11 +849,10 @@ int hypfs_dir_new(struct hypfs_entry_dir *parent, const char *name,
     struct hypfs_entry_dir *dir;
     uint8_t flags;
     size_t len;
-    int ret = check_name(name);
+    int ret = check_name(name, &len);
 
     if ( ret )
         return ret;
-    len = strlen(name);
     ret = parent ? lock_for_change(parent) : 0;
     if ( ret )
         return ret;
@@ -862,7 +866,7 @@ int hypfs_dir_new(struct hypfs_entry_dir *parent, const char *name,
         dir->e.name = (const char *)(dir + 1);
         dir->e.flags = flags;
         if ( parent )
-            ret = add_entry_locked(parent, &dir->e);
+            ret = add_entry_locked(parent, &dir->e, len);
     }
     if ( ret && dir )
     {
@@ -890,7 +894,7 @@ static int leaf_new(struct hypfs_entry_dir *parent, const char *name,
     void *data = NULL;
     uint8_t flags;
     size_t len, cap;
-    int ret = check_name(name);
+    int ret = check_name(name, &len);
 
     if ( ret )
         return ret;
@@ -898,7 +902,6 @@ static int leaf_new(struct hypfs_entry_dir *parent, const char *name,
          (size && !content) || size > HYPFS_CONTENT_MAX ||
          max_size > HYPFS_CONTENT_MAX )
         return -EINVAL;
-    len = strlen(name);
 
     ret = lock_for_change(parent);
     if ( ret )
@@ -942,7 +945,7 @@ static int leaf_new(struct hypfs_entry_dir *parent, const char *name,
     /* Its name was checked above, and copied. */
     ret = check_entry_fields(&leaf->e);
     if ( !ret )
-        ret = add_entry_locked(parent, &leaf->e);
+        ret = add_entry_locked(parent, &leaf->e, len);
     if ( !ret )
     {
         if ( out )
