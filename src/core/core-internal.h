@@ -168,6 +168,40 @@ struct tomb_map {
     uint32_t n;
 };
 
+/* The owner an entry inherits, if any. */
+struct owner {
+    bool set;
+    uint32_t domid;
+};
+
+/*
+ * Who may see a change: computed along its path, from the root down.
+ * VIS_EACH_OWNER: inside the template of a dynamic directory whose
+ * instances are owned by their ids, a change each instance's owner sees
+ * in its own (recorded in the template's stamps, which every instance's
+ * view includes).
+ */
+enum vis_kind { VIS_ANY, VIS_OWNER, VIS_CONTROL, VIS_EACH_OWNER };
+struct vis {
+    enum vis_kind kind;
+    uint32_t owner;                   /* VIS_OWNER */
+};
+
+/*
+ * Who could see a directory, and the owner in effect there, as
+ * gen_bump_child() works them out for its children (gen.c): kept, since
+ * every add below would walk the same path from the root again.  Valid
+ * while @epoch is the process's (a right or an owner of any directory
+ * changed since: bumped); a directory linked into a place is reset.
+ */
+struct dir_vis {
+    uint64_t epoch;                   /* 0: not worked out */
+    struct vis vis;
+    struct owner owner;
+    uint32_t depth;                   /* the root's: 0 */
+    bool plain;                       /* no template above, not too deep */
+};
+
 /* What the core keeps for a directory (entry_dir.priv). */
 struct hypfs_dir_priv {
     struct hypfs *fs;                 /* tree it is part of; NULL: detached */
@@ -179,6 +213,7 @@ struct hypfs_dir_priv {
     bool is_tomb_parent;
     struct hypfs_entry_dir *next_tomb_parent; /* struct hypfs.tomb_parents */
     struct tomb_map tombs;
+    struct dir_vis dvis;              /* under the writer lock */
 };
 
 /* ---- Trees (tree.c) ---- */
@@ -295,28 +330,14 @@ int core_gzip(const void *data, size_t len, void **out, size_t *out_len);
 
 /* ---- Rights and generations (gen.c) ---- */
 
-/* The owner an entry inherits, if any. */
-struct owner {
-    bool set;
-    uint32_t domid;
-};
-
-/*
- * Who may see a change: computed along its path, from the root down.
- * VIS_EACH_OWNER: inside the template of a dynamic directory whose
- * instances are owned by their ids, a change each instance's owner sees
- * in its own (recorded in the template's stamps, which every instance's
- * view includes).
- */
-enum vis_kind { VIS_ANY, VIS_OWNER, VIS_CONTROL, VIS_EACH_OWNER };
-struct vis {
-    enum vis_kind kind;
-    uint32_t owner;                   /* VIS_OWNER */
-};
-
 /* The root's, then one step down to a node with @access and @owner. */
 void vis_init(struct vis *v);
 void vis_step(struct vis *v, uint8_t access, struct owner owner);
+/*
+ * Rights or an owner of a directory changed: what every directory's
+ * struct dir_vis says is stale.
+ */
+void gen_vis_changed(void);
 /* Who could see @child of @parent (a stored directory in a tree). */
 void gen_vis_of_child(const struct hypfs_entry_dir *parent,
                       const struct hypfs_entry *child, struct vis *v);

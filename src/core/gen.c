@@ -38,6 +38,9 @@
  *
  * A change costs O(depth): the entry, then each directory above it.
  * Nothing per watcher happens here; the change hook only takes note.
+ * Who could see an entry added or removed is worked out from what is
+ * kept for its directory (struct dir_vis) rather than from the root
+ * again: working it out was a seventh of the cost of an add.
  *
  * A leaf keeps the 32 low bits of its stamp, so that leaves stay as small
  * as they were.  The full number is rebuilt from the tree's: the largest
@@ -288,20 +291,103 @@ uint64_t gen_bump(struct hypfs *fs, const struct where *w, const char *path)
     return g;
 }
 
+/*
+ * The epoch of every directory's struct dir_vis: moved by any change of a
+ * directory's rights or owner, in any tree (rare: such changes are made
+ * when a directory is made, before its children), so that none is kept
+ * past one that could change it.  Starts above the 0 of "never".
+ */
+static uint64_t vis_epoch = 1;
+
+void gen_vis_changed(void)
+{
+    __atomic_add_fetch(&vis_epoch, 1, __ATOMIC_RELAXED);
+}
+
+/*
+ * @dir's struct dir_vis brought up to @epoch, with those of the
+ * directories above it that are not: false if the path is deeper than
+ * that can be done for (then chain_up() and vis_down() do it all).
+ */
+static bool dir_vis_fill(struct hypfs_entry_dir *dir, uint64_t epoch)
+{
+    struct hypfs_entry_dir *chain[CHAIN_MAX], *d, *up;
+    struct dir_vis s;
+    unsigned int n = 0;
+
+    for ( d = dir; d && d->priv && d->priv->dvis.epoch != epoch;
+          d = d->priv->parent )
+    {
+        if ( n == CHAIN_MAX )
+            return false;
+        chain[n++] = d;
+    }
+    up = d && d->priv ? d : NULL;
+    if ( up )
+        s = up->priv->dvis;
+    else
+    {
+        vis_init(&s.vis);
+        s.owner.set = false;
+        s.owner.domid = 0;
+        s.plain = true;
+    }
+    while ( n-- )
+    {
+        d = chain[n];
+        /* A step below a dynamic directory is into its template. */
+        s.plain = s.plain && !(up && (up->e.flags & EF_DYNDIR));
+        s.depth = up ? s.depth + 1 : 0;
+        if ( s.depth + 1 >= CHAIN_MAX )
+            s.plain = false;
+        s.owner = owner_below(&d->e, s.owner);
+        vis_step(&s.vis, d->e.access, s.owner);
+        s.epoch = epoch;
+        d->priv->dvis = s;
+        up = d;
+    }
+    return true;
+}
+
 uint64_t gen_bump_child(struct hypfs *fs, struct hypfs_entry_dir *parent,
                         const struct hypfs_entry *child, const char *path,
                         struct vis *v)
 {
-    struct hypfs_entry_dir *chain[CHAIN_MAX];
+    struct hypfs_entry_dir *chain[CHAIN_MAX], *d;
     uint64_t g = ++fs->gen;
+    uint64_t epoch = __atomic_load_n(&vis_epoch, __ATOMIC_RELAXED);
+    const struct dir_vis *pv = &parent->priv->dvis;
     unsigned int dd_at, n;
     bool control;
 
     LOCK_ASSERT(core_lock_state == WRITE_LOCKED,
                 "a change recorded without the writer lock");
-    n = chain_up(parent, chain, &dd_at, &control);
-    vis_down(chain, n, dd_at, control, child, v);
-    bump_chain(chain, n, dd_at, v, g);
+    if ( (pv->epoch == epoch || dir_vis_fill(parent, epoch)) && pv->plain )
+    {
+        bool any, owned;
+
+        /* vis_down() and bump_chain() without a template on the path. */
+        *v = pv->vis;
+        vis_step(v, child->access, owner_below(child, pv->owner));
+        any = v->kind == VIS_ANY;
+        owned = v->kind == VIS_OWNER;
+        for ( d = parent; d && d->priv; d = d->priv->parent )
+        {
+            struct hypfs_dir_priv *p = d->priv;
+
+            p->gens.all = g;
+            if ( any )
+                p->gens.any = g;
+            if ( owned && p->dvis.owner.set && p->dvis.owner.domid == v->owner )
+                p->gens.owner = g;
+        }
+    }
+    else
+    {
+        n = chain_up(parent, chain, &dd_at, &control);
+        vis_down(chain, n, dd_at, control, child, v);
+        bump_chain(chain, n, dd_at, v, g);
+    }
     if ( fs->hook )
         fs->hook(fs->hook_arg, path ? path : "/", g);
     return g;

@@ -487,6 +487,8 @@ static void set_tree(struct hypfs_entry_dir *dir, struct hypfs *fs,
 
     dir->priv->fs = fs;
     dir->priv->parent = fs ? parent : NULL;
+    /* What was worked out for its old place, if it had one. */
+    dir->priv->dvis.epoch = 0;
     if ( fs && !in_template && owner_root(dir) )
         owner_root_link(fs, dir);
     if ( dir->e.flags & EF_DYNDIR )
@@ -1009,6 +1011,8 @@ int hypfs_set_access(struct hypfs_entry *entry, unsigned int read_right,
     if ( read_right > HYPFS_RIGHT_OWNER || write_right > HYPFS_RIGHT_OWNER )
         return -EINVAL;
     entry->access = (uint8_t)(read_right | (write_right << 2));
+    if ( entry->type == XEN_HYPFS_TYPE_DIR )
+        gen_vis_changed();
     return 0;
 }
 
@@ -1016,6 +1020,7 @@ void hypfs_dir_set_owner(struct hypfs_entry_dir *dir, uint32_t domid)
 {
     dir->owner = domid;
     dir->e.flags |= EF_HAS_OWNER;
+    gen_vis_changed();
     /* In a tree already (the writer lock held): it begins ownership now. */
     if ( dir->priv && dir->priv->fs && (dir->e.flags & EF_LINKED) &&
          !in_template(dir) )

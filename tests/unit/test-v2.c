@@ -891,6 +891,55 @@ static void test_generations(void **state)
 }
 
 /*
+ * Who could see an entry added to a directory is worked out once for the
+ * directory and kept (gen.c): a directory's rights or owner changed after
+ * entries were added to it must count for the next one added.
+ */
+static struct hypfs_entry_leaf flip_leaf[3] = {
+    { .e = { .type = XEN_HYPFS_TYPE_UINT, .name = "a", .size = 4,
+             .access = HYPFS_RIGHT_ANY }, .u.content = &visible_v },
+    { .e = { .type = XEN_HYPFS_TYPE_UINT, .name = "b", .size = 4,
+             .access = HYPFS_RIGHT_ANY }, .u.content = &visible_v },
+    { .e = { .type = XEN_HYPFS_TYPE_UINT, .name = "c", .size = 4,
+             .access = HYPFS_RIGHT_ANY }, .u.content = &visible_v },
+};
+
+static void test_generations_after_rights_change(void **state)
+{
+    struct hypfs_entry_dir *pub, *flip;
+    unsigned int i;
+
+    (void)state;
+    callers_init();
+    pub = (struct hypfs_entry_dir *)index_find(
+        dir_index(hypfs_root(fs)), name_hash("pub", 3), "pub", 3);
+    assert_non_null(pub);
+    flip = mk_dir(fs, pub, "flip", HYPFS_RIGHT_ANY, -1);
+    STEP("a leaf every domain reads added to /pub/flip",
+         assert_int_equal(hypfs_add_leaf(flip, &flip_leaf[0], false), 0),
+         " / /pub ", " / /pub ", " / /pub ", " / /pub ");
+    STEP("/pub/flip now its owner's, and it has none: the control domain's",
+         hypfs_write_lock(fs);
+         assert_int_equal(hypfs_set_access(&flip->e, HYPFS_RIGHT_OWNER,
+                                           HYPFS_RIGHT_CONTROL), 0);
+         hypfs_write_unlock(fs),
+         "", "", "", "");
+    STEP("a leaf added there",
+         assert_int_equal(hypfs_add_leaf(flip, &flip_leaf[1], false), 0),
+         " / /pub ", "", "", "");
+    /* Domain 1's view takes in the region's stamps now: not checked. */
+    hypfs_write_lock(fs);
+    hypfs_dir_set_owner(flip, 1);
+    hypfs_write_unlock(fs);
+    STEP("another added there",
+         assert_int_equal(hypfs_add_leaf(flip, &flip_leaf[2], false), 0),
+         " / /pub ", " / /pub ", "", "");
+    for ( i = 0; i < 3; i++ )
+        assert_int_equal(hypfs_remove(flip, &flip_leaf[i].e), 0);
+    assert_int_equal(hypfs_remove(pub, &flip->e), 0);
+}
+
+/*
  * The values a domain is shown say nothing about how many changes it
  * could not see: they are not the tree's counter, nor any offset of it.
  * Two trees with the same key, one with one hidden change before a
@@ -1150,6 +1199,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_faults, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tree_bounds, setup, teardown),
         cmocka_unit_test_setup_teardown(test_generations, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_generations_after_rights_change,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_values_hide_the_count, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_no_repeat, setup, teardown),
