@@ -598,8 +598,9 @@ int hypfs_forget_owner(struct hypfs *fs, uint32_t domid);
  * Bytes of memory the core holds in mappings of its own, for every tree
  * of the process: the slab blocks that entries made by hypfs_leaf_new()
  * and hypfs_dir_new() live in (from one reservation of address space),
- * and large directories' tables, with up to 4 MiB of tables of freed
- * directories kept for the next ones.  The C library's statistics
+ * and large directories' tables (not those of freed directories kept
+ * for the next ones, up to 4 MiB, as the C library's figure of memory in
+ * use leaves out its free memory).  The C library's statistics
  * (mallinfo2()) do not count them; together the two are what the core
  * holds.  Any thread, no lock: a moment's figure.  (HYPFS_1.1)
  */
