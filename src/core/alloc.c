@@ -156,12 +156,13 @@ static void count_mapped(size_t add, size_t sub)
  * kept here instead, CACHE_BYTES_MAX in all (not counted in
  * hypfs_mapped_bytes() while kept, as the C library's statistics do not
  * count its free memory as in use), and one of the same size is taken
- * from here before a new one is mapped: table sizes follow one sequence (index.c),
- * so directories of any tree ask for the same few.  What was kept is
- * not zero: core_array_alloc() clears it, core_array_alloc_dirty() says
- * so and leaves it to the caller (a directory clears the table it makes
- * ahead a piece per insertion, as it would fault in a new one).  Under
- * AddressSanitizer a kept table is poisoned until it is taken.
+ * from here before a new one is mapped: table sizes follow one sequence
+ * (index.c), so directories of any tree ask for the same few.  What was
+ * kept is not zero: core_array_alloc() clears it,
+ * core_array_alloc_dirty() says so and leaves it to the caller (a
+ * directory clears the table it makes ahead a piece per insertion, as it
+ * would fault in a new one).  Under AddressSanitizer a kept table is
+ * poisoned until it is taken.
  */
 #define CACHE_TABLE_MAX (1024u * 1024u)
 #define CACHE_BYTES_MAX (4u * 1024u * 1024u)
@@ -521,11 +522,11 @@ void core_array_free_rest(void *p, size_t size, size_t released)
  * committed (PROT_NONE, MAP_NORESERVE), opened 2 MiB at a time as blocks
  * are handed out; a block given back goes on a bitmap of free ones, its
  * pages to the kernel (MADV_FREE: taken back only under memory pressure,
- * so the next tree built here does not fault them in again) past the
- * first 8 MiB of them (ARENA_KEEP).  Without
- * the reservation (an address-space limit, say), or with test allocation
- * hooks set, blocks come from core_malloc() and their entries take the
- * long form: slower past a million entries, not wrong.  Under
+ * so the next tree built here does not fault them in again), but for
+ * the first 8 MiB of them (ARENA_KEEP).  Without the reservation (an
+ * address-space limit, say), or with test allocation hooks set, blocks
+ * come from core_malloc() and their entries take the long form: slower
+ * past a million entries, not wrong.  Under
  * AddressSanitizer a block given back stays poisoned until it is handed
  * out again, so that a use of an entry of a freed tree is still caught.
  */
@@ -548,7 +549,7 @@ static uint64_t arena_free[ARENA_BLOCKS / 64 ? ARENA_BLOCKS / 64 : 1];
  * every page of a block and moves it to the kernel's lazy-free list; for
  * a tree of 65,536 entries freed and made again, that was 1.6% of the
  * time, for memory used again at once.  Blocks are handed out lowest
- * first, and those kept are the lowest of what is freed.
+ * first; those kept are the first freed while fewer than ARENA_KEEP are.
  */
 #define ARENA_KEEP      128u                    /* 8 MiB */
 static uint32_t arena_nkept;

@@ -330,6 +330,7 @@ static bool dir_vis_fill(struct hypfs_entry_dir *dir, uint64_t epoch)
         vis_init(&s.vis);
         s.owner.set = false;
         s.owner.domid = 0;
+        s.depth = 0;
         s.plain = true;
     }
     while ( n-- )
@@ -378,7 +379,8 @@ uint64_t gen_bump_child(struct hypfs *fs, struct hypfs_entry_dir *parent,
             p->gens.all = g;
             if ( any )
                 p->gens.any = g;
-            if ( owned && p->dvis.owner.set && p->dvis.owner.domid == v->owner )
+            if ( owned && p->dvis.owner.set &&
+                 p->dvis.owner.domid == v->owner )
                 p->gens.owner = g;
         }
     }
