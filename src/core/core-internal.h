@@ -65,8 +65,9 @@ void *core_array_alloc(size_t size);
  */
 void *core_array_alloc_dirty(size_t size, bool *dirty);
 /*
- * Bytes of freed tables kept for reuse (counted in hypfs_mapped_bytes());
- * core_array_kept_drop() gives them all back (tests).
+ * Bytes of freed tables kept for reuse (not counted in
+ * hypfs_mapped_bytes() while kept); core_array_kept_drop() gives them all
+ * back (tests).
  */
 size_t core_array_kept_bytes(void);
 void core_array_kept_drop(void);

@@ -315,8 +315,10 @@ struct hypfs_dir_priv *dir_priv_get(struct hypfs_entry_dir *dir)
     return dir->priv;
 }
 
-/* One pass: every add of a leaf checks its name. */
-/* 0 and its length in *@lenp, or -EINVAL. */
+/*
+ * One pass: every add of a leaf checks its name, and learns its length
+ * (*@lenp) from the same read.  0 or -EINVAL.
+ */
 static int check_name(const char *name, size_t *lenp)
 {
     size_t len;
@@ -429,10 +431,10 @@ static int check_entry_fields(const struct hypfs_entry *e)
     return 0;
 }
 
-static int check_entry(const struct hypfs_entry *e)
+/* *@lenp: its name's length, as check_name(). */
+static int check_entry(const struct hypfs_entry *e, size_t *lenp)
 {
-    size_t len;
-    int ret = check_name(e->name, &len);
+    int ret = check_name(e->name, lenp);
 
     return ret ? ret : check_entry_fields(e);
 }
@@ -650,11 +652,12 @@ static int add_dir_common(struct hypfs_entry_dir *parent,
 {
     struct hypfs_dyndir *dd = (struct hypfs_dyndir *)dir;
     struct hypfs *fs;
+    size_t len;
     int ret;
 
     if ( !parent || !dir )
         return -EINVAL;
-    ret = check_entry(&dir->e);
+    ret = check_entry(&dir->e, &len);
     if ( ret )
         return ret;
     if ( dyn && (!dd->tmpl || !dd->ops || !dd->ops->foreach_id ||
@@ -675,14 +678,14 @@ static int add_dir_common(struct hypfs_entry_dir *parent,
     {
         /* Marked first, so that attaching it links the template too. */
         dir->e.flags |= EF_DYNDIR;
-        ret = add_entry_locked(parent, &dir->e, strlen(dir->e.name));
+        ret = add_entry_locked(parent, &dir->e, len);
         if ( ret )
             dir->e.flags &= (uint8_t)~EF_DYNDIR;
         else
             dd->tmpl->e.flags |= EF_LINKED;
     }
     else if ( !ret )
-        ret = add_entry_locked(parent, &dir->e, strlen(dir->e.name));
+        ret = add_entry_locked(parent, &dir->e, len);
     unlock_after_change(fs);
     return ret;
 }
@@ -708,19 +711,20 @@ int hypfs_add_leaf(struct hypfs_entry_dir *parent,
                    struct hypfs_entry_leaf *leaf, bool nofault)
 {
     struct hypfs *fs;
+    size_t len;
     int ret = -EINVAL;
 
     if ( parent && leaf )
     {
         fs = dir_fs(parent);
-        ret = check_entry(&leaf->e);
+        ret = check_entry(&leaf->e, &len);
         if ( !ret && leaf->e.type == XEN_HYPFS_TYPE_DIR )
             ret = -EINVAL;
         if ( !ret )
             ret = lock_for_change(parent);
         if ( !ret )
         {
-            ret = add_entry_locked(parent, &leaf->e, strlen(leaf->e.name));
+            ret = add_entry_locked(parent, &leaf->e, len);
             unlock_after_change(fs);
         }
     }
