@@ -533,9 +533,9 @@ void core_array_free_rest(void *p, size_t size, size_t released)
 #define ARENA_BLOCKS    (CORE_ARENA_BYTES / SLAB_BLOCK)
 #define ARENA_CHUNK     (32u * SLAB_BLOCK)      /* opened at once: 2 MiB */
 
-/* arena_lock protects all of these; arena_base is also read without. */
+/* arena_lock protects all of these; core_arena_start is also read without. */
 static pthread_mutex_t arena_lock = PTHREAD_MUTEX_INITIALIZER;
-static char *arena_base;            /* written once (release) */
+char *core_arena_start;             /* written once (release) */
 static bool arena_tried;
 static bool arena_off;              /* hypfs_testing_arena() */
 static uint32_t arena_used;         /* [0, arena_used): handed out once */
@@ -562,11 +562,6 @@ void hypfs_testing_arena(bool on)
     pthread_mutex_unlock(&arena_lock);
 }
 
-char *core_arena_base(void)
-{
-    return __atomic_load_n(&arena_base, __ATOMIC_ACQUIRE);
-}
-
 static void arena_reserve(void)
 {
     void *p;
@@ -577,7 +572,7 @@ static void arena_reserve(void)
     p = mmap(NULL, CORE_ARENA_BYTES, PROT_NONE,
              MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if ( p != MAP_FAILED )
-        __atomic_store_n(&arena_base, (char *)p, __ATOMIC_RELEASE);
+        __atomic_store_n(&core_arena_start, (char *)p, __ATOMIC_RELEASE);
 }
 
 /* A block from the arena, or NULL if there is none (the caller mallocs). */
@@ -591,7 +586,7 @@ static char *arena_block_alloc(void)
     pthread_mutex_lock(&arena_lock);
     if ( !arena_tried )
         arena_reserve();
-    if ( !arena_base || arena_off )
+    if ( !core_arena_start || arena_off )
         goto out;
     if ( arena_nfree )
     {
@@ -606,19 +601,19 @@ static char *arena_block_alloc(void)
         }
         arena_free_hint = w;
         arena_nfree--;
-        block = arena_base + ((size_t)w * 64 + b) * SLAB_BLOCK;
+        block = core_arena_start + ((size_t)w * 64 + b) * SLAB_BLOCK;
         goto out;
     }
     if ( arena_used == ARENA_BLOCKS )
         goto out;
     if ( arena_used == arena_open )
     {
-        if ( mprotect(arena_base + (size_t)arena_open * SLAB_BLOCK,
+        if ( mprotect(core_arena_start + (size_t)arena_open * SLAB_BLOCK,
                       ARENA_CHUNK, PROT_READ | PROT_WRITE) )
             goto out;
         arena_open += ARENA_CHUNK / SLAB_BLOCK;
     }
-    block = arena_base + (size_t)arena_used++ * SLAB_BLOCK;
+    block = core_arena_start + (size_t)arena_used++ * SLAB_BLOCK;
 out:
     pthread_mutex_unlock(&arena_lock);
     if ( block )

@@ -15,23 +15,9 @@
 
 #include "core-internal.h"
 
-void buf_init(struct hypfs_buf *buf)
-{
-    buf->data = buf->small;
-    buf->len = 0;
-    buf->cap = sizeof(buf->small);
-}
-
 void buf_reset(struct hypfs_buf *buf)
 {
     buf->len = 0;
-}
-
-void buf_fini(struct hypfs_buf *buf)
-{
-    if ( buf->data != buf->small )
-        core_free(buf->data);
-    buf_init(buf);
 }
 
 static int buf_reserve(struct hypfs_buf *buf, size_t more)

@@ -115,7 +115,13 @@ struct slab {
 #endif
 _Static_assert(CORE_ARENA_BYTES >> 3 <= UINT64_C(1) << 32,
                "an offset in the arena / 8 takes 32 bits at most");
-char *core_arena_base(void);
+/* Hidden: read inline on every lookup, not through the GOT or a call. */
+extern __attribute__((visibility("hidden"))) char *core_arena_start;
+
+static inline char *core_arena_base(void)
+{
+    return __atomic_load_n(&core_arena_start, __ATOMIC_ACQUIRE);
+}
 
 /* Whether @p is in the arena that starts at @base (core_arena_base()). */
 static inline bool core_in_arena(const char *base, const void *p)
@@ -276,9 +282,32 @@ extern CORE_TLS enum lock_state core_lock_state;
 void core_lock_violation(const char *what, const char *func)
     __attribute__((noreturn));
 
-void tree_read_lock(struct hypfs *fs);
+void tree_read_lock_wait(struct hypfs *fs);
 void tree_write_lock(struct hypfs *fs);
-void tree_unlock(struct hypfs *fs);
+
+/*
+ * Inline: a read takes and drops the lock once, and a reader that gets in
+ * at once (nearly all) needs no more than the try-lock.
+ */
+static inline void tree_read_lock(struct hypfs *fs)
+{
+    LOCK_ASSERT(core_lock_state == UNLOCKED,
+                "the tree lock taken again by a thread that holds it");
+    if ( pthread_rwlock_tryrdlock(&fs->lock) )
+        tree_read_lock_wait(fs);
+    core_lock_state = READ_LOCKED;
+}
+
+static inline void tree_unlock(struct hypfs *fs)
+{
+    bool wrote = core_lock_state == WRITE_LOCKED;
+
+    LOCK_ASSERT(core_lock_state != UNLOCKED, "unlocking an unlocked tree");
+    core_lock_state = UNLOCKED;
+    pthread_rwlock_unlock(&fs->lock);
+    if ( wrote )
+        core_unmap_deferred();
+}
 
 uint32_t name_hash(const char *name, size_t len);
 /* A directory's private state, made if it has none yet; NULL: no memory. */
@@ -323,9 +352,22 @@ struct hypfs_buf {
     char small[128];        /* most values fit here: no allocation */
 };
 
-void buf_init(struct hypfs_buf *buf);
+/* Inline: every operation makes one (struct call's render buffer). */
+static inline void buf_init(struct hypfs_buf *buf)
+{
+    buf->data = buf->small;
+    buf->len = 0;
+    buf->cap = sizeof(buf->small);
+}
+
+static inline void buf_fini(struct hypfs_buf *buf)
+{
+    if ( buf->data != buf->small )
+        core_free(buf->data);
+    buf_init(buf);
+}
+
 void buf_reset(struct hypfs_buf *buf);
-void buf_fini(struct hypfs_buf *buf);
 /* gzip @data (gzip header and trailer), into core_malloc() memory. */
 int core_gzip(const void *data, size_t len, void **out, size_t *out_len);
 

@@ -303,9 +303,7 @@ int lookup(struct call *c, const char *path, struct resolved *r)
             break;
         if ( entry->type != XEN_HYPFS_TYPE_DIR )
             return -ENOENT;
-        end = strchr(p, '/');
-        if ( !end )
-            end = p + strlen(p);
+        end = strchrnul(p, '/');
         ret = find_child(c, (struct hypfs_entry_dir *)entry, owner, p,
                          (size_t)(end - p), &child);
         if ( ret )

@@ -340,8 +340,13 @@ static uint32_t old_next(const struct hypfs_dir_index *idx, uint32_t i)
     return i < idx->old_done ? idx->old_done : i;
 }
 
-/* The table being left: moved slots skipped, tombstones passed over. */
-static struct hypfs_entry *probe_old(const struct hypfs_dir_index *idx,
+/*
+ * The table being left: moved slots skipped, tombstones passed over.  Kept
+ * out of index_find(): a lookup comes here only while a directory grows,
+ * and inlined it made every lookup save and reload registers for it.
+ */
+static __attribute__((noinline, cold))
+struct hypfs_entry *probe_old(const struct hypfs_dir_index *idx,
                                      uint32_t hash, const char *name,
                                      size_t len)
 {

@@ -119,26 +119,19 @@ static void spin_acquire(struct hypfs *fs, int (*try)(pthread_rwlock_t *),
     }
 }
 
-void tree_read_lock(struct hypfs *fs)
+/*
+ * The reader lock for a reader that did not get in at once (the fast path
+ * is tree_read_lock(), inline).  Only readers that wait are counted for
+ * the gate: counting every reader cost two locked operations on every
+ * read.
+ */
+void tree_read_lock_wait(struct hypfs *fs)
 {
-    LOCK_ASSERT(core_lock_state == UNLOCKED,
-                "the tree lock taken again by a thread that holds it");
-    /*
-     * A reader that gets in at once waits for nobody and need not be
-     * counted: the gate is for readers that wait, and counting every
-     * reader cost two locked operations on every read.
-     */
-    if ( !pthread_rwlock_tryrdlock(&fs->lock) )
-    {
-        core_lock_state = READ_LOCKED;
-        return;
-    }
     __atomic_add_fetch(&fs->gate.arrived, 1, __ATOMIC_SEQ_CST);
     spin_acquire(fs, pthread_rwlock_tryrdlock, pthread_rwlock_rdlock);
     __atomic_add_fetch(&fs->gate.entered, 1, __ATOMIC_SEQ_CST);
     if ( __atomic_load_n(&fs->gate.writers_waiting, __ATOMIC_SEQ_CST) )
         futex_wake_all(&fs->gate.entered);
-    core_lock_state = READ_LOCKED;
 }
 
 /*
@@ -194,17 +187,6 @@ void tree_write_lock(struct hypfs *fs)
     }
     spin_acquire(fs, pthread_rwlock_trywrlock, pthread_rwlock_wrlock);
     core_lock_state = WRITE_LOCKED;
-}
-
-void tree_unlock(struct hypfs *fs)
-{
-    bool wrote = core_lock_state == WRITE_LOCKED;
-
-    LOCK_ASSERT(core_lock_state != UNLOCKED, "unlocking an unlocked tree");
-    core_lock_state = UNLOCKED;
-    pthread_rwlock_unlock(&fs->lock);
-    if ( wrote )
-        core_unmap_deferred();
 }
 
 void hypfs_write_lock(struct hypfs *fs)
