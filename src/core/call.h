@@ -169,13 +169,6 @@ int child_direntry(struct call *c, const struct view *v,
 int stage_flush(struct stage *s);
 int stage_reserve(struct stage *s, size_t len, unsigned char **p);
 
-/*
- * The common checks before the tree is locked (-EPERM, get_version,
- * the path, fetched into @path): 0 to go on, else the result.
- */
-long check_call(struct hypfs *fs, const struct hypfs_caller *caller,
-                unsigned int cmd, uint64_t arg1, uint64_t arg2, uint64_t arg3,
-                uint64_t arg4, char *path);
 void call_begin(struct call *c, struct hypfs *fs,
                 const struct hypfs_caller *caller, bool write);
 void call_end(struct call *c);

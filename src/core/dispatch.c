@@ -368,7 +368,7 @@ int leaf_content(struct call *c, const struct hypfs_entry *e,
     LOCK_ASSERT(core_lock_state != UNLOCKED, "a leaf read without the lock");
     if ( !entry_rendered(e) )
     {
-        *data = hypfs_leaf_content((const struct hypfs_entry_leaf *)e);
+        *data = leaf_value((const struct hypfs_entry_leaf *)e);
         *size = e->size;
         return 0;
     }
@@ -1026,6 +1026,7 @@ static long do_write(struct call *c, const struct resolved *r,
  * into @path.  Returns 0 to go on, else the hypercall's result (which is
  * never 0: get_version's is positive, the rest are errors).
  */
+static inline __attribute__((always_inline))
 long check_call(struct hypfs *fs, const struct hypfs_caller *caller,
                 unsigned int cmd, uint64_t arg1, uint64_t arg2, uint64_t arg3,
                 uint64_t arg4, char *path)
@@ -1078,13 +1079,19 @@ void call_begin(struct call *c, struct hypfs *fs,
     begin(c, fs, caller, write);
 }
 
-void call_end(struct call *c)
+/* Inlined into hypfs_do_op(), as begin() is. */
+static inline __attribute__((always_inline)) void end(struct call *c)
 {
     while ( c->nentered )
         exit_dyndir(c);
     current = NULL;
     tree_unlock(c->fs);
     buf_fini(&c->render);
+}
+
+void call_end(struct call *c)
+{
+    end(c);
 }
 
 /* write_checks() for @path, under the reader lock. */
@@ -1175,6 +1182,6 @@ long hypfs_do_op(struct hypfs *fs, const struct hypfs_caller *caller,
     }
 
  out:
-    call_end(&c);
+    end(&c);
     return ret;
 }

@@ -345,7 +345,7 @@ static int check_leaf(const struct hypfs_entry_leaf *leaf)
     const struct hypfs_entry *e = &leaf->e;
     bool custom_read = entry_rendered(e);
     bool custom_write = e->funcs && e->funcs->write;
-    const void *content = hypfs_leaf_content(leaf);
+    const void *content = leaf_value(leaf);
 
     if ( e->type == XEN_HYPFS_TYPE_DIR || e->type > XEN_HYPFS_TYPE_BOOL )
         return -EINVAL;
@@ -987,8 +987,7 @@ int hypfs_leaf_new_gzip(struct hypfs_entry_dir *parent, const char *name,
 
 const void *hypfs_leaf_content(const struct hypfs_entry_leaf *leaf)
 {
-    return leaf->e.flags & EF_INLINE ? (const void *)&leaf->u.val
-                                     : leaf->u.content;
+    return leaf_value(leaf);
 }
 
 int hypfs_set_access(struct hypfs_entry *entry, unsigned int read_right,
