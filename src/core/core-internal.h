@@ -319,7 +319,6 @@ static inline struct hypfs *dir_fs(const struct hypfs_entry_dir *dir)
 }
 /* Size of @entry's record in its parent's listing. */
 size_t entry_record_size(const struct hypfs_entry *entry);
-/* Whether the content of @e is rendered by its read handler, not in place. */
 /*
  * hypfs_leaf_content(), for the core's own use: inline, where calling the
  * exported function went through the PLT on every read.
@@ -330,6 +329,7 @@ static inline const void *leaf_value(const struct hypfs_entry_leaf *leaf)
                                      : leaf->u.content;
 }
 
+/* Whether the content of @e is rendered by its read handler, not in place. */
 static inline bool entry_rendered(const struct hypfs_entry *e)
 {
     return e->funcs && e->funcs->read;

@@ -347,8 +347,7 @@ static uint32_t old_next(const struct hypfs_dir_index *idx, uint32_t i)
  */
 static __attribute__((noinline, cold))
 struct hypfs_entry *probe_old(const struct hypfs_dir_index *idx,
-                                     uint32_t hash, const char *name,
-                                     size_t len)
+                              uint32_t hash, const char *name, size_t len)
 {
     const uint64_t *slots = idx->old_slots;
     const char *base = core_arena_base();
