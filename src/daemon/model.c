@@ -120,11 +120,22 @@ void cpus_format(const uint64_t *cpus, char *buf, size_t len)
     }
 }
 
+/*
+ * By hand, not snprintf(): a tree of every domain renders each uuid, and
+ * sixteen "%02x" conversions were 15% of hypfsd's time serving it.
+ */
 void uuid_format(const uint8_t u[16], char out[37])
 {
-    snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-"
-             "%02x%02x%02x%02x%02x%02x", u[0], u[1], u[2], u[3], u[4], u[5],
-             u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13], u[14], u[15]);
+    static const char hex[] = "0123456789abcdef";
+    size_t i, o = 0;
+
+    for (i = 0; i < 16; i++) {
+        if (i == 4 || i == 6 || i == 8 || i == 10)
+            out[o++] = '-';
+        out[o++] = hex[u[i] >> 4];
+        out[o++] = hex[u[i] & 15];
+    }
+    out[o] = '\0';
 }
 
 struct cpupool *model_find_pool(uint32_t id)
